@@ -1,0 +1,205 @@
+// Use case: drain the outbox — each conversation's events to its partner, one at a time, in LINE timestamp order.
+import { randomUUID } from "node:crypto";
+import type { Logger } from "pino";
+import { asObject, type JsonObject } from "../core/line-event.ts";
+import type { LongTextPolicy } from "../core/long-text.ts";
+import { buildPartnerPayload } from "../core/partner-payload.ts";
+import { afterFailure, type RetryPolicy } from "../core/retry-policy.ts";
+import type {
+  ChatRef,
+  Clock,
+  ConversationClaim,
+  DeliveryOutcome,
+  DeliveryTask,
+  PartnerTransport,
+  Store,
+} from "./ports.ts";
+import type { UserNames } from "./user-names.ts";
+
+export interface DeliveryOptions {
+  /** Conversations delivered at the same time. */
+  concurrency: number;
+  /** Most events taken from one conversation per claim. */
+  batchSize: number;
+  /** How long a claim is held; a worker that dies releases its conversations when this runs out. */
+  leaseMs: number;
+  /** Longest sleep when idle (new events and finished claims wake the worker sooner). */
+  pollMs: number;
+  retry: RetryPolicy;
+  longText: LongTextPolicy;
+}
+
+export interface DeliveryDeps {
+  store: Store;
+  transport: PartnerTransport;
+  userNames: UserNames;
+  clock: Clock;
+  logger: Logger;
+  random?: () => number;
+}
+
+/** The chat whose member profile names the sender of an event, or null when the event names no user. */
+export function chatOf(source: JsonObject | null): { chat: ChatRef; userId: string } | null {
+  const userId = source?.userId;
+  if (typeof userId !== "string" || !source) return null;
+  if (source.type === "group" && typeof source.groupId === "string")
+    return { chat: { type: "group", id: source.groupId }, userId };
+  if (source.type === "room" && typeof source.roomId === "string")
+    return { chat: { type: "room", id: source.roomId }, userId };
+  return { chat: { type: "user" }, userId };
+}
+
+/** Delivers the outbox: claims due conversations, sends their events in order, records the outcomes. */
+export class DeliveryWorker {
+  readonly #deps: DeliveryDeps;
+  readonly #options: DeliveryOptions;
+  readonly #owner = `worker-${randomUUID()}`;
+  readonly #inFlight = new Set<Promise<void>>();
+  #running = false;
+  #woken = false;
+  #wakeUp: (() => void) | null = null;
+  #loop: Promise<void> = Promise.resolve();
+
+  constructor(deps: DeliveryDeps, options: DeliveryOptions) {
+    this.#deps = deps;
+    this.#options = options;
+  }
+
+  start(): void {
+    if (this.#running) return;
+    this.#running = true;
+    this.#loop = this.#run();
+  }
+
+  /** Tells the worker there may be new work (called after intake commits). */
+  wake(): void {
+    this.#woken = true;
+    this.#wakeUp?.();
+  }
+
+  /** Stops claiming, lets attempts in flight finish and records them. */
+  async stop(): Promise<void> {
+    this.#running = false;
+    this.wake();
+    await this.#loop;
+    await Promise.all(this.#inFlight);
+  }
+
+  async #run(): Promise<void> {
+    const { store, clock, logger } = this.#deps;
+    while (this.#running) {
+      this.#woken = false;
+      const free = this.#options.concurrency - this.#inFlight.size;
+      let claims: ConversationClaim[] = [];
+      if (free > 0) {
+        try {
+          claims = await store.claimConversations({
+            owner: this.#owner,
+            limit: free,
+            batchSize: this.#options.batchSize,
+            now: clock.now(),
+            leaseMs: this.#options.leaseMs,
+          });
+        } catch (error) {
+          logger.error({ err: error }, "delivery:claim:failed");
+        }
+        for (const claim of claims) this.#track(this.#deliver(claim));
+        if (claims.length > 0 && claims.length === free) continue;
+      }
+      if (!this.#woken && this.#running)
+        await this.#sleep(free > 0 ? await this.#idleDelay() : this.#options.pollMs);
+    }
+  }
+
+  async #idleDelay(): Promise<number> {
+    const next = await this.#deps.store.nextDueAt().catch(() => null);
+    const poll = this.#options.pollMs;
+    return next === null ? poll : Math.max(0, Math.min(poll, next - this.#deps.clock.now()));
+  }
+
+  #sleep(ms: number): Promise<void> {
+    return new Promise((resolve) => {
+      const timer = setTimeout(done, ms);
+      const self = this;
+      function done() {
+        clearTimeout(timer);
+        self.#wakeUp = null;
+        resolve();
+      }
+      this.#wakeUp = done;
+    });
+  }
+
+  #track(work: Promise<void>): void {
+    this.#inFlight.add(work);
+    void work.finally(() => {
+      this.#inFlight.delete(work);
+      this.wake();
+    });
+  }
+
+  async #deliver(claim: ConversationClaim): Promise<void> {
+    const { clock, store, logger } = this.#deps;
+    const started = clock.now();
+    const outcomes: DeliveryOutcome[] = [];
+    for (const task of claim.deliveries) {
+      // Stop early enough to record the outcomes while the lease still holds, and promptly on shutdown.
+      if (outcomes.length > 0 && (!this.#running || clock.now() - started > this.#options.leaseMs / 2)) break;
+      const outcome = await this.#attempt(task);
+      outcomes.push(outcome);
+      if (outcome.state === "retrying") break; // the head waits; the rest of the conversation waits behind it
+    }
+    try {
+      await store.completeClaim(claim, outcomes);
+    } catch (error) {
+      // The lease runs out and the events are delivered again: at-least-once, never lost.
+      logger.error({ err: error, conversation: claim.conversation }, "delivery:record:failed");
+    }
+  }
+
+  async #attempt(task: DeliveryTask): Promise<DeliveryOutcome> {
+    const { transport, clock, logger } = this.#deps;
+    const body = JSON.stringify(await this.#payload(task));
+    const result = await transport.send(task.partnerId, task.serialNumber, body);
+    const at = clock.now();
+    const log = { serial_number: task.serialNumber, partner: task.partnerId, attempt: task.attempts + 1 };
+    if (result.ok) {
+      logger.info({ ...log, status: result.status }, "delivery:delivered");
+      return { eventId: task.eventId, at, status: result.status, error: null, state: "delivered" };
+    }
+    const next = afterFailure(
+      { attempts: task.attempts + 1, createdAt: task.receivedAt },
+      at,
+      this.#options.retry,
+      this.#deps.random,
+    );
+    const failure = { eventId: task.eventId, at, status: result.status, error: result.reason };
+    if (next.state === "dead") {
+      logger.error({ ...log, status: result.status, reason: result.reason }, "delivery:dead");
+      return { ...failure, state: "dead" };
+    }
+    logger.warn(
+      { ...log, status: result.status, reason: result.reason, retry_at: next.nextAttemptAt },
+      "delivery:attempt:failed",
+    );
+    return { ...failure, state: "retrying", nextAttemptAt: next.nextAttemptAt };
+  }
+
+  async #payload(task: DeliveryTask) {
+    const event = asObject(JSON.parse(task.body)) ?? {};
+    const sender = chatOf(asObject(event.source));
+    const userName = sender
+      ? await this.#deps.userNames.resolve(task.senderKey, sender.chat, sender.userId)
+      : "";
+    return buildPartnerPayload({
+      senderKey: task.senderKey,
+      serialNumber: task.serialNumber,
+      receivedAt: task.receivedAt,
+      event,
+      userName,
+      e164: task.e164,
+      agreeType: task.agreeType,
+      longText: this.#options.longText,
+    });
+  }
+}

@@ -1,0 +1,84 @@
+// user_name for payloads: LINE display names, looked up once, cached, and never waited on for long.
+import type { ChatRef, Clock, LineApi } from "./ports.ts";
+
+export interface UserNameOptions {
+  /** How long a payload may wait for a lookup in flight before it goes with "" (SPEC §3: 1.5 s). */
+  waitMs: number;
+  /** How long a found name is kept. */
+  ttlMs: number;
+  /** How long "LINE will not say" (404 or failure) is kept before asking again. */
+  missTtlMs: number;
+  /** Most names kept in memory; the oldest go first. */
+  maxEntries: number;
+}
+
+export const DEFAULT_USER_NAME_OPTIONS: UserNameOptions = {
+  waitMs: 1_500,
+  ttlMs: 24 * 60 * 60_000,
+  missTtlMs: 10 * 60_000,
+  maxEntries: 100_000,
+};
+
+interface Entry {
+  name: Promise<string>;
+  expiresAt: number;
+}
+
+/** Resolves display names through the LINE profile APIs, with an in-memory cache and bounded waits. */
+export class UserNames {
+  readonly #line: LineApi;
+  readonly #clock: Clock;
+  readonly #options: UserNameOptions;
+  readonly #entries = new Map<string, Entry>();
+
+  constructor(line: LineApi, clock: Clock, options: UserNameOptions) {
+    this.#line = line;
+    this.#clock = clock;
+    this.#options = options;
+  }
+
+  /** Starts a lookup (if none is cached or in flight) so the name is ready when the payload is built. */
+  prefetch(senderKey: string, chat: ChatRef, userId: string): void {
+    void this.#lookup(senderKey, chat, userId);
+  }
+
+  /** The display name, or "" when LINE will not say or does not answer within the wait bound. */
+  async resolve(senderKey: string, chat: ChatRef, userId: string): Promise<string> {
+    let timer: NodeJS.Timeout | undefined;
+    const timeout = new Promise<string>((resolve) => {
+      timer = setTimeout(() => resolve(""), this.#options.waitMs);
+    });
+    try {
+      return await Promise.race([this.#lookup(senderKey, chat, userId), timeout]);
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  #lookup(senderKey: string, chat: ChatRef, userId: string): Promise<string> {
+    const key = `${senderKey}/${chat.type === "user" ? "user" : chat.id}/${userId}`;
+    const now = this.#clock.now();
+    const cached = this.#entries.get(key);
+    if (cached && cached.expiresAt > now) return cached.name;
+
+    const entry: Entry = { name: Promise.resolve(""), expiresAt: now + this.#options.ttlMs };
+    entry.name = this.#line.getProfile(senderKey, chat, userId).then(
+      (result) => {
+        if (result.ok) return result.value.displayName;
+        entry.expiresAt = this.#clock.now() + this.#options.missTtlMs;
+        return "";
+      },
+      () => {
+        entry.expiresAt = this.#clock.now() + this.#options.missTtlMs;
+        return "";
+      },
+    );
+    this.#entries.delete(key);
+    this.#entries.set(key, entry);
+    if (this.#entries.size > this.#options.maxEntries) {
+      const oldest = this.#entries.keys().next().value;
+      if (oldest !== undefined) this.#entries.delete(oldest);
+    }
+    return entry.name;
+  }
+}

@@ -1,0 +1,308 @@
+// talkgate's configuration (SPEC §7): read once from one JSON file plus secrets from the environment, validated once, frozen.
+import { readFileSync } from "node:fs";
+import { dirname, resolve } from "node:path";
+import { type Static, Type } from "@sinclair/typebox";
+import { Value } from "@sinclair/typebox/value";
+import { DEFAULT_FORWARD_EVENT_TYPES, FORWARDABLE_EVENT_TYPES } from "../core/partner-payload.ts";
+
+/** Every default in one place; each can be overridden in the file. */
+export const DEFAULTS = {
+  listen: { host: "0.0.0.0", port: 8080 },
+  database: "sqlite:./data/talkgate.db",
+  mediaDir: "./data/media",
+  line: { apiBaseUrl: "https://api.line.me", dataApiBaseUrl: "https://api-data.line.me" },
+  logLevel: "info",
+  webhook: { bodyLimitBytes: 2 * 1024 * 1024 },
+  delivery: {
+    timeoutMs: 10_000,
+    initialBackoffMs: 1_000,
+    maxBackoffMs: 10 * 60_000,
+    maxAgeMs: 24 * 60 * 60_000,
+    concurrency: 64,
+    batchSize: 32,
+    leaseMs: 60_000,
+    pollMs: 1_000,
+  },
+  profiles: { waitMs: 1_500, ttlMs: 24 * 60 * 60_000, missTtlMs: 10 * 60_000, maxEntries: 100_000 },
+  longText: { threshold: 1000, previewLength: 300 },
+} as const;
+
+const PositiveInt = Type.Integer({ minimum: 1 });
+
+const FileSchema = Type.Object(
+  {
+    listen: Type.Optional(
+      Type.Object(
+        {
+          host: Type.Optional(Type.String({ minLength: 1 })),
+          port: Type.Optional(Type.Integer({ minimum: 0, maximum: 65535 })),
+        },
+        { additionalProperties: false },
+      ),
+    ),
+    publicBaseUrl: Type.Optional(Type.String()),
+    database: Type.Optional(Type.String({ minLength: 1 })),
+    mediaDir: Type.Optional(Type.String({ minLength: 1 })),
+    line: Type.Optional(
+      Type.Object(
+        { apiBaseUrl: Type.Optional(Type.String()), dataApiBaseUrl: Type.Optional(Type.String()) },
+        { additionalProperties: false },
+      ),
+    ),
+    logLevel: Type.Optional(
+      Type.Union(["fatal", "error", "warn", "info", "debug", "trace", "silent"].map((l) => Type.Literal(l))),
+    ),
+    webhook: Type.Optional(
+      Type.Object({ bodyLimitBytes: Type.Optional(PositiveInt) }, { additionalProperties: false }),
+    ),
+    delivery: Type.Optional(
+      Type.Partial(
+        Type.Object(Object.fromEntries(Object.keys(DEFAULTS.delivery).map((k) => [k, PositiveInt]))),
+        {
+          additionalProperties: false,
+        },
+      ),
+    ),
+    profiles: Type.Optional(
+      Type.Partial(
+        Type.Object(Object.fromEntries(Object.keys(DEFAULTS.profiles).map((k) => [k, PositiveInt]))),
+        {
+          additionalProperties: false,
+        },
+      ),
+    ),
+    longText: Type.Optional(
+      Type.Object(
+        { threshold: Type.Optional(PositiveInt), previewLength: Type.Optional(PositiveInt) },
+        { additionalProperties: false },
+      ),
+    ),
+    partners: Type.Array(
+      Type.Object(
+        {
+          id: Type.String({ pattern: "^[A-Za-z0-9][A-Za-z0-9_.-]*$" }),
+          receiveUrl: Type.String(),
+          apiKeys: Type.Optional(Type.Array(Type.String({ minLength: 16 }))),
+          signingSecret: Type.Optional(Type.String({ minLength: 1 })),
+          allowPrivateNetwork: Type.Optional(Type.Boolean()),
+        },
+        { additionalProperties: false },
+      ),
+    ),
+    channels: Type.Array(
+      Type.Object(
+        {
+          senderKey: Type.String({ pattern: "^[A-Za-z0-9_-]+$" }),
+          channelSecret: Type.Optional(Type.String({ minLength: 1 })),
+          channelAccessToken: Type.Optional(Type.String({ minLength: 1 })),
+          partner: Type.String({ minLength: 1 }),
+          forwardEventTypes: Type.Optional(
+            Type.Array(Type.Union(FORWARDABLE_EVENT_TYPES.map((t) => Type.Literal(t)))),
+          ),
+        },
+        { additionalProperties: false },
+      ),
+    ),
+  },
+  { additionalProperties: false },
+);
+
+type ConfigFile = Static<typeof FileSchema>;
+
+export interface PartnerConfig {
+  id: string;
+  receiveUrl: string;
+  apiKeys: readonly string[];
+  signingSecret: string | undefined;
+  allowPrivateNetwork: boolean;
+}
+
+export interface ChannelConfig {
+  senderKey: string;
+  channelSecret: string;
+  channelAccessToken: string | undefined;
+  partner: string;
+  forwardEventTypes: readonly string[];
+}
+
+/** The validated configuration, every default filled in and every path absolute. */
+export interface TalkgateConfig {
+  listen: { host: string; port: number };
+  publicBaseUrl: string;
+  database: { kind: "sqlite"; path: string };
+  mediaDir: string;
+  line: { apiBaseUrl: string; dataApiBaseUrl: string };
+  logLevel: string;
+  webhook: { bodyLimitBytes: number };
+  delivery: { [K in keyof typeof DEFAULTS.delivery]: number };
+  profiles: { [K in keyof typeof DEFAULTS.profiles]: number };
+  longText: { threshold: number; previewLength: number };
+  partners: readonly PartnerConfig[];
+  channels: readonly ChannelConfig[];
+}
+
+/** Thrown when the configuration cannot be used; lists every problem found, not just the first. */
+export class ConfigError extends Error {
+  readonly problems: readonly string[];
+  constructor(source: string, problems: readonly string[]) {
+    super(`${source}: ${problems.length} configuration problem(s):\n  - ${problems.join("\n  - ")}`);
+    this.name = "ConfigError";
+    this.problems = problems;
+  }
+}
+
+/** The environment variable name part for an id: upper case, anything but letters and digits as `_`. */
+export function envName(id: string): string {
+  return id.toUpperCase().replace(/[^A-Z0-9]/g, "_");
+}
+
+/** Reads, validates and freezes the configuration file at `path`; secrets may come from `env`. */
+export function loadConfig(path: string, env: NodeJS.ProcessEnv = process.env): TalkgateConfig {
+  let text: string;
+  try {
+    text = readFileSync(path, "utf8");
+  } catch (error) {
+    throw new ConfigError(path, [`cannot read the file: ${(error as Error).message}`]);
+  }
+  let json: unknown;
+  try {
+    json = JSON.parse(text);
+  } catch (error) {
+    throw new ConfigError(path, [`not valid JSON: ${(error as Error).message}`]);
+  }
+  return parseConfig(json, { baseDir: dirname(resolve(path)), env, source: path });
+}
+
+/** Validates a parsed configuration object; relative paths are resolved against `baseDir`. */
+export function parseConfig(
+  json: unknown,
+  options: { baseDir: string; env?: NodeJS.ProcessEnv; source?: string },
+): TalkgateConfig {
+  const env = options.env ?? {};
+  const source = options.source ?? "configuration";
+  const schemaProblems = [...Value.Errors(FileSchema, json)].map(
+    (error) => `${error.path.slice(1).replaceAll("/", ".") || "(top level)"}: ${error.message}`,
+  );
+  if (schemaProblems.length > 0) throw new ConfigError(source, schemaProblems);
+
+  const file = json as ConfigFile;
+  const problems: string[] = [];
+  const listen = { ...DEFAULTS.listen, ...file.listen };
+  const line = { ...DEFAULTS.line, ...file.line };
+  for (const [key, value] of Object.entries(line)) checkUrl(`line.${key}`, value, problems);
+  const publicBaseUrl = file.publicBaseUrl ?? `http://127.0.0.1:${listen.port}`;
+  checkUrl("publicBaseUrl", publicBaseUrl, problems);
+
+  const databaseUrl = env.TALKGATE_DATABASE ?? file.database ?? DEFAULTS.database;
+  let databasePath = "";
+  if (databaseUrl.startsWith("sqlite:"))
+    databasePath = resolve(options.baseDir, databaseUrl.slice("sqlite:".length));
+  else
+    problems.push(`database: ${JSON.stringify(redactUrl(databaseUrl))} is not supported (use sqlite:<path>)`);
+
+  const partners = file.partners.map((partner, i): PartnerConfig => {
+    const prefix = `TALKGATE_PARTNER_${envName(partner.id)}`;
+    const envKeys = env[`${prefix}_API_KEYS`];
+    checkUrl(`partners[${i}].receiveUrl`, partner.receiveUrl, problems);
+    return {
+      id: partner.id,
+      receiveUrl: partner.receiveUrl,
+      apiKeys:
+        envKeys !== undefined
+          ? envKeys
+              .split(",")
+              .map((key) => key.trim())
+              .filter(Boolean)
+          : (partner.apiKeys ?? []),
+      signingSecret: env[`${prefix}_SIGNING_SECRET`] ?? partner.signingSecret,
+      allowPrivateNetwork: partner.allowPrivateNetwork ?? false,
+    };
+  });
+  reportDuplicates(
+    "partners[].id",
+    partners.map((p) => p.id),
+    problems,
+  );
+  reportDuplicates(
+    "partners[].apiKeys (a key must belong to one partner)",
+    partners.flatMap((p) => p.apiKeys),
+    problems,
+    true,
+  );
+
+  const channels = file.channels.map((channel, i): ChannelConfig => {
+    const prefix = `TALKGATE_CHANNEL_${envName(channel.senderKey)}`;
+    const channelSecret = env[`${prefix}_SECRET`] ?? channel.channelSecret;
+    if (!channelSecret)
+      problems.push(`channels[${i}].channelSecret: missing (set it in the file or in ${prefix}_SECRET)`);
+    if (!partners.some((p) => p.id === channel.partner)) {
+      problems.push(`channels[${i}].partner: no partner with id ${JSON.stringify(channel.partner)}`);
+    }
+    return {
+      senderKey: channel.senderKey,
+      channelSecret: channelSecret ?? "",
+      channelAccessToken: env[`${prefix}_ACCESS_TOKEN`] ?? channel.channelAccessToken,
+      partner: channel.partner,
+      forwardEventTypes: channel.forwardEventTypes ?? DEFAULT_FORWARD_EVENT_TYPES,
+    };
+  });
+  reportDuplicates(
+    "channels[].senderKey",
+    channels.map((c) => c.senderKey),
+    problems,
+  );
+  if (problems.length > 0) throw new ConfigError(source, problems);
+
+  return deepFreeze({
+    listen,
+    publicBaseUrl: publicBaseUrl.replace(/\/+$/, ""),
+    database: { kind: "sqlite", path: databasePath },
+    mediaDir: resolve(options.baseDir, file.mediaDir ?? DEFAULTS.mediaDir),
+    line,
+    logLevel: file.logLevel ?? DEFAULTS.logLevel,
+    webhook: { ...DEFAULTS.webhook, ...file.webhook },
+    delivery: { ...DEFAULTS.delivery, ...file.delivery },
+    profiles: { ...DEFAULTS.profiles, ...file.profiles },
+    longText: { ...DEFAULTS.longText, ...file.longText },
+    partners,
+    channels,
+  });
+}
+
+function checkUrl(field: string, value: string, problems: string[]): void {
+  let url: URL | undefined;
+  try {
+    url = new URL(value);
+  } catch {
+    // reported below
+  }
+  if (!url || (url.protocol !== "http:" && url.protocol !== "https:")) {
+    problems.push(`${field}: ${JSON.stringify(value)} is not an http(s) URL`);
+  }
+}
+
+function reportDuplicates(
+  field: string,
+  values: readonly string[],
+  problems: string[],
+  secret = false,
+): void {
+  const seen = new Set<string>();
+  for (const value of values) {
+    if (seen.has(value))
+      problems.push(`${field}: ${secret ? "a value" : JSON.stringify(value)} appears more than once`);
+    seen.add(value);
+  }
+}
+
+function redactUrl(value: string): string {
+  return value.replace(/\/\/[^@/]*@/, "//***@");
+}
+
+function deepFreeze<T>(value: T): T {
+  if (typeof value === "object" && value !== null) {
+    for (const inner of Object.values(value)) deepFreeze(inner);
+    Object.freeze(value);
+  }
+  return value;
+}

@@ -1,0 +1,100 @@
+// The partner payload ("LINE biz 수신 API", SPEC §3) built from a stored LINE event.
+import { asObject, type JsonObject } from "./line-event.ts";
+import { type LongTextPolicy, previewTextMessage } from "./long-text.ts";
+
+/** The JSON body POSTed to `{receiveUrl}/message`. */
+export interface PartnerPayload {
+  chat_type: "LINE";
+  serial_number: string;
+  sender_key: string;
+  user_key: string;
+  event_type: string;
+  time: number;
+  mode: string;
+  source: JsonObject | null;
+  content: JsonObject;
+  is_message_attachment: boolean;
+  e164: string;
+  user_name: string;
+  agree_type: number;
+}
+
+/** Event types a channel may forward; `message` and `postback` are the default (the seed contract). */
+export const FORWARDABLE_EVENT_TYPES = [
+  "message",
+  "postback",
+  "follow",
+  "unfollow",
+  "unsend",
+  "join",
+  "leave",
+  "memberJoined",
+  "memberLeft",
+  "videoPlayComplete",
+  "messageEdited",
+] as const;
+
+export const DEFAULT_FORWARD_EVENT_TYPES: readonly string[] = ["message", "postback"];
+
+// Fields every event has; whatever else an event carries is its event-specific content.
+const COMMON_FIELDS = new Set([
+  "type",
+  "mode",
+  "timestamp",
+  "source",
+  "webhookEventId",
+  "deliveryContext",
+  "replyToken",
+]);
+
+/**
+ * LINE's event-specific object: `message` for message events, `postback` ({data, params?}) for
+ * postbacks, `follow`, `unsend`, `joined`, `left`, `videoPlayComplete`…; `{}` when there is none.
+ */
+export function eventContent(event: JsonObject): JsonObject {
+  const specific = Object.keys(event).filter((key) => !COMMON_FIELDS.has(key));
+  if (specific.length === 0) return {};
+  if (specific.length === 1) {
+    const value = asObject(event[specific[0] as string]);
+    if (value) return value;
+  }
+  return Object.fromEntries(specific.map((key) => [key, event[key]]));
+}
+
+/** What the payload needs beyond the event itself. */
+export interface PayloadInput {
+  senderKey: string;
+  serialNumber: string;
+  receivedAt: number;
+  event: JsonObject;
+  userName: string;
+  e164: string | null;
+  agreeType: number | null;
+  longText: LongTextPolicy;
+}
+
+/** Builds the partner payload of one event. */
+export function buildPartnerPayload(input: PayloadInput): PartnerPayload {
+  const { event } = input;
+  const source = asObject(event.source);
+  let content = eventContent(event);
+  let cut = false;
+  if ((event.type === "message" || event.type === "messageEdited") && content.type === "text") {
+    ({ content, cut } = previewTextMessage(content, input.longText));
+  }
+  return {
+    chat_type: "LINE",
+    serial_number: input.serialNumber,
+    sender_key: input.senderKey,
+    user_key: typeof source?.userId === "string" ? source.userId : "",
+    event_type: typeof event.type === "string" ? event.type : "unknown",
+    time: input.receivedAt,
+    mode: typeof event.mode === "string" ? event.mode : "active",
+    source,
+    content,
+    is_message_attachment: cut,
+    e164: input.e164 ?? "",
+    user_name: input.userName,
+    agree_type: input.agreeType ?? 0,
+  };
+}

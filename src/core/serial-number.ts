@@ -1,0 +1,25 @@
+// serial_number: talkgate's id of one relayed event, `<P>-<NNNN>-<HHHHHHHH>` (SPEC §3).
+
+/** The counter scope of a serial number: per (sender_key, prefix), restarting each UTC day. */
+export interface SerialScope {
+  prefix: string;
+  /** The UTC day of the receive time, `YYYY-MM-DD`. */
+  day: string;
+}
+
+/** The prefix P: the event's own prefix (user, else group/room id), else the sender_key's first 12 characters. */
+export function serialScope(eventPrefix: string | null, senderKey: string, receivedAt: number): SerialScope {
+  return {
+    prefix: eventPrefix ?? senderKey.slice(0, 12),
+    day: new Date(receivedAt).toISOString().slice(0, 10),
+  };
+}
+
+/** Formats `<P>-<NNNN>-<HHHHHHHH>`: counter zero-padded to 4+ digits, receive time in Unix seconds as hex. */
+export function formatSerialNumber(prefix: string, counter: number, receivedAt: number): string {
+  const seconds = Math.floor(receivedAt / 1000)
+    .toString(16)
+    .toUpperCase()
+    .padStart(8, "0");
+  return `${prefix}-${String(counter).padStart(4, "0")}-${seconds}`;
+}

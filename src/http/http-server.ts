@@ -1,0 +1,31 @@
+// The HTTP server: Fastify with talkgate's routes and its one error handler.
+import Fastify, { type FastifyBaseLogger, type FastifyInstance, LogController } from "fastify";
+import type { Logger } from "pino";
+import type { IngestDeps } from "../app/ingest-webhook.ts";
+import type { Store } from "../app/ports.ts";
+import { installErrorHandling } from "./error-handler.ts";
+import { registerHealthRoutes } from "./health-routes.ts";
+import { registerWebhookRoute } from "./webhook-route.ts";
+
+export interface HttpDeps {
+  logger: Logger;
+  store: Store;
+  intake: IngestDeps;
+  webhookBodyLimit: number;
+}
+
+/** Builds (without listening) the Fastify app serving every talkgate route. */
+export function buildHttpServer(deps: HttpDeps): FastifyInstance {
+  const app = Fastify({
+    loggerInstance: deps.logger as FastifyBaseLogger,
+    // One log line per event is written by the routes themselves; per-request lines would double it.
+    logController: new LogController({ disableRequestLogging: true }),
+    // LINE waits 2 s; nothing talkgate answers needs longer.
+    connectionTimeout: 30_000,
+    return503OnClosing: true,
+  });
+  installErrorHandling(app);
+  registerWebhookRoute(app, deps.intake, deps.webhookBodyLimit);
+  registerHealthRoutes(app, deps.store);
+  return app;
+}

@@ -1,0 +1,48 @@
+// POST /line/webhook/:senderKey — LINE's webhooks in (SPEC §2): raw bytes, signature first, 200 only once stored.
+import type { FastifyInstance } from "fastify";
+import { type IngestDeps, ingestWebhook } from "../app/ingest-webhook.ts";
+import { TalkgateError } from "../core/errors.ts";
+
+/** Registers the webhook route. Bodies are taken as raw bytes of any content type, up to `bodyLimit`. */
+export function registerWebhookRoute(app: FastifyInstance, deps: IngestDeps, bodyLimit: number): void {
+  void app.register(async (scope) => {
+    // The signature covers the exact bytes, so nothing may parse or re-encode the body before it is checked.
+    scope.removeAllContentTypeParsers();
+    scope.addContentTypeParser("*", { parseAs: "buffer", bodyLimit }, (_request, body, done) =>
+      done(null, body),
+    );
+
+    scope.post<{ Params: { senderKey: string } }>("/line/webhook/:senderKey", async (request, reply) => {
+      const { senderKey } = request.params;
+      const body = Buffer.isBuffer(request.body) ? request.body : Buffer.alloc(0);
+      const signature = request.headers["x-line-signature"];
+      let result: Awaited<ReturnType<typeof ingestWebhook>>;
+      try {
+        result = await ingestWebhook(deps, {
+          senderKey,
+          body,
+          signature: Array.isArray(signature) ? signature[0] : signature,
+        });
+      } catch (error) {
+        if (error instanceof TalkgateError) {
+          request.log.warn({ sender_key: senderKey, code: error.code }, "webhook:refused");
+          throw error;
+        }
+        // Not stored: a 5xx makes LINE's redelivery bring the events back.
+        throw new TalkgateError("-600", "events could not be stored; retry later", { cause: error });
+      }
+      for (const event of result.stored) {
+        request.log.info(
+          {
+            sender_key: senderKey,
+            serial_number: event.serialNumber,
+            event_type: event.facts.type,
+            forward: event.forward,
+          },
+          "webhook:stored",
+        );
+      }
+      return reply.send({ code: "0", stored: result.stored.length, duplicates: result.duplicates });
+    });
+  });
+}

@@ -1,0 +1,125 @@
+// The composition root: builds every adapter from the configuration, wires the use cases, starts and stops them.
+import pino, { type Logger } from "pino";
+import { chatOf, DeliveryWorker } from "./app/deliver-outbox.ts";
+import type { IntakeChannel } from "./app/ingest-webhook.ts";
+import { type Clock, systemClock } from "./app/ports.ts";
+import { UserNames } from "./app/user-names.ts";
+import type { TalkgateConfig } from "./config/config.ts";
+import { buildHttpServer } from "./http/http-server.ts";
+import { LineClient } from "./line/line-client.ts";
+import { HttpPartnerTransport } from "./partner/http-partner-transport.ts";
+import { openSqliteStore } from "./store/sqlite/sqlite-store.ts";
+
+/** A running talkgate. */
+export interface Talkgate {
+  /** The origin it listens on, e.g. `http://127.0.0.1:8080`. */
+  url: string;
+  /** Stops taking webhooks, lets deliveries in flight finish, closes the store. */
+  close(): Promise<void>;
+}
+
+export interface StartOptions {
+  logger?: Logger;
+  clock?: Clock;
+}
+
+/** Creates the logger talkgate uses: JSON lines on stdout, secrets and message text never passed to it. */
+export function createLogger(level: string): Logger {
+  return pino({ level, base: { service: "talkgate" } }, pino.destination({ sync: false }));
+}
+
+/** Starts talkgate: store, HTTP server and delivery worker. */
+export async function startTalkgate(config: TalkgateConfig, options: StartOptions = {}): Promise<Talkgate> {
+  const logger = options.logger ?? createLogger(config.logLevel);
+  const clock = options.clock ?? systemClock;
+  const store = openSqliteStore(config.database.path);
+
+  const line = new LineClient(
+    config.channels.flatMap((c) =>
+      c.channelAccessToken ? [{ senderKey: c.senderKey, channelAccessToken: c.channelAccessToken }] : [],
+    ),
+    { apiBaseUrl: config.line.apiBaseUrl },
+  );
+  const userNames = new UserNames(line, clock, config.profiles);
+  const transport = new HttpPartnerTransport(config.partners, {
+    timeoutMs: config.delivery.timeoutMs,
+    clock,
+  });
+  const { initialBackoffMs, maxBackoffMs, maxAgeMs } = config.delivery;
+  const worker = new DeliveryWorker(
+    { store, transport, userNames, clock, logger },
+    {
+      ...config.delivery,
+      retry: { initialDelayMs: initialBackoffMs, maxDelayMs: maxBackoffMs, maxAgeMs },
+      longText: config.longText,
+    },
+  );
+
+  const channels = new Map<string, IntakeChannel>(
+    config.channels.map((c) => [
+      c.senderKey,
+      {
+        senderKey: c.senderKey,
+        channelSecret: c.channelSecret,
+        partnerId: c.partner,
+        forwardEventTypes: new Set(c.forwardEventTypes),
+      },
+    ]),
+  );
+  const app = buildHttpServer({
+    logger,
+    store,
+    webhookBodyLimit: config.webhook.bodyLimitBytes,
+    intake: {
+      store,
+      clock,
+      findChannel: (senderKey) => channels.get(senderKey),
+      afterStored(senderKey, result) {
+        let forwarded = false;
+        for (const event of result.stored) {
+          if (!event.forward) continue;
+          forwarded = true;
+          // Start the profile lookup now so the name is ready when the payload is built.
+          const sender = event.facts.userId
+            ? chatOf(sourceOf(event.facts.conversation, event.facts.userId))
+            : null;
+          if (sender) userNames.prefetch(senderKey, sender.chat, sender.userId);
+        }
+        if (forwarded) worker.wake();
+      },
+    },
+  });
+
+  try {
+    await app.listen({ host: config.listen.host, port: config.listen.port });
+  } catch (error) {
+    await store.close();
+    throw error;
+  }
+  worker.start();
+  const address = app.server.address();
+  const port = typeof address === "object" && address ? address.port : config.listen.port;
+  const host =
+    config.listen.host === "0.0.0.0" || config.listen.host === "::" ? "127.0.0.1" : config.listen.host;
+  logger.info({ port, database: "sqlite", channels: config.channels.length }, "talkgate:ready");
+
+  return {
+    url: `http://${host.includes(":") ? `[${host}]` : host}:${port}`,
+    async close() {
+      await app.close();
+      await worker.stop();
+      await transport.close();
+      await store.close();
+      logger.info("talkgate:stopped");
+      logger.flush();
+    },
+  };
+}
+
+// The source object of a conversation key, enough for chatOf().
+function sourceOf(conversation: string, userId: string) {
+  const [type, id] = conversation.split(":", 2);
+  if (type === "group") return { type, groupId: id, userId };
+  if (type === "room") return { type, roomId: id, userId };
+  return { type: "user", userId };
+}

@@ -1,0 +1,70 @@
+// The SQLite schema, as numbered migrations applied in order at open.
+
+export const MIGRATIONS: readonly string[] = [
+  `
+  CREATE TABLE events (
+    id             INTEGER PRIMARY KEY,
+    sender_key     TEXT    NOT NULL,
+    event_key      TEXT    NOT NULL,
+    serial_number  TEXT    NOT NULL,
+    type           TEXT    NOT NULL,
+    mode           TEXT    NOT NULL,
+    conversation   TEXT    NOT NULL,
+    user_id        TEXT,
+    message_id     TEXT,
+    line_timestamp INTEGER NOT NULL,
+    received_at    INTEGER NOT NULL,
+    body           TEXT    NOT NULL
+  );
+  CREATE UNIQUE INDEX events_by_key ON events (sender_key, event_key);
+  CREATE UNIQUE INDEX events_by_serial ON events (sender_key, serial_number);
+  CREATE INDEX events_by_message ON events (sender_key, message_id) WHERE message_id IS NOT NULL;
+
+  CREATE TABLE serial_counters (
+    sender_key TEXT    NOT NULL,
+    prefix     TEXT    NOT NULL,
+    day        TEXT    NOT NULL,
+    last       INTEGER NOT NULL,
+    PRIMARY KEY (sender_key, prefix, day)
+  ) WITHOUT ROWID;
+
+  -- The outbox: one row per event relayed to a partner. state: pending | retrying | delivered | dead.
+  CREATE TABLE deliveries (
+    event_id        INTEGER PRIMARY KEY REFERENCES events (id),
+    sender_key      TEXT    NOT NULL,
+    conversation    TEXT    NOT NULL,
+    line_timestamp  INTEGER NOT NULL,
+    partner_id      TEXT    NOT NULL,
+    state           TEXT    NOT NULL,
+    attempts        INTEGER NOT NULL DEFAULT 0,
+    next_attempt_at INTEGER NOT NULL,
+    created_at      INTEGER NOT NULL,
+    updated_at      INTEGER NOT NULL,
+    last_status     INTEGER,
+    last_error      TEXT
+  );
+  CREATE INDEX deliveries_waiting ON deliveries (sender_key, conversation, line_timestamp, event_id)
+    WHERE state IN ('pending', 'retrying');
+
+  -- One serial queue per conversation. due_at: look at its head no later than this (NULL: nothing waits).
+  CREATE TABLE conversations (
+    sender_key   TEXT NOT NULL,
+    conversation TEXT NOT NULL,
+    due_at       INTEGER,
+    lease_owner  TEXT,
+    lease_until  INTEGER,
+    PRIMARY KEY (sender_key, conversation)
+  ) WITHOUT ROWID;
+  CREATE INDEX conversations_due ON conversations (due_at) WHERE due_at IS NOT NULL;
+
+  -- The user directory (POST /line/user): e164 and agree_type carried in payloads.
+  CREATE TABLE user_directory (
+    sender_key TEXT    NOT NULL,
+    user_id    TEXT    NOT NULL,
+    e164       TEXT,
+    agree_type INTEGER,
+    updated_at INTEGER NOT NULL,
+    PRIMARY KEY (sender_key, user_id)
+  ) WITHOUT ROWID;
+  `,
+];

@@ -1,0 +1,111 @@
+// Starts a whole talkgate stack for integration tests: the LINE emulator, a partner sink, and talkgate on a temp SQLite file.
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import pino from "pino";
+import { type LineEmulator, startLineEmulator } from "../../emulator/line-emulator.ts";
+import { type PartnerSink, startPartnerSink } from "../../emulator/partner-sink.ts";
+import { parseConfig, type TalkgateConfig } from "../../src/config/config.ts";
+import { startTalkgate, type Talkgate } from "../../src/main.ts";
+
+export const SENDER_KEY = "1656168303";
+export const CHANNEL_SECRET = "test-channel-secret";
+export const ACCESS_TOKEN = "test-channel-access-token";
+export const SIGNING_SECRET = "whsec_dGVzdC1zaWduaW5nLXNlY3JldC0wMTIzNDU2Nzg5";
+export const API_KEY = "test-partner-api-key-0001";
+
+export interface StackOptions {
+  forwardEventTypes?: string[];
+  /** Extra top-level configuration (delivery, profiles, longText…), merged over the test defaults. */
+  config?: Record<string, unknown>;
+  /** Reuse this data directory (to restart on the same database). */
+  dir?: string;
+}
+
+export interface Stack {
+  emulator: LineEmulator;
+  sink: PartnerSink;
+  talkgate: Talkgate;
+  config: TalkgateConfig;
+  dir: string;
+  /** Stops talkgate only (the emulator and sink keep running), to restart it with {@link restart}. */
+  stopTalkgate(): Promise<void>;
+  restart(): Promise<void>;
+  close(): Promise<void>;
+}
+
+/** The raw configuration object for a stack whose LINE is `emulatorUrl` and partner is `sinkUrl`. */
+export function stackConfig(emulatorUrl: string, sinkUrl: string, options: StackOptions = {}) {
+  return {
+    listen: { host: "127.0.0.1", port: 0 },
+    database: "sqlite:./talkgate.db",
+    mediaDir: "./media",
+    line: { apiBaseUrl: emulatorUrl, dataApiBaseUrl: emulatorUrl },
+    logLevel: "silent",
+    delivery: { initialBackoffMs: 50, maxBackoffMs: 200, pollMs: 100 },
+    profiles: { waitMs: 500 },
+    ...options.config,
+    partners: [
+      {
+        id: "partner",
+        receiveUrl: `${sinkUrl}/line`,
+        apiKeys: [API_KEY],
+        signingSecret: SIGNING_SECRET,
+        allowPrivateNetwork: true,
+      },
+    ],
+    channels: [
+      {
+        senderKey: SENDER_KEY,
+        channelSecret: CHANNEL_SECRET,
+        channelAccessToken: ACCESS_TOKEN,
+        partner: "partner",
+        ...(options.forwardEventTypes ? { forwardEventTypes: options.forwardEventTypes } : {}),
+      },
+    ],
+  };
+}
+
+/** Starts emulator, sink and talkgate; `close()` stops them all and removes the data directory. */
+export async function startStack(options: StackOptions = {}): Promise<Stack> {
+  const dir = options.dir ?? mkdtempSync(join(tmpdir(), "talkgate-test-"));
+  const emulator = await startLineEmulator({
+    channels: [{ channelId: SENDER_KEY, channelSecret: CHANNEL_SECRET, accessToken: ACCESS_TOKEN }],
+  });
+  const sink = await startPartnerSink({ signingSecret: SIGNING_SECRET });
+  const config = parseConfig(stackConfig(emulator.url, sink.url, options), { baseDir: dir });
+  const logger = pino({ level: "silent" });
+
+  let talkgate = await startTalkgate(config, { logger });
+  const pointEmulator = () =>
+    emulator.setWebhookUrl(SENDER_KEY, `${talkgate.url}/line/webhook/${SENDER_KEY}`);
+  pointEmulator();
+  let running = true;
+
+  const stack: Stack = {
+    emulator,
+    sink,
+    get talkgate() {
+      return talkgate;
+    },
+    config,
+    dir,
+    async stopTalkgate() {
+      if (running) await talkgate.close();
+      running = false;
+    },
+    async restart() {
+      await stack.stopTalkgate();
+      talkgate = await startTalkgate(config, { logger });
+      running = true;
+      pointEmulator();
+    },
+    async close() {
+      await stack.stopTalkgate();
+      await emulator.close();
+      await sink.close();
+      if (!options.dir) rmSync(dir, { recursive: true, force: true });
+    },
+  };
+  return stack;
+}
