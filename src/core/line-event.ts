@@ -49,7 +49,7 @@ export function readEventFacts(raw: unknown, receivedAt: number): EventFacts {
   const timestamp = event.timestamp;
 
   return {
-    key: asString(event.webhookEventId) ?? hashKey(event),
+    key: asString(event.webhookEventId) ?? hashKey(raw),
     type: asString(event.type) ?? "unknown",
     mode: asString(event.mode) ?? "active",
     timestamp: typeof timestamp === "number" && Number.isFinite(timestamp) ? timestamp : receivedAt,
@@ -61,7 +61,14 @@ export function readEventFacts(raw: unknown, receivedAt: number): EventFacts {
 }
 
 // Old fixtures carry no webhookEventId. Redeliveries differ only in deliveryContext, so it is left out.
-function hashKey(event: JsonObject): string {
-  const { deliveryContext: _ignored, ...rest } = event;
-  return `sha256:${createHash("sha256").update(JSON.stringify(rest)).digest("hex")}`;
+function hashKey(raw: unknown): string {
+  let identity = raw;
+  const event = asObject(raw);
+  if (event) {
+    const { deliveryContext: _ignored, ...rest } = event;
+    identity = rest;
+  }
+  return `sha256:${createHash("sha256")
+    .update(String(JSON.stringify(identity)))
+    .digest("hex")}`;
 }

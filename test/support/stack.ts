@@ -18,6 +18,8 @@ export interface StackOptions {
   forwardEventTypes?: string[];
   /** Extra top-level configuration (delivery, profiles, longText…), merged over the test defaults. */
   config?: Record<string, unknown>;
+  /** Overrides of the partner's configuration (e.g. `allowPrivateNetwork: false`). */
+  partner?: Record<string, unknown>;
   /** Reuse this data directory (to restart on the same database). */
   dir?: string;
 }
@@ -52,6 +54,7 @@ export function stackConfig(emulatorUrl: string, sinkUrl: string, options: Stack
         apiKeys: [API_KEY],
         signingSecret: SIGNING_SECRET,
         allowPrivateNetwork: true,
+        ...options.partner,
       },
     ],
     channels: [
