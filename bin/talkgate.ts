@@ -15,6 +15,9 @@ commands:
 
 --config defaults to talkgate.config.json. Secrets may come from the environment: see docs/configuration.md.`;
 
+// The LINE user the dev setup's hint speaks as; the emulator knows their profile.
+const DEMO_USER = "U4af4980629f3b4a1c2d3e4f5a6b7c8d9";
+
 async function main(argv: string[]): Promise<void> {
   const { positionals, values } = parseArgs({
     args: argv,
@@ -32,7 +35,10 @@ async function main(argv: string[]): Promise<void> {
   }
   const config = readConfig(values.config);
   if (command === "serve") return serve(config);
-  if (command === "emulator") return emulator(config, values.port ? Number(values.port) : undefined);
+  if (command === "emulator") {
+    await emulator(config, values.port ? Number(values.port) : undefined);
+    return;
+  }
   if (command === "dev") return dev(config);
   console.error(`unknown command ${JSON.stringify(command)}\n\n${USAGE}`);
   process.exitCode = 2;
@@ -77,6 +83,7 @@ async function emulator(config: TalkgateConfig, port?: number) {
 async function dev(config: TalkgateConfig): Promise<void> {
   const { startPartnerSink } = await import("../emulator/partner-sink.ts");
   const emu = await emulator(config);
+  emu.setProfile(DEMO_USER, { displayName: "Demo User" });
   const sinks = await Promise.all(
     config.partners.map((partner) =>
       startPartnerSink({
@@ -96,7 +103,7 @@ async function dev(config: TalkgateConfig): Promise<void> {
   if (channel) {
     console.log(`talkgate on ${talkgate.url}; make a LINE user say something:
   curl -s -X POST ${emu.url}/_emulator/channels/${channel.senderKey}/say -H 'content-type: application/json' \\
-    -d '{"userId":"U4af4980629f3b4a1c2d3e4f5a6b7c8d9","text":"Hello talkgate"}'
+    -d '{"userId":"${DEMO_USER}","text":"Hello talkgate"}'
 or play a whole scripted conversation with: npm run demo`);
   }
 }

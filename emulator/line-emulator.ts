@@ -1,0 +1,815 @@
+// A LINE Platform double for development and tests: serves /v2/bot/* at its origin and sends signed webhooks.
+import { createHash, createHmac, randomBytes } from "node:crypto";
+import Fastify, { type FastifyReply, type FastifyRequest } from "fastify";
+import { Agent, request } from "undici";
+import {
+  groupSource,
+  nextMessageId,
+  randomOpaqueToken,
+  randomUserId,
+  roomSource,
+  type Source,
+  textEvent,
+  userSource,
+  webhookBody,
+} from "./events.ts";
+
+/** One LINE channel the emulator knows: its secret signs webhooks, its token authenticates API calls. */
+export interface EmulatorChannel {
+  channelId: string;
+  channelSecret: string;
+  accessToken: string;
+  webhookUrl?: string;
+  /** The bot's user id, sent as `destination`; derived from the channel id when absent. */
+  botUserId?: string;
+}
+
+/** Options of {@link startLineEmulator}. */
+export interface EmulatorOptions {
+  channels: EmulatorChannel[];
+  host?: string;
+  port?: number;
+  logger?: boolean;
+  /** Clock in ms, for reply-token expiry, retry-key memory and record times; defaults to Date.now. */
+  now?: () => number;
+  /** How long a reply token stays usable after its webhook was sent (LINE: about one minute). */
+  replyTokenTtlMs?: number;
+}
+
+/** A user's LINE profile as the profile APIs return it. */
+export interface Profile {
+  displayName: string;
+  pictureUrl?: string;
+  statusMessage?: string;
+  language?: string;
+}
+
+/** A canned answer for fault injection. */
+export interface FaultResponse {
+  status: number;
+  /** Response body; defaults to LINE's `{"message": …}` for the status. */
+  body?: unknown;
+  delayMs?: number;
+  headers?: Record<string, string>;
+  /** Do the real work first (send, consume the token, remember the retry key), then answer with the fault. */
+  afterProcessing?: boolean;
+}
+
+/** Stored message content for the content API (`GET /v2/bot/message/{id}/content`). */
+export interface ContentEntry {
+  body: Buffer | string;
+  contentType?: string;
+  /** Video/audio preparation state; "processing" makes the content endpoint answer 202. */
+  transcoding?: "processing" | "succeeded" | "failed";
+  /** The user unsent the message: content endpoints answer 410. */
+  gone?: boolean;
+  /** Bytes served by the preview endpoint (image/video); 404 there when absent. */
+  preview?: Buffer | string;
+}
+
+/** One API call the emulator answered. */
+export interface RecordedCall {
+  method: string;
+  path: string;
+  /** The channel whose access token authenticated the call; null when none did. */
+  channelId: string | null;
+  /** Request headers, lower-case, without authorization. */
+  headers: Record<string, string | string[] | undefined>;
+  body: unknown;
+  status: number;
+  requestId: string;
+  at: number;
+}
+
+/** A message batch a user would see: sent by reply or push. */
+export interface SentRecord {
+  channelId: string;
+  method: "reply" | "push";
+  /** The user, group or room id the messages went to. */
+  to: string;
+  messages: unknown[];
+  notificationDisabled: boolean;
+  requestId: string;
+  replyToken?: string;
+  retryKey?: string;
+  at: number;
+}
+
+/** One webhook the emulator sent. */
+export interface WebhookRecord {
+  channelId: string;
+  url: string;
+  body: string;
+  signature: string | null;
+  status: number | null;
+  responseBody: string;
+  error?: string;
+  at: number;
+}
+
+/** Options of {@link LineEmulator.sendWebhook}. */
+export interface SendWebhookOptions {
+  /** Post here instead of the channel's webhook URL. */
+  url?: string;
+  /** Send exactly these bytes instead of serialising the events; still signed unless `signature` is given. */
+  rawBody?: string | Buffer;
+  /** Signature header value to send instead of the correct one; null omits the header. */
+  signature?: string | null;
+  /** Spelling of the signature header, to exercise header-case handling. */
+  headerName?: string;
+  /** `destination` of the body; defaults to the channel's bot user id. */
+  destination?: string;
+  /** Give up after this long (LINE itself waits about 2 s); default 10 s. */
+  timeoutMs?: number;
+}
+
+/** The answer talkgate gave to a webhook. */
+export interface WebhookResult {
+  status: number;
+  body: string;
+}
+
+/** A running LINE Platform emulator. */
+export interface LineEmulator {
+  /** Origin to use as the LINE API and data API base URL, e.g. `http://127.0.0.1:41234`. */
+  readonly url: string;
+  readonly port: number;
+  readonly calls: RecordedCall[];
+  readonly sent: SentRecord[];
+  readonly webhooks: WebhookRecord[];
+  /** The user id `/_emulator/channels/:id/say` speaks as when none is given. */
+  readonly defaultUserId: string;
+  sendWebhook(
+    channelId: string,
+    events: readonly unknown[],
+    options?: SendWebhookOptions,
+  ): Promise<WebhookResult>;
+  failNext(pathPattern: string | RegExp, response: FaultResponse, times?: number): void;
+  setDelay(pathPattern: string | RegExp, ms: number): void;
+  clearFaults(): void;
+  setProfile(userId: string, profile: Profile): void;
+  setGroupMemberProfile(groupId: string, userId: string, profile: Profile): void;
+  setRoomMemberProfile(roomId: string, userId: string, profile: Profile): void;
+  setContent(messageId: string, content: ContentEntry): void;
+  setWebhookUrl(channelId: string, url: string): void;
+  channel(channelId: string): EmulatorChannel | undefined;
+  waitForSent(predicate: (sent: readonly SentRecord[]) => boolean, timeoutMs?: number): Promise<SentRecord[]>;
+  /** Forget recorded calls, sent messages and webhooks (profiles, content and tokens stay). */
+  clearRecords(): void;
+  close(): Promise<void>;
+}
+
+type ApiResult = { status: number; body?: unknown; headers?: Record<string, string> };
+type ApiContext = { channel: EmulatorChannel; req: FastifyRequest; requestId: string };
+type ApiHandler = (ctx: ApiContext) => ApiResult | Promise<ApiResult>;
+type Fault = { pattern: string | RegExp; response: FaultResponse; remaining: number };
+type ReplyTokenState = { channelId: string; to: string; expiresAt: number; used: boolean };
+
+const RETRY_KEY_MEMORY_MS = 24 * 60 * 60 * 1000;
+// A redelivered event's token is good for a minute after redelivery but never past 20 min from the event.
+const REPLY_TOKEN_MAX_AGE_MS = 20 * 60 * 1000;
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+const MAX_TEXT = 5000;
+
+const STATUS_MESSAGES: Record<number, string> = {
+  400: "Bad request",
+  401: "Authentication failed. Confirm that the access token in the authorization header is valid.",
+  403: "Access to this API is not available for your account",
+  404: "Not found",
+  409: "Conflict",
+  410: "Gone",
+  413: "Request entity too large",
+  415: "Unsupported media type",
+  429: "Too many requests",
+  500: "Internal server error",
+  502: "Bad gateway",
+  503: "Service unavailable",
+};
+
+function lineError(
+  status: number,
+  message?: string,
+  details?: { message: string; property: string }[],
+): ApiResult {
+  const body: { message: string; details?: typeof details } = {
+    message: message ?? STATUS_MESSAGES[status] ?? "Error",
+  };
+  if (details !== undefined) body.details = details;
+  return { status, body };
+}
+
+function matches(pattern: string | RegExp, path: string): boolean {
+  if (typeof pattern === "string") return path.includes(pattern);
+  pattern.lastIndex = 0;
+  return pattern.test(path);
+}
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}
+
+/** base64 HMAC-SHA256 of `body` keyed with the channel secret: LINE's `x-line-signature`. */
+export function signWebhookBody(channelSecret: string, body: string | Buffer): string {
+  return createHmac("sha256", Buffer.from(channelSecret, "utf8")).update(body).digest("base64");
+}
+
+function chatIdOf(source: unknown): string | undefined {
+  if (typeof source !== "object" || source === null) return undefined;
+  const s = source as Record<string, unknown>;
+  const id = s.type === "group" ? s.groupId : s.type === "room" ? s.roomId : s.userId;
+  return typeof id === "string" ? id : undefined;
+}
+
+function isRecord(value: unknown): value is Record<string, unknown> {
+  return typeof value === "object" && value !== null && !Array.isArray(value);
+}
+
+// Checks `messages` the way LINE does; returns LINE's error answer or undefined when valid.
+function validateMessages(messages: unknown): ApiResult | undefined {
+  const details: { message: string; property: string }[] = [];
+  if (!Array.isArray(messages)) {
+    details.push({ message: "must be specified", property: "messages" });
+  } else if (messages.length < 1 || messages.length > 5) {
+    details.push({ message: "Size must be between 1 and 5", property: "messages" });
+  } else {
+    messages.forEach((message, i) => {
+      if (!isRecord(message) || typeof message.type !== "string") {
+        details.push({ message: "must be specified", property: `messages[${i}].type` });
+      } else if (message.type === "text") {
+        if (typeof message.text !== "string" || message.text.length === 0) {
+          details.push({ message: "must be specified", property: `messages[${i}].text` });
+        } else if (message.text.length > MAX_TEXT) {
+          details.push({
+            message: `Length must be between 0 and ${MAX_TEXT}`,
+            property: `messages[${i}].text`,
+          });
+        }
+      }
+    });
+  }
+  if (details.length === 0) return undefined;
+  return lineError(400, `The request body has ${details.length} error(s)`, details);
+}
+
+function sentMessagesFor(messages: unknown[]): { id: string; quoteToken: string }[] {
+  return messages.map(() => ({ id: nextMessageId(), quoteToken: randomOpaqueToken() }));
+}
+
+/**
+ * Starts the LINE Platform emulator: LINE's Messaging API and content API at the root of its origin,
+ * a control API under `/_emulator`, and `sendWebhook` to play users towards talkgate.
+ */
+export async function startLineEmulator(options: EmulatorOptions): Promise<LineEmulator> {
+  const now = options.now ?? Date.now;
+  const replyTokenTtlMs = options.replyTokenTtlMs ?? 60_000;
+  const channels = new Map<string, EmulatorChannel>();
+  const byToken = new Map<string, EmulatorChannel>();
+  for (const c of options.channels) {
+    const channel = {
+      ...c,
+      botUserId: c.botUserId ?? `U${createHash("sha256").update(c.channelId).digest("hex").slice(0, 32)}`,
+    };
+    channels.set(channel.channelId, channel);
+    byToken.set(channel.accessToken, channel);
+  }
+
+  const calls: RecordedCall[] = [];
+  const sent: SentRecord[] = [];
+  const webhooks: WebhookRecord[] = [];
+  const faults: Fault[] = [];
+  const delays: { pattern: string | RegExp; ms: number }[] = [];
+  const profiles = new Map<string, Profile>();
+  const memberProfiles = new Map<string, Profile>();
+  const contents = new Map<string, ContentEntry>();
+  const replyTokens = new Map<string, ReplyTokenState>();
+  const retryKeys = new Map<string, { requestId: string; sentMessages: unknown[]; at: number }>();
+  const sentListeners = new Set<() => void>();
+  const requestMeta = new WeakMap<FastifyRequest, { at: number; channelId: string | null }>();
+  const defaultUserId = randomUserId();
+  const agent = new Agent({ keepAliveTimeout: 1_000 });
+  let closing: Promise<void> | undefined;
+
+  const app = Fastify({
+    logger: options.logger ?? false,
+    bodyLimit: 2 * 1024 * 1024,
+    forceCloseConnections: true,
+  });
+
+  app.addHook("onRequest", async (req, reply) => {
+    reply.header("x-line-request-id", randomBytes(16).toString("hex"));
+    requestMeta.set(req, { at: now(), channelId: null });
+  });
+
+  // Record every LINE API call just before its answer goes out, so a caller that awaited it sees the record.
+  app.addHook("onSend", async (req, reply, payload) => {
+    const path = req.url.split("?")[0] ?? req.url;
+    if (path.startsWith("/_emulator")) return payload;
+    const meta = requestMeta.get(req);
+    const headers = { ...req.headers };
+    delete headers.authorization;
+    calls.push({
+      method: req.method,
+      path,
+      channelId: meta?.channelId ?? null,
+      headers,
+      body: req.body,
+      status: reply.statusCode,
+      requestId: String(reply.getHeader("x-line-request-id")),
+      at: meta?.at ?? now(),
+    });
+    return payload;
+  });
+
+  app.setErrorHandler((error: { statusCode?: number; message: string }, _req, reply) => {
+    const status = error.statusCode !== undefined && error.statusCode >= 400 ? error.statusCode : 500;
+    const result = lineError(status, status === 500 ? undefined : error.message);
+    return reply.code(result.status).send(result.body);
+  });
+  app.setNotFoundHandler((_req, reply) => reply.code(404).send({ message: "Not found" }));
+
+  function authenticate(req: FastifyRequest): EmulatorChannel | ApiResult {
+    const header = req.headers.authorization;
+    if (header === undefined) {
+      return lineError(
+        401,
+        "Authorization header required. Must follow the scheme, 'Authorization: Bearer <ACCESS TOKEN>'",
+      );
+    }
+    const match = /^Bearer\s+(\S+)$/i.exec(header);
+    const channel = match?.[1] === undefined ? undefined : byToken.get(match[1]);
+    return channel ?? lineError(401);
+  }
+
+  function takeFault(path: string): FaultResponse | undefined {
+    const index = faults.findIndex((f) => matches(f.pattern, path));
+    const fault = faults[index];
+    if (fault === undefined) return undefined;
+    fault.remaining -= 1;
+    if (fault.remaining <= 0) faults.splice(index, 1);
+    return fault.response;
+  }
+
+  // Registers a LINE API route: authentication, fault injection and delays, then the handler.
+  function api(method: "GET" | "POST" | "PUT", url: string, handler: ApiHandler): void {
+    app.route({
+      method,
+      url,
+      handler: async (req: FastifyRequest, reply: FastifyReply) => {
+        const auth = authenticate(req);
+        let result: ApiResult;
+        if ("channelId" in auth) {
+          const meta = requestMeta.get(req);
+          if (meta !== undefined) meta.channelId = auth.channelId;
+          const path = req.url.split("?")[0] ?? req.url;
+          const fault = takeFault(path);
+          const requestId = String(reply.getHeader("x-line-request-id"));
+          if (fault === undefined) {
+            result = await handler({ channel: auth, req, requestId });
+          } else {
+            if (fault.afterProcessing === true) await handler({ channel: auth, req, requestId });
+            const body = fault.body === undefined ? lineError(fault.status).body : fault.body;
+            result = { status: fault.status, body, headers: fault.headers ?? {} };
+          }
+          const delay = fault?.delayMs ?? delays.find((d) => matches(d.pattern, path))?.ms ?? 0;
+          if (delay > 0) await sleep(delay);
+        } else {
+          result = auth;
+        }
+        reply.code(result.status);
+        if (result.headers !== undefined) reply.headers(result.headers);
+        return reply.send(result.body ?? "");
+      },
+    });
+  }
+
+  function recordSent(record: SentRecord): void {
+    sent.push(record);
+    for (const listener of sentListeners) listener();
+  }
+
+  api("GET", "/v2/bot/profile/:userId", ({ req }) => {
+    const { userId } = req.params as { userId: string };
+    const profile = profiles.get(userId);
+    return profile === undefined ? lineError(404) : { status: 200, body: { ...profile, userId } };
+  });
+
+  function memberProfile(kind: "group" | "room"): ApiHandler {
+    return ({ req }) => {
+      const params = req.params as { chatId: string; userId: string };
+      const profile = memberProfiles.get(`${kind}:${params.chatId}:${params.userId}`);
+      if (profile === undefined) return lineError(404);
+      const body: Record<string, string> = { displayName: profile.displayName, userId: params.userId };
+      if (profile.pictureUrl !== undefined) body.pictureUrl = profile.pictureUrl;
+      return { status: 200, body };
+    };
+  }
+  api("GET", "/v2/bot/group/:chatId/member/:userId", memberProfile("group"));
+  api("GET", "/v2/bot/room/:chatId/member/:userId", memberProfile("room"));
+
+  api("POST", "/v2/bot/message/reply", ({ channel, req, requestId }) => {
+    const body = isRecord(req.body) ? req.body : {};
+    const invalid = validateMessages(body.messages);
+    if (invalid !== undefined) return invalid;
+    const token = body.replyToken;
+    if (typeof token !== "string" || token === "") {
+      return lineError(400, "The request body has 1 error(s)", [
+        { message: "must be specified", property: "replyToken" },
+      ]);
+    }
+    const state = replyTokens.get(token);
+    if (
+      state === undefined ||
+      state.used ||
+      state.channelId !== channel.channelId ||
+      now() >= state.expiresAt
+    ) {
+      return lineError(400, "Invalid reply token");
+    }
+    state.used = true;
+    const messages = body.messages as unknown[];
+    recordSent({
+      channelId: channel.channelId,
+      method: "reply",
+      to: state.to,
+      messages,
+      notificationDisabled: body.notificationDisabled === true,
+      requestId,
+      replyToken: token,
+      at: now(),
+    });
+    return { status: 200, body: { sentMessages: sentMessagesFor(messages) } };
+  });
+
+  api("POST", "/v2/bot/message/push", ({ channel, req, requestId }) => {
+    const retryKey = req.headers["x-line-retry-key"];
+    if (retryKey !== undefined && (typeof retryKey !== "string" || !UUID.test(retryKey))) {
+      return lineError(400, "The retry key must be a UUID");
+    }
+    const memoryKey = `${channel.channelId}:${String(retryKey).toLowerCase()}`;
+    if (retryKey !== undefined) {
+      const first = retryKeys.get(memoryKey);
+      if (first !== undefined && now() - first.at < RETRY_KEY_MEMORY_MS) {
+        return {
+          status: 409,
+          headers: { "x-line-accepted-request-id": first.requestId },
+          body: { message: "The retry key is already accepted", sentMessages: first.sentMessages },
+        };
+      }
+    }
+    const body = isRecord(req.body) ? req.body : {};
+    const to = body.to;
+    if (typeof to !== "string" || !/^[UCR]\S+$/.test(to)) {
+      return lineError(400, "The property, 'to', in the request body is invalid (line: -, column: -)");
+    }
+    const invalid = validateMessages(body.messages);
+    if (invalid !== undefined) return invalid;
+    const messages = body.messages as unknown[];
+    const sentMessages = sentMessagesFor(messages);
+    if (retryKey !== undefined) retryKeys.set(memoryKey, { requestId, sentMessages, at: now() });
+    const record: SentRecord = {
+      channelId: channel.channelId,
+      method: "push",
+      to,
+      messages,
+      notificationDisabled: body.notificationDisabled === true,
+      requestId,
+      at: now(),
+    };
+    if (retryKey !== undefined) record.retryKey = retryKey;
+    recordSent(record);
+    return { status: 200, body: { sentMessages } };
+  });
+
+  api("POST", "/v2/bot/chat/loading/start", ({ req }) => {
+    const body = isRecord(req.body) ? req.body : {};
+    if (typeof body.chatId !== "string" || !body.chatId.startsWith("U")) {
+      return lineError(400, "The request body has 1 error(s)", [
+        { message: "Invalid chatId", property: "chatId" },
+      ]);
+    }
+    const seconds = body.loadingSeconds ?? 20;
+    if (typeof seconds !== "number" || seconds < 5 || seconds > 60 || seconds % 5 !== 0) {
+      return lineError(400, "The request body has 1 error(s)", [
+        { message: "Must be one of 5, 10, ..., 60", property: "loadingSeconds" },
+      ]);
+    }
+    return { status: 202, body: {} };
+  });
+
+  api("POST", "/v2/bot/chat/markAsRead", ({ req }) => {
+    const body = isRecord(req.body) ? req.body : {};
+    if (typeof body.markAsReadToken !== "string" || body.markAsReadToken === "") {
+      return lineError(400, "The request body has 1 error(s)", [
+        { message: "must be specified", property: "markAsReadToken" },
+      ]);
+    }
+    return { status: 200, body: {} };
+  });
+
+  api("PUT", "/v2/bot/channel/webhook/endpoint", ({ channel, req }) => {
+    const body = isRecord(req.body) ? req.body : {};
+    if (typeof body.endpoint !== "string" || !URL.canParse(body.endpoint)) {
+      return lineError(400, "The request body has 1 error(s)", [
+        { message: "Invalid webhook endpoint URL", property: "endpoint" },
+      ]);
+    }
+    channel.webhookUrl = body.endpoint;
+    return { status: 200, body: {} };
+  });
+
+  api("GET", "/v2/bot/channel/webhook/endpoint", ({ channel }) => ({
+    status: 200,
+    body:
+      channel.webhookUrl === undefined
+        ? { endpoint: "", active: false }
+        : { endpoint: channel.webhookUrl, active: true },
+  }));
+
+  api("POST", "/v2/bot/channel/webhook/test", async ({ channel, req }) => {
+    const body = isRecord(req.body) ? req.body : {};
+    const url = typeof body.endpoint === "string" ? body.endpoint : channel.webhookUrl;
+    if (url === undefined) return lineError(400, "The webhook endpoint is not set");
+    const timestamp = new Date(now()).toISOString();
+    try {
+      const result = await sendWebhook(channel.channelId, [], { url });
+      const success = result.status >= 200 && result.status < 300;
+      return {
+        status: 200,
+        body: { success, timestamp, statusCode: result.status, reason: success ? "OK" : "ERROR", detail: "" },
+      };
+    } catch (error) {
+      return {
+        status: 200,
+        body: {
+          success: false,
+          timestamp,
+          statusCode: 0,
+          reason: "COULD_NOT_CONNECT",
+          detail: String(error),
+        },
+      };
+    }
+  });
+
+  function contentOr(messageId: string): ContentEntry | ApiResult {
+    const entry = contents.get(messageId);
+    if (entry === undefined) return lineError(404);
+    if (entry.gone === true) return lineError(410);
+    return entry;
+  }
+
+  api("GET", "/v2/bot/message/:messageId/content", ({ req }) => {
+    const entry = contentOr((req.params as { messageId: string }).messageId);
+    if ("status" in entry) return entry;
+    // LINE answers 202 while a large video/audio is still being prepared.
+    if (entry.transcoding === "processing") return { status: 202, body: "" };
+    if (entry.transcoding === "failed") return lineError(404);
+    const type = entry.contentType ?? "application/octet-stream";
+    return { status: 200, body: Buffer.from(entry.body), headers: { "content-type": type } };
+  });
+
+  api("GET", "/v2/bot/message/:messageId/content/transcoding", ({ req }) => {
+    const entry = contentOr((req.params as { messageId: string }).messageId);
+    if ("status" in entry) return entry;
+    return { status: 200, body: { status: entry.transcoding ?? "succeeded" } };
+  });
+
+  api("GET", "/v2/bot/message/:messageId/content/preview", ({ req }) => {
+    const entry = contentOr((req.params as { messageId: string }).messageId);
+    if ("status" in entry) return entry;
+    if (entry.preview === undefined) return lineError(404);
+    return { status: 200, body: Buffer.from(entry.preview), headers: { "content-type": "image/jpeg" } };
+  });
+
+  // Reply tokens become usable once the webhook carrying them is sent.
+  function registerReplyTokens(channelId: string, events: unknown): void {
+    if (!Array.isArray(events)) return;
+    const sentAt = now();
+    for (const event of events) {
+      if (!isRecord(event) || typeof event.replyToken !== "string") continue;
+      const to = chatIdOf(event.source) ?? "";
+      let expiresAt = sentAt + replyTokenTtlMs;
+      const context = event.deliveryContext;
+      if (isRecord(context) && context.isRedelivery === true && typeof event.timestamp === "number") {
+        expiresAt = Math.min(expiresAt, event.timestamp + REPLY_TOKEN_MAX_AGE_MS);
+      }
+      const known = replyTokens.get(event.replyToken);
+      if (known === undefined) {
+        replyTokens.set(event.replyToken, { channelId, to, expiresAt, used: false });
+      } else {
+        known.expiresAt = Math.max(known.expiresAt, expiresAt);
+      }
+    }
+  }
+
+  async function sendWebhook(
+    channelId: string,
+    events: readonly unknown[],
+    opts: SendWebhookOptions = {},
+  ): Promise<WebhookResult> {
+    const channel = channels.get(channelId);
+    if (channel === undefined) throw new Error(`line emulator: unknown channel ${channelId}`);
+    const url = opts.url ?? channel.webhookUrl;
+    if (url === undefined) throw new Error(`line emulator: channel ${channelId} has no webhook URL`);
+    let bytes: Buffer;
+    if (opts.rawBody === undefined) {
+      bytes = Buffer.from(JSON.stringify(webhookBody(events, opts.destination ?? channel.botUserId)), "utf8");
+      registerReplyTokens(channelId, events);
+    } else {
+      bytes = Buffer.from(opts.rawBody);
+      try {
+        const parsed: unknown = JSON.parse(bytes.toString("utf8"));
+        if (isRecord(parsed)) registerReplyTokens(channelId, parsed.events);
+      } catch {
+        // Deliberately malformed bodies carry no tokens.
+      }
+    }
+    const signature =
+      opts.signature === undefined ? signWebhookBody(channel.channelSecret, bytes) : opts.signature;
+    const headers: Record<string, string> = {
+      "content-type": "application/json; charset=utf-8",
+      "user-agent": "LineBotWebhook/2.0",
+    };
+    if (signature !== null) headers[opts.headerName ?? "x-line-signature"] = signature;
+    const record: WebhookRecord = {
+      channelId,
+      url,
+      body: bytes.toString("utf8"),
+      signature,
+      status: null,
+      responseBody: "",
+      at: now(),
+    };
+    webhooks.push(record);
+    const timeoutMs = opts.timeoutMs ?? 10_000;
+    try {
+      const response = await request(url, {
+        method: "POST",
+        headers,
+        body: bytes,
+        dispatcher: agent,
+        headersTimeout: timeoutMs,
+        bodyTimeout: timeoutMs,
+      });
+      const text = await response.body.text();
+      record.status = response.statusCode;
+      record.responseBody = text;
+      return { status: response.statusCode, body: text };
+    } catch (error) {
+      record.error = error instanceof Error ? error.message : String(error);
+      throw new Error(`line emulator: webhook to ${url} failed: ${record.error}`, { cause: error });
+    }
+  }
+
+  // Control API for the CLI and demos: no authentication, not recorded.
+  app.get("/_emulator/channels", async () =>
+    [...channels.values()].map((c) => ({
+      channelId: c.channelId,
+      botUserId: c.botUserId,
+      webhookUrl: c.webhookUrl ?? null,
+    })),
+  );
+  app.get("/_emulator/sent", async () => sent);
+  app.get("/_emulator/calls", async () => calls);
+  app.get("/_emulator/webhooks", async () => webhooks);
+
+  async function controlSend(
+    reply: FastifyReply,
+    channelId: string,
+    events: readonly unknown[],
+    extra: object = {},
+  ): Promise<FastifyReply> {
+    if (!channels.has(channelId)) return reply.code(404).send({ message: `unknown channel ${channelId}` });
+    try {
+      const result = await sendWebhook(channelId, events);
+      return reply.send({ ...result, ...extra });
+    } catch (error) {
+      return reply.code(502).send({ message: error instanceof Error ? error.message : String(error) });
+    }
+  }
+
+  app.post("/_emulator/channels/:channelId/webhook", async (req, reply) => {
+    const { channelId } = req.params as { channelId: string };
+    const body = isRecord(req.body) ? req.body : {};
+    if (!Array.isArray(body.events)) return reply.code(400).send({ message: "body must be {events: [...]}" });
+    return controlSend(reply, channelId, body.events);
+  });
+
+  app.post("/_emulator/channels/:channelId/say", async (req, reply) => {
+    const { channelId } = req.params as { channelId: string };
+    const body = isRecord(req.body) ? req.body : {};
+    const str = (v: unknown): string | undefined => (typeof v === "string" && v !== "" ? v : undefined);
+    const text = str(body.text);
+    if (text === undefined) return reply.code(400).send({ message: "text is required" });
+    const userId = str(body.userId);
+    const groupId = str(body.groupId);
+    const roomId = str(body.roomId);
+    let source: Source;
+    if (groupId !== undefined) source = groupSource(groupId, userId);
+    else if (roomId !== undefined) source = roomSource(roomId, userId);
+    else source = userSource(userId ?? defaultUserId);
+    const event = textEvent(source, text);
+    return controlSend(reply, channelId, [event], { event });
+  });
+
+  app.post("/_emulator/profiles", async (req, reply) => {
+    const body = isRecord(req.body) ? req.body : {};
+    if (typeof body.userId !== "string" || typeof body.displayName !== "string") {
+      return reply.code(400).send({ message: "userId and displayName are required" });
+    }
+    const profile: Profile = { displayName: body.displayName };
+    for (const key of ["pictureUrl", "statusMessage", "language"] as const) {
+      const value = body[key];
+      if (typeof value === "string") profile[key] = value;
+    }
+    if (typeof body.groupId === "string") emulator.setGroupMemberProfile(body.groupId, body.userId, profile);
+    else if (typeof body.roomId === "string")
+      emulator.setRoomMemberProfile(body.roomId, body.userId, profile);
+    else emulator.setProfile(body.userId, profile);
+    return reply.send({ ...profile, userId: body.userId });
+  });
+
+  await app.listen({ host: options.host ?? "127.0.0.1", port: options.port ?? 0 });
+  const address = app.server.address();
+  if (address === null || typeof address === "string") throw new Error("line emulator: no TCP address");
+  const host = address.family === "IPv6" ? `[${address.address}]` : address.address;
+
+  const emulator: LineEmulator = {
+    url: `http://${host}:${address.port}`,
+    port: address.port,
+    calls,
+    sent,
+    webhooks,
+    defaultUserId,
+    sendWebhook,
+    failNext(pathPattern, response, times = 1) {
+      faults.push({ pattern: pathPattern, response, remaining: times });
+    },
+    setDelay(pathPattern, ms) {
+      const index = delays.findIndex((d) => String(d.pattern) === String(pathPattern));
+      if (index >= 0) delays.splice(index, 1);
+      if (ms > 0) delays.push({ pattern: pathPattern, ms });
+    },
+    clearFaults() {
+      faults.length = 0;
+      delays.length = 0;
+    },
+    setProfile(userId, profile) {
+      profiles.set(userId, { ...profile });
+    },
+    setGroupMemberProfile(groupId, userId, profile) {
+      memberProfiles.set(`group:${groupId}:${userId}`, { ...profile });
+    },
+    setRoomMemberProfile(roomId, userId, profile) {
+      memberProfiles.set(`room:${roomId}:${userId}`, { ...profile });
+    },
+    setContent(messageId, content) {
+      contents.set(messageId, content);
+    },
+    setWebhookUrl(channelId, url) {
+      const channel = channels.get(channelId);
+      if (channel === undefined) throw new Error(`line emulator: unknown channel ${channelId}`);
+      channel.webhookUrl = url;
+    },
+    channel(channelId) {
+      return channels.get(channelId);
+    },
+    waitForSent(predicate, timeoutMs = 10_000) {
+      return new Promise((resolve, reject) => {
+        const check = (): boolean => {
+          if (!predicate(sent)) return false;
+          clearTimeout(timer);
+          sentListeners.delete(listener);
+          resolve([...sent]);
+          return true;
+        };
+        const listener = (): void => {
+          check();
+        };
+        const timer = setTimeout(() => {
+          sentListeners.delete(listener);
+          const summary = sent
+            .map((s) => `${s.method} to ${s.to}: ${JSON.stringify(s.messages)}`)
+            .join("\n  ");
+          reject(
+            new Error(
+              `line emulator: waitForSent timed out after ${timeoutMs} ms; sent so far:\n  ${summary}`,
+            ),
+          );
+        }, timeoutMs);
+        sentListeners.add(listener);
+        check();
+      });
+    },
+    clearRecords() {
+      calls.length = 0;
+      sent.length = 0;
+      webhooks.length = 0;
+    },
+    close() {
+      closing ??= app.close().then(() => agent.close());
+      return closing;
+    },
+  };
+  return emulator;
+}
