@@ -2,7 +2,7 @@
 import { readFileSync } from "node:fs";
 import { dirname, resolve } from "node:path";
 import { type Static, Type } from "@sinclair/typebox";
-import { Value } from "@sinclair/typebox/value";
+import { Value, type ValueError } from "@sinclair/typebox/value";
 import { DEFAULT_FORWARD_EVENT_TYPES, FORWARDABLE_EVENT_TYPES } from "../core/partner-payload.ts";
 
 /** Every default in one place; each can be overridden in the file. */
@@ -178,43 +178,47 @@ export function parseConfig(
   json: unknown,
   options: { baseDir: string; env?: NodeJS.ProcessEnv; source?: string },
 ): TalkgateConfig {
-  const env = options.env ?? {};
-  const source = options.source ?? "configuration";
-  const schemaProblems = [...Value.Errors(FileSchema, json)].map(
-    (error) => `${error.path.slice(1).replaceAll("/", ".") || "(top level)"}: ${error.message}`,
-  );
-  if (schemaProblems.length > 0) throw new ConfigError(source, schemaProblems);
+  // Empty variables count as unset, so that `FOO=` cannot silently blank a secret from the file.
+  const env = (name: string) => options.env?.[name] || undefined;
+  const problems = [...Value.Errors(FileSchema, json)].map(describeSchemaError);
+  // Read on even when the shape is wrong, so that every problem is reported in one go; each check
+  // below looks only at values of the right type (the schema has reported the others).
+  const file = (isRecord(json) ? json : {}) as Partial<ConfigFile>;
 
-  const file = json as ConfigFile;
-  const problems: string[] = [];
   const listen = { ...DEFAULTS.listen, ...file.listen };
   const line = { ...DEFAULTS.line, ...file.line };
   for (const [key, value] of Object.entries(line)) checkUrl(`line.${key}`, value, problems);
   const publicBaseUrl = file.publicBaseUrl ?? `http://127.0.0.1:${listen.port}`;
   checkUrl("publicBaseUrl", publicBaseUrl, problems);
 
-  const databaseUrl = env.TALKGATE_DATABASE ?? file.database ?? DEFAULTS.database;
+  const databaseUrl = env("TALKGATE_DATABASE") ?? file.database ?? DEFAULTS.database;
   let databasePath = "";
   if (databaseUrl.startsWith("sqlite:"))
     databasePath = resolve(options.baseDir, databaseUrl.slice("sqlite:".length));
   else
     problems.push(`database: ${JSON.stringify(redactUrl(databaseUrl))} is not supported (use sqlite:<path>)`);
 
-  const partners = file.partners.map((partner, i): PartnerConfig => {
-    const prefix = `TALKGATE_PARTNER_${envName(partner.id)}`;
-    const envKeys = env[`${prefix}_API_KEYS`];
+  const partners = records(file.partners).map((partner, i): PartnerConfig => {
+    const prefix = `TALKGATE_PARTNER_${envName(String(partner.id))}`;
+    const envKeys = env(`${prefix}_API_KEYS`);
     checkUrl(`partners[${i}].receiveUrl`, partner.receiveUrl, problems);
+    const apiKeys =
+      envKeys !== undefined
+        ? envKeys
+            .split(",")
+            .map((key) => key.trim())
+            .filter(Boolean)
+        : [...(partner.apiKeys ?? [])];
+    if (envKeys !== undefined && apiKeys.some((key) => key.length < 16)) {
+      problems.push(
+        `partners[${i}].apiKeys: every key in ${prefix}_API_KEYS must have at least 16 characters`,
+      );
+    }
     return {
       id: partner.id,
       receiveUrl: partner.receiveUrl,
-      apiKeys:
-        envKeys !== undefined
-          ? envKeys
-              .split(",")
-              .map((key) => key.trim())
-              .filter(Boolean)
-          : (partner.apiKeys ?? []),
-      signingSecret: env[`${prefix}_SIGNING_SECRET`] ?? partner.signingSecret,
+      apiKeys,
+      signingSecret: env(`${prefix}_SIGNING_SECRET`) ?? partner.signingSecret,
       allowPrivateNetwork: partner.allowPrivateNetwork ?? false,
     };
   });
@@ -230,9 +234,9 @@ export function parseConfig(
     true,
   );
 
-  const channels = file.channels.map((channel, i): ChannelConfig => {
-    const prefix = `TALKGATE_CHANNEL_${envName(channel.senderKey)}`;
-    const channelSecret = env[`${prefix}_SECRET`] ?? channel.channelSecret;
+  const channels = records(file.channels).map((channel, i): ChannelConfig => {
+    const prefix = `TALKGATE_CHANNEL_${envName(String(channel.senderKey))}`;
+    const channelSecret = env(`${prefix}_SECRET`) ?? channel.channelSecret;
     if (!channelSecret)
       problems.push(`channels[${i}].channelSecret: missing (set it in the file or in ${prefix}_SECRET)`);
     if (!partners.some((p) => p.id === channel.partner)) {
@@ -241,9 +245,9 @@ export function parseConfig(
     return {
       senderKey: channel.senderKey,
       channelSecret: channelSecret ?? "",
-      channelAccessToken: env[`${prefix}_ACCESS_TOKEN`] ?? channel.channelAccessToken,
+      channelAccessToken: env(`${prefix}_ACCESS_TOKEN`) ?? channel.channelAccessToken,
       partner: channel.partner,
-      forwardEventTypes: channel.forwardEventTypes ?? DEFAULT_FORWARD_EVENT_TYPES,
+      forwardEventTypes: [...(channel.forwardEventTypes ?? DEFAULT_FORWARD_EVENT_TYPES)],
     };
   });
   reportDuplicates(
@@ -251,7 +255,7 @@ export function parseConfig(
     channels.map((c) => c.senderKey),
     problems,
   );
-  if (problems.length > 0) throw new ConfigError(source, problems);
+  if (problems.length > 0) throw new ConfigError(options.source ?? "configuration", problems);
 
   return deepFreeze({
     listen,
@@ -269,7 +273,34 @@ export function parseConfig(
   });
 }
 
-function checkUrl(field: string, value: string, problems: string[]): void {
+function isRecord(value: unknown): value is Record<string, unknown> {
+  return typeof value === "object" && value !== null && !Array.isArray(value);
+}
+
+function records<T>(value: readonly T[] | undefined): T[] {
+  return Array.isArray(value) ? (value.filter(isRecord) as T[]) : [];
+}
+
+// "/channels/0/forwardEventTypes/1" → "channels[0].forwardEventTypes[1]", with the allowed values named.
+function describeSchemaError(error: ValueError): string {
+  const path = error.path
+    .split("/")
+    .slice(1)
+    .map((part) => (/^\d+$/.test(part) ? `[${part}]` : `.${part}`))
+    .join("")
+    .replace(/^\./, "");
+  const allowed = (error.schema.anyOf as Array<{ const?: unknown }> | undefined)?.map(
+    (option) => option.const,
+  );
+  const message =
+    allowed && allowed.every((value) => value !== undefined)
+      ? `must be one of ${allowed.map((value) => JSON.stringify(value)).join(", ")}`
+      : error.message;
+  return `${path || "(top level)"}: ${message}`;
+}
+
+function checkUrl(field: string, value: unknown, problems: string[]): void {
+  if (typeof value !== "string") return;
   let url: URL | undefined;
   try {
     url = new URL(value);

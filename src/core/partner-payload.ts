@@ -36,7 +36,32 @@ export const FORWARDABLE_EVENT_TYPES = [
 
 export const DEFAULT_FORWARD_EVENT_TYPES: readonly string[] = ["message", "postback"];
 
-// Fields every event has; whatever else an event carries is its event-specific content.
+// Where each event type keeps its event-specific object (LINE Messaging API reference); types
+// listed with null have none.
+const CONTENT_FIELD: Record<string, string | null> = {
+  message: "message",
+  messageEdited: "message",
+  postback: "postback",
+  follow: "follow",
+  unsend: "unsend",
+  memberJoined: "joined",
+  memberLeft: "left",
+  videoPlayComplete: "videoPlayComplete",
+  beacon: "beacon",
+  accountLink: "link",
+  membership: "membership",
+  module: "module",
+  delivery: "delivery",
+  unfollow: null,
+  join: null,
+  leave: null,
+  activated: null,
+  deactivated: null,
+  botSuspended: null,
+  botResumed: null,
+};
+
+// Fields every event has; for a type talkgate does not know, whatever else it carries is its content.
 const COMMON_FIELDS = new Set([
   "type",
   "mode",
@@ -52,8 +77,12 @@ const COMMON_FIELDS = new Set([
  * postbacks, `follow`, `unsend`, `joined`, `left`, `videoPlayComplete`…; `{}` when there is none.
  */
 export function eventContent(event: JsonObject): JsonObject {
+  const type = typeof event.type === "string" ? event.type : "";
+  if (Object.hasOwn(CONTENT_FIELD, type)) {
+    const field = CONTENT_FIELD[type];
+    return (field && asObject(event[field])) || {};
+  }
   const specific = Object.keys(event).filter((key) => !COMMON_FIELDS.has(key));
-  if (specific.length === 0) return {};
   if (specific.length === 1) {
     const value = asObject(event[specific[0] as string]);
     if (value) return value;

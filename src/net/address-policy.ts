@@ -28,15 +28,28 @@ for (const [network, prefix] of [
   privateRanges.addSubnet(network, prefix, "ipv6");
 }
 
+// IPv6 prefixes whose last 32 bits are an IPv4 address that the packet reaches.
+const embedsIpv4 = new BlockList();
+embedsIpv4.addSubnet("::ffff:0:0", 96, "ipv6"); // IPv4-mapped
+embedsIpv4.addSubnet("64:ff9b::", 96, "ipv6"); // NAT64, RFC 6052
+
 /** True for an IP address in a private, loopback, link-local or otherwise non-public range. */
 export function isPrivateAddress(address: string): boolean {
   const family = isIP(address);
   if (family === 4) return privateRanges.check(address, "ipv4");
   if (family !== 6) return false;
-  // IPv4-mapped IPv6 (::ffff:10.0.0.1) reaches the IPv4 address.
-  const mapped = /^::ffff:(\d+\.\d+\.\d+\.\d+)$/i.exec(address);
-  if (mapped?.[1]) return privateRanges.check(mapped[1], "ipv4");
+  if (embedsIpv4.check(address, "ipv6")) return privateRanges.check(lastIpv4(address), "ipv4");
   return privateRanges.check(address, "ipv6");
+}
+
+// The IPv4 address in the last 32 bits of an IPv6 address ("::ffff:10.0.0.1" or "64:ff9b::a00:1").
+function lastIpv4(address: string): string {
+  const tail = address.slice(address.lastIndexOf(":") + 1);
+  if (tail.includes(".")) return tail;
+  const groups = address.split(":");
+  const low = Number.parseInt(groups.at(-1) || "0", 16);
+  const high = groups.length >= 2 && !address.endsWith("::") ? Number.parseInt(groups.at(-2) || "0", 16) : 0;
+  return [high >> 8, high & 255, low >> 8, low & 255].join(".");
 }
 
 type LookupCallback = (

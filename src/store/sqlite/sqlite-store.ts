@@ -66,7 +66,9 @@ export class SqliteStore implements Store {
     this.#writes = new GroupCommit(db);
     this.#sql = prepareStatements(db);
     // Only this process uses the file, so leases left by an earlier run (killed or crashed) are void.
-    db.exec("UPDATE conversations SET lease_owner = NULL, lease_until = NULL WHERE lease_owner IS NOT NULL");
+    db.exec(
+      "UPDATE conversations SET lease_owner = NULL, lease_until = NULL, due_at = 0 WHERE lease_owner IS NOT NULL",
+    );
   }
 
   ingest(request: IngestRequest): Promise<IngestResult> {

@@ -1,0 +1,190 @@
+// Unit tests for group commit over a real SQLite file: one transaction per tick, failing units roll back alone.
+import assert from "node:assert/strict";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { DatabaseSync } from "node:sqlite";
+import { after, test } from "node:test";
+import { GroupCommit } from "./group-commit.ts";
+
+const dir = mkdtempSync(join(tmpdir(), "talkgate-group-commit-"));
+after(() => rmSync(dir, { recursive: true, force: true }));
+
+let files = 0;
+
+/** A fresh database file whose `exec` counts the transactions begun on it, and a second connection to read with. */
+function openCounted(): { db: DatabaseSync; reader: DatabaseSync; begins: () => number; close: () => void } {
+  const path = join(dir, `db-${++files}.sqlite`);
+  const db = new DatabaseSync(path);
+  db.exec("PRAGMA journal_mode = WAL; CREATE TABLE items (n INTEGER PRIMARY KEY, label TEXT NOT NULL)");
+  let begins = 0;
+  const exec = db.exec.bind(db);
+  db.exec = (sql: string) => {
+    if (/^\s*BEGIN/i.test(sql)) begins++;
+    exec(sql);
+  };
+  const reader = new DatabaseSync(path, { readOnly: true });
+  return {
+    db,
+    reader,
+    begins: () => begins,
+    close: () => {
+      reader.close();
+      db.close();
+    },
+  };
+}
+
+function count(db: DatabaseSync): number {
+  return (db.prepare("SELECT count(*) AS n FROM items").get() as { n: number }).n;
+}
+
+test("100 runs queued in one tick share one transaction, resolve with their results, and are committed", async () => {
+  const { db, reader, begins, close } = openCounted();
+  try {
+    const writes = new GroupCommit(db);
+    const insert = db.prepare("INSERT INTO items (n, label) VALUES (?, ?) RETURNING n");
+    const runs = Array.from({ length: 100 }, (_, i) =>
+      writes.run(() => (insert.get(i, `item ${i}`) as { n: number }).n * 2),
+    );
+    assert.equal(begins(), 0, "nothing runs synchronously");
+    const results = await Promise.all(runs);
+    assert.deepEqual(
+      results,
+      Array.from({ length: 100 }, (_, i) => i * 2),
+    );
+    assert.equal(begins(), 1);
+    assert.equal(count(reader), 100, "another connection sees every row: committed");
+  } finally {
+    close();
+  }
+});
+
+test("a run resolves only after its transaction has committed", async () => {
+  const { db, reader, close } = openCounted();
+  try {
+    const writes = new GroupCommit(db);
+    const seen = await writes.run(() => {
+      db.prepare("INSERT INTO items (n, label) VALUES (1, 'x')").run();
+      return count(reader); // inside the transaction another connection sees nothing yet
+    });
+    assert.equal(seen, 0);
+    assert.equal(count(reader), 1);
+  } finally {
+    close();
+  }
+});
+
+test("a unit that throws rolls back alone; the others in the batch commit", async () => {
+  const { db, reader, begins, close } = openCounted();
+  try {
+    const writes = new GroupCommit(db);
+    const insert = db.prepare("INSERT INTO items (n, label) VALUES (?, ?)");
+    const failure = new Error("unit 5 fails");
+    const runs = Array.from({ length: 10 }, (_, i) =>
+      writes.run(() => {
+        insert.run(i, `item ${i}`);
+        if (i === 5) {
+          insert.run(100, "written before the throw");
+          throw failure;
+        }
+        return i;
+      }),
+    );
+    const settled = await Promise.allSettled(runs);
+    assert.equal(begins(), 1);
+    settled.forEach((result, i) => {
+      if (i === 5) assert.deepEqual(result, { status: "rejected", reason: failure });
+      else assert.deepEqual(result, { status: "fulfilled", value: i });
+    });
+    const rows = reader.prepare("SELECT n FROM items ORDER BY n").all() as Array<{ n: number }>;
+    assert.deepEqual(
+      rows.map((r) => r.n),
+      [0, 1, 2, 3, 4, 6, 7, 8, 9],
+    );
+  } finally {
+    close();
+  }
+});
+
+test("a constraint violation in one unit does not affect its neighbours", async () => {
+  const { db, reader, close } = openCounted();
+  try {
+    const writes = new GroupCommit(db);
+    const insert = db.prepare("INSERT INTO items (n, label) VALUES (?, ?)");
+    const results = await Promise.allSettled([
+      writes.run(() => insert.run(1, "a")),
+      writes.run(() => insert.run(1, "duplicate")),
+      writes.run(() => insert.run(2, "b")),
+    ]);
+    assert.deepEqual(
+      results.map((r) => r.status),
+      ["fulfilled", "rejected", "fulfilled"],
+    );
+    // Rows come back with a null prototype; spread them into plain objects to compare.
+    assert.deepEqual(
+      reader
+        .prepare("SELECT n, label FROM items ORDER BY n")
+        .all()
+        .map((row) => ({ ...row })),
+      [
+        { n: 1, label: "a" },
+        { n: 2, label: "b" },
+      ],
+    );
+  } finally {
+    close();
+  }
+});
+
+test("runs queued after a flush go into the next transaction", async () => {
+  const { db, reader, begins, close } = openCounted();
+  try {
+    const writes = new GroupCommit(db);
+    const insert = db.prepare("INSERT INTO items (n, label) VALUES (?, 'x')");
+    await Promise.all([writes.run(() => insert.run(1)), writes.run(() => insert.run(2))]);
+    assert.equal(begins(), 1);
+    await Promise.all([
+      writes.run(() => insert.run(3)),
+      writes.run(() => insert.run(4)),
+      writes.run(() => insert.run(5)),
+    ]);
+    assert.equal(begins(), 2);
+    // A run queued from inside a unit is not lost: it commits in a later transaction.
+    let inner: Promise<unknown> | undefined;
+    await writes.run(() => {
+      inner = writes.run(() => insert.run(7));
+      return insert.run(6);
+    });
+    await inner;
+    assert.equal(begins(), 4);
+    assert.equal(count(reader), 7);
+  } finally {
+    close();
+  }
+});
+
+test("when the transaction itself fails, every unit in it rejects and nothing is committed", async () => {
+  const { db, reader, close } = openCounted();
+  try {
+    const writes = new GroupCommit(db);
+    const insert = db.prepare("INSERT INTO items (n, label) VALUES (?, 'x')");
+    const results = await Promise.allSettled([
+      writes.run(() => insert.run(1)),
+      // Ends the shared transaction under the group commit's feet, so its savepoint release and commit fail.
+      writes.run(() => db.exec("ROLLBACK")),
+      writes.run(() => insert.run(3)),
+    ]);
+    assert.deepEqual(
+      results.map((r) => r.status),
+      ["rejected", "rejected", "rejected"],
+    );
+    assert.equal(count(reader), 0);
+    assert.equal(db.isTransaction, false, "no transaction is left open");
+    // The group commit still works afterwards.
+    await writes.run(() => insert.run(9));
+    assert.equal(count(reader), 1);
+  } finally {
+    close();
+  }
+});

@@ -1,0 +1,474 @@
+// Unit tests for the SQLite store on real files: serial numbers, dedupe, conversation claims, leases, reopening.
+import assert from "node:assert/strict";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { after, test } from "node:test";
+import type { ConversationClaim, DeliveryOutcome, IngestRequest } from "../../app/ports.ts";
+import { readEventFacts } from "../../core/line-event.ts";
+import { openSqliteStore, type SqliteStore } from "./sqlite-store.ts";
+
+const dir = mkdtempSync(join(tmpdir(), "talkgate-sqlite-store-"));
+after(() => rmSync(dir, { recursive: true, force: true }));
+
+const SENDER = "1656168303";
+const OTHER_SENDER = "2000000001";
+const USER_A = "Uae87c693e2897ccc4c7654acd04f9259";
+const USER_B = "U0123456789abcdef0123456789abcdef";
+const GROUP = "Ca56f94637cc4347f90a25382909b24b9";
+const T0 = Date.UTC(2024, 0, 15, 12, 0, 0);
+const LEASE = 60_000;
+
+let files = 0;
+const newPath = () => join(dir, `store-${++files}`, "talkgate.db");
+
+/** Runs `body` with a fresh store on a new file and closes it afterwards. */
+async function withStore(body: (store: SqliteStore, path: string) => Promise<void>): Promise<void> {
+  const path = newPath();
+  const store = openSqliteStore(path);
+  try {
+    await body(store, path);
+  } finally {
+    await store.close();
+  }
+}
+
+const hex = (ms: number) =>
+  Math.floor(ms / 1000)
+    .toString(16)
+    .toUpperCase();
+
+interface EventOptions {
+  id?: string | null;
+  user?: string | null;
+  group?: string;
+  timestamp?: number;
+  type?: string;
+}
+
+/** A LINE event; `id` is its webhookEventId (null: none, so it is deduped on its hash). */
+function lineEvent(options: EventOptions = {}): Record<string, unknown> {
+  const {
+    id = `evt-${Math.random()}`,
+    user = USER_A,
+    group,
+    timestamp = T0 - 1000,
+    type = "message",
+  } = options;
+  const source: Record<string, unknown> = group ? { type: "group", groupId: group } : { type: "user" };
+  if (user) source.userId = user;
+  const event: Record<string, unknown> = {
+    type,
+    mode: "active",
+    timestamp,
+    source,
+    deliveryContext: { isRedelivery: false },
+    replyToken: "r",
+    message: { id: `m-${id}`, type: "text", text: "hello" },
+  };
+  if (id !== null) event.webhookEventId = id;
+  return event;
+}
+
+function request(
+  events: unknown[],
+  receivedAt: number,
+  options: { senderKey?: string; forward?: boolean } = {},
+): IngestRequest {
+  return {
+    senderKey: options.senderKey ?? SENDER,
+    partnerId: "jedai",
+    receivedAt,
+    events: events.map((raw) => ({
+      facts: readEventFacts(raw, receivedAt),
+      body: JSON.stringify(raw),
+      forward: options.forward ?? true,
+    })),
+  };
+}
+
+async function serials(store: SqliteStore, events: unknown[], receivedAt: number, senderKey = SENDER) {
+  const result = await store.ingest(request(events, receivedAt, { senderKey }));
+  return result.stored.map((s) => s.serialNumber);
+}
+
+function claim(
+  store: SqliteStore,
+  now: number,
+  owner = "w1",
+  extra: { limit?: number; batchSize?: number } = {},
+) {
+  return store.claimConversations({
+    owner,
+    limit: extra.limit ?? 10,
+    batchSize: extra.batchSize ?? 10,
+    now,
+    leaseMs: LEASE,
+  });
+}
+
+function outcome(eventId: number, at: number, result: "delivered" | "dead" | number): DeliveryOutcome {
+  if (result === "delivered") return { eventId, at, status: 200, error: null, state: "delivered" };
+  if (result === "dead") return { eventId, at, status: 500, error: "HTTP 500", state: "dead" };
+  return { eventId, at, status: 503, error: "HTTP 503", state: "retrying", nextAttemptAt: result };
+}
+
+const messageIds = (claimed: ConversationClaim | undefined) =>
+  (claimed?.deliveries ?? []).map((d) => (JSON.parse(d.body) as { message: { id: string } }).message.id);
+
+test("ingest numbers serials per (sender_key, prefix): P-0001, P-0002…", async () => {
+  await withStore(async (store) => {
+    const h = hex(T0);
+    assert.deepEqual(await serials(store, [lineEvent(), lineEvent(), lineEvent({ user: USER_B })], T0), [
+      `Uae87c693e28-0001-${h}`,
+      `Uae87c693e28-0002-${h}`,
+      `U0123456789a-0001-${h}`,
+    ]);
+    assert.deepEqual(await serials(store, [lineEvent()], T0 + 5_000), [
+      `Uae87c693e28-0003-${hex(T0 + 5_000)}`,
+    ]);
+    // Another channel has its own counters.
+    assert.deepEqual(await serials(store, [lineEvent()], T0, OTHER_SENDER), [`Uae87c693e28-0001-${h}`]);
+    // A group event without a user: the group id; an event without a source: the sender_key.
+    assert.deepEqual(await serials(store, [lineEvent({ user: null, group: GROUP })], T0), [
+      `Ca56f94637cc-0001-${h}`,
+    ]);
+    assert.deepEqual(
+      await serials(store, [{ type: "activated", timestamp: T0, webhookEventId: "act-1" }], T0),
+      [`1656168303-0001-${h}`],
+    );
+  });
+});
+
+test("ingest returns the stored events with their facts and forward flags", async () => {
+  await withStore(async (store) => {
+    const raw = lineEvent({ id: "e1" });
+    const result = await store.ingest(request([raw], T0, { forward: false }));
+    assert.equal(result.duplicates, 0);
+    assert.deepEqual(result.stored, [
+      { serialNumber: `Uae87c693e28-0001-${hex(T0)}`, facts: readEventFacts(raw, T0), forward: false },
+    ]);
+    // Not forwarded: stored, but nothing to deliver.
+    assert.deepEqual(await claim(store, T0 + 1), []);
+    assert.equal(await store.nextDueAt(), null);
+  });
+});
+
+test("ingest dedupes on the event key per channel and spends no serial on a duplicate", async () => {
+  await withStore(async (store) => {
+    const first = lineEvent({ id: "01HDUP" });
+    await store.ingest(request([first], T0));
+    const redelivery = { ...first, deliveryContext: { isRedelivery: true } };
+    assert.deepEqual(await store.ingest(request([redelivery], T0 + 3_000)), { stored: [], duplicates: 1 });
+
+    // Without webhookEventId the hash (which ignores deliveryContext) is the key.
+    const old = lineEvent({ id: null, timestamp: T0 - 50 });
+    assert.equal((await store.ingest(request([old], T0))).stored.length, 1);
+    const oldAgain = { ...old, deliveryContext: { isRedelivery: true } };
+    assert.deepEqual(await store.ingest(request([oldAgain], T0 + 1)), { stored: [], duplicates: 1 });
+
+    // A duplicate inside one body is stored once.
+    const twice = lineEvent({ id: "01HTWICE" });
+    const both = await store.ingest(request([twice, twice], T0 + 2));
+    assert.equal(both.stored.length, 1);
+    assert.equal(both.duplicates, 1);
+
+    // The counter moved only for stored events: 0001 first, 0002 old, 0003 twice, so 0004 next.
+    assert.deepEqual(await serials(store, [lineEvent()], T0 + 3), [`Uae87c693e28-0004-${hex(T0 + 3)}`]);
+    // The same key in another channel is a different event.
+    assert.equal((await store.ingest(request([first], T0, { senderKey: OTHER_SENDER }))).stored.length, 1);
+
+    // Only one delivery per stored event.
+    const [claimed] = await claim(store, T0 + 10);
+    assert.equal(claimed?.deliveries.length, 4);
+  });
+});
+
+test("the serial counter restarts at 0001 on a new UTC day", async () => {
+  await withStore(async (store) => {
+    const lastMs = Date.UTC(2024, 0, 15, 23, 59, 59, 999);
+    const nextDay = Date.UTC(2024, 0, 16, 0, 0, 0, 0);
+    assert.deepEqual(await serials(store, [lineEvent(), lineEvent()], lastMs), [
+      `Uae87c693e28-0001-${hex(lastMs)}`,
+      `Uae87c693e28-0002-${hex(lastMs)}`,
+    ]);
+    assert.deepEqual(await serials(store, [lineEvent()], nextDay), [`Uae87c693e28-0001-${hex(nextDay)}`]);
+    assert.deepEqual(await serials(store, [lineEvent()], lastMs), [`Uae87c693e28-0003-${hex(lastMs)}`]);
+  });
+});
+
+test("concurrent ingests in one tick get distinct consecutive serials and are all stored", async () => {
+  await withStore(async (store) => {
+    const results = await Promise.all(
+      Array.from({ length: 50 }, (_, i) => store.ingest(request([lineEvent({ id: `c${i}` })], T0))),
+    );
+    const numbers = results.map((r) => r.stored[0]?.serialNumber);
+    assert.deepEqual(
+      numbers,
+      Array.from({ length: 50 }, (_, i) => `Uae87c693e28-${String(i + 1).padStart(4, "0")}-${hex(T0)}`),
+    );
+    const [claimed] = await claim(store, T0, "w1", { batchSize: 100 });
+    assert.equal(claimed?.deliveries.length, 50);
+  });
+});
+
+test("claimConversations returns a conversation's deliveries in (LINE timestamp, id) order with their task fields", async () => {
+  await withStore(async (store) => {
+    await store.ingest(request([lineEvent({ id: "t3", timestamp: 3_000 })], T0));
+    await store.ingest(request([lineEvent({ id: "t1", timestamp: 1_000 })], T0 + 1));
+    await store.ingest(
+      request(
+        [lineEvent({ id: "t2a", timestamp: 2_000 }), lineEvent({ id: "t2b", timestamp: 2_000 })],
+        T0 + 2,
+      ),
+    );
+    const claims = await claim(store, T0 + 10);
+    assert.equal(claims.length, 1);
+    const [claimed] = claims;
+    assert.equal(claimed?.senderKey, SENDER);
+    assert.equal(claimed?.conversation, `user:${USER_A}`);
+    assert.equal(claimed?.owner, "w1");
+    assert.deepEqual(messageIds(claimed), ["m-t1", "m-t2a", "m-t2b", "m-t3"]);
+    const head = claimed?.deliveries[0];
+    assert.deepEqual(
+      { ...head, eventId: typeof head?.eventId },
+      {
+        eventId: "number",
+        serialNumber: `Uae87c693e28-0002-${hex(T0 + 1)}`,
+        senderKey: SENDER,
+        partnerId: "jedai",
+        conversation: `user:${USER_A}`,
+        attempts: 0,
+        receivedAt: T0 + 1,
+        body: JSON.stringify(lineEvent({ id: "t1", timestamp: 1_000 })),
+        e164: null,
+        agreeType: null,
+      },
+    );
+  });
+});
+
+test("claimConversations carries the user directory's e164 and agree_type", async () => {
+  await withStore(async (store) => {
+    store.db
+      .prepare(
+        "INSERT INTO user_directory (sender_key, user_id, e164, agree_type, updated_at) VALUES (?, ?, ?, ?, ?)",
+      )
+      .run(SENDER, USER_A, "01012349876", 1, T0);
+    await store.ingest(request([lineEvent()], T0));
+    const [claimed] = await claim(store, T0);
+    assert.equal(claimed?.deliveries[0]?.e164, "01012349876");
+    assert.equal(claimed?.deliveries[0]?.agreeType, 1);
+  });
+});
+
+test("claimConversations respects limit, batchSize and the time an event was received", async () => {
+  await withStore(async (store) => {
+    await store.ingest(
+      request(
+        [1, 2, 3].map((n) => lineEvent({ id: `a${n}`, timestamp: n })),
+        T0,
+      ),
+    );
+    await store.ingest(request([lineEvent({ id: "b1", user: USER_B })], T0 + 1));
+    await store.ingest(request([lineEvent({ id: "g1", user: null, group: GROUP })], T0 + 2));
+    assert.deepEqual(await claim(store, T0 - 1), [], "nothing is due before it was received");
+    assert.equal(await store.nextDueAt(), T0);
+
+    const first = await claim(store, T0 + 5, "w1", { limit: 2, batchSize: 2 });
+    assert.deepEqual(
+      first.map((c) => c.conversation),
+      [`user:${USER_A}`, `user:${USER_B}`],
+    );
+    assert.deepEqual(messageIds(first[0]), ["m-a1", "m-a2"]);
+    const second = await claim(store, T0 + 5, "w2", { limit: 2, batchSize: 2 });
+    assert.deepEqual(
+      second.map((c) => c.conversation),
+      [`group:${GROUP}`],
+    );
+  });
+});
+
+test("a leased conversation is not claimed again until its lease ends", async () => {
+  await withStore(async (store) => {
+    await store.ingest(request([lineEvent({ id: "x" })], T0));
+    const [mine] = await claim(store, T0, "w1");
+    assert.ok(mine);
+    assert.deepEqual(await claim(store, T0, "w2"), []);
+    assert.deepEqual(await claim(store, T0 + LEASE - 1, "w2"), []);
+    const [taken] = await claim(store, T0 + LEASE, "w2");
+    assert.equal(taken?.owner, "w2");
+    assert.deepEqual(messageIds(taken), ["m-x"]);
+    assert.equal(taken?.deliveries[0]?.attempts, 0, "an expired lease is not a failed attempt");
+
+    // The first owner finishing late records its outcome but does not release the second owner's lease.
+    await store.completeClaim(mine, [outcome(mine.deliveries[0]?.eventId ?? -1, T0 + LEASE + 1, 503)]);
+    assert.deepEqual(await claim(store, T0 + LEASE + 2, "w3"), []);
+  });
+});
+
+test("completeClaim with every delivery delivered leaves nothing to claim", async () => {
+  await withStore(async (store) => {
+    await store.ingest(
+      request([lineEvent({ id: "a", timestamp: 1 }), lineEvent({ id: "b", timestamp: 2 })], T0),
+    );
+    const [claimed] = await claim(store, T0);
+    assert.ok(claimed);
+    await store.completeClaim(
+      claimed,
+      claimed.deliveries.map((d) => outcome(d.eventId, T0 + 10, "delivered")),
+    );
+    assert.deepEqual(await claim(store, T0 + 10 * LEASE), []);
+    assert.equal(await store.nextDueAt(), null);
+  });
+});
+
+test("a retrying head blocks its conversation until nextAttemptAt, then comes first again", async () => {
+  await withStore(async (store) => {
+    await store.ingest(
+      request([lineEvent({ id: "h", timestamp: 1 }), lineEvent({ id: "n", timestamp: 2 })], T0),
+    );
+    const [claimed] = await claim(store, T0);
+    assert.ok(claimed);
+    const retryAt = T0 + 5_000;
+    await store.completeClaim(claimed, [outcome(claimed.deliveries[0]?.eventId ?? -1, T0 + 100, retryAt)]);
+    assert.equal(await store.nextDueAt(), retryAt);
+    assert.deepEqual(await claim(store, retryAt - 1, "w2"), [], "the event behind the head waits too");
+    const [again] = await claim(store, retryAt, "w2");
+    assert.deepEqual(messageIds(again), ["m-h", "m-n"]);
+    assert.deepEqual(
+      again?.deliveries.map((d) => d.attempts),
+      [1, 0],
+    );
+  });
+});
+
+test("a retrying conversation does not hold up the others", async () => {
+  await withStore(async (store) => {
+    await store.ingest(request([lineEvent({ id: "a" })], T0));
+    const [a] = await claim(store, T0);
+    assert.ok(a);
+    await store.completeClaim(a, [outcome(a.deliveries[0]?.eventId ?? -1, T0 + 1, T0 + 60_000)]);
+    await store.ingest(request([lineEvent({ id: "b", user: USER_B })], T0 + 2));
+    const claims = await claim(store, T0 + 3);
+    assert.deepEqual(
+      claims.map((c) => c.conversation),
+      [`user:${USER_B}`],
+    );
+  });
+});
+
+test("when the head succeeds and the next one fails, the next one becomes the retrying head", async () => {
+  await withStore(async (store) => {
+    await store.ingest(
+      request(
+        [1, 2, 3].map((n) => lineEvent({ id: `e${n}`, timestamp: n })),
+        T0,
+      ),
+    );
+    const [claimed] = await claim(store, T0);
+    const [d1, d2] = claimed?.deliveries ?? [];
+    assert.ok(claimed && d1 && d2);
+    await store.completeClaim(claimed, [
+      outcome(d1.eventId, T0 + 1, "delivered"),
+      outcome(d2.eventId, T0 + 2, T0 + 1_000),
+    ]);
+    assert.deepEqual(await claim(store, T0 + 999), []);
+    assert.deepEqual(messageIds((await claim(store, T0 + 1_000))[0]), ["m-e2", "m-e3"]);
+  });
+});
+
+test("a dead head stops blocking its conversation", async () => {
+  await withStore(async (store) => {
+    await store.ingest(
+      request([lineEvent({ id: "d", timestamp: 1 }), lineEvent({ id: "next", timestamp: 2 })], T0),
+    );
+    const [claimed] = await claim(store, T0);
+    assert.ok(claimed);
+    await store.completeClaim(claimed, [outcome(claimed.deliveries[0]?.eventId ?? -1, T0 + 1, "dead")]);
+    const [again] = await claim(store, T0 + 1);
+    assert.deepEqual(messageIds(again), ["m-next"]);
+  });
+});
+
+test("an event received while its conversation is leased is claimed after the lease is released", async () => {
+  await withStore(async (store) => {
+    await store.ingest(request([lineEvent({ id: "first", timestamp: 1 })], T0));
+    const [claimed] = await claim(store, T0);
+    assert.ok(claimed);
+    await store.ingest(request([lineEvent({ id: "second", timestamp: 2 })], T0 + 1));
+    assert.deepEqual(await claim(store, T0 + 2, "w2"), [], "still leased");
+    await store.completeClaim(claimed, [outcome(claimed.deliveries[0]?.eventId ?? -1, T0 + 3, "delivered")]);
+    assert.deepEqual(messageIds((await claim(store, T0 + 3, "w2"))[0]), ["m-second"]);
+  });
+});
+
+test("an event with an earlier LINE timestamp than a retrying head goes first", async () => {
+  await withStore(async (store) => {
+    await store.ingest(request([lineEvent({ id: "late", timestamp: 2_000 })], T0));
+    const [claimed] = await claim(store, T0);
+    assert.ok(claimed);
+    await store.completeClaim(claimed, [outcome(claimed.deliveries[0]?.eventId ?? -1, T0 + 1, T0 + 60_000)]);
+    await store.ingest(request([lineEvent({ id: "early", timestamp: 1_000 })], T0 + 2));
+    const [next] = await claim(store, T0 + 3);
+    assert.deepEqual(messageIds(next), ["m-early"], "the retrying event stays behind until its time");
+  });
+});
+
+test("reopening the file keeps events, counters, dedupe keys and waiting deliveries", async () => {
+  const path = newPath();
+  const first = openSqliteStore(path);
+  const raw = lineEvent({ id: "persist" });
+  await first.ingest(request([raw], T0));
+  await first.close();
+
+  const second = openSqliteStore(path);
+  try {
+    assert.deepEqual(await second.ingest(request([raw], T0 + 1)), { stored: [], duplicates: 1 });
+    assert.deepEqual(await serials(second, [lineEvent({ id: "after" })], T0 + 2), [
+      `Uae87c693e28-0002-${hex(T0 + 2)}`,
+    ]);
+    const [claimed] = await claim(second, T0 + 3);
+    assert.deepEqual(messageIds(claimed), ["m-persist", "m-after"]);
+    assert.equal(claimed?.deliveries[0]?.serialNumber, `Uae87c693e28-0001-${hex(T0)}`);
+  } finally {
+    await second.close();
+  }
+});
+
+test("reopening the file voids the leases of the earlier process", async () => {
+  const path = newPath();
+  const first = openSqliteStore(path);
+  await first.ingest(request([lineEvent({ id: "leased" })], T0));
+  const [claimed] = await claim(first, T0, "crashed-worker");
+  assert.ok(claimed);
+  await first.close(); // the worker never completes its claim
+
+  const second = openSqliteStore(path);
+  try {
+    const [again] = await claim(second, T0 + 1, "new-worker");
+    assert.equal(
+      again?.owner,
+      "new-worker",
+      "claimable at once, not only when the old lease would have ended",
+    );
+    assert.deepEqual(messageIds(again), ["m-leased"]);
+  } finally {
+    await second.close();
+  }
+});
+
+test("ping answers and close lets queued writes commit first", async () => {
+  const path = newPath();
+  const store = openSqliteStore(path);
+  await store.ping();
+  const pending = store.ingest(request([lineEvent({ id: "queued" })], T0));
+  await store.close();
+  assert.equal((await pending).stored.length, 1);
+  const reopened = openSqliteStore(path);
+  try {
+    assert.equal((await reopened.ingest(request([lineEvent({ id: "queued" })], T0))).duplicates, 1);
+  } finally {
+    await reopened.close();
+  }
+});
