@@ -8,7 +8,11 @@ import { ERROR_CODES } from "../src/core/errors.ts";
 test("docs/errors.md lists every error code with its HTTP status", () => {
   const page = readFileSync("docs/errors.md", "utf8");
   for (const [code, { status }] of Object.entries(ERROR_CODES)) {
-    assert.match(page, new RegExp(`\\| \`${code}\` +\\| ${status} +\\|`), `${code} (${status}) is documented`);
+    assert.match(
+      page,
+      new RegExp(`\\| \`${code}\` +\\| ${status} +\\|`),
+      `${code} (${status}) is documented`,
+    );
   }
 });
 

@@ -292,10 +292,9 @@ function describeSchemaError(error: ValueError): string {
   const allowed = (error.schema.anyOf as Array<{ const?: unknown }> | undefined)?.map(
     (option) => option.const,
   );
-  const message =
-    allowed && allowed.every((value) => value !== undefined)
-      ? `must be one of ${allowed.map((value) => JSON.stringify(value)).join(", ")}`
-      : error.message;
+  const message = allowed?.every((value) => value !== undefined)
+    ? `must be one of ${allowed.map((value) => JSON.stringify(value)).join(", ")}`
+    : error.message;
   return `${path || "(top level)"}: ${message}`;
 }
 
