@@ -1,6 +1,6 @@
 // The composition root: builds every adapter from the configuration, wires the use cases, starts and stops them.
 import pino, { type Logger } from "pino";
-import { chatOf, DeliveryWorker } from "./app/deliver-outbox.ts";
+import { DeliveryWorker } from "./app/deliver-outbox.ts";
 import type { IntakeChannel } from "./app/ingest-webhook.ts";
 import { type Clock, systemClock } from "./app/ports.ts";
 import { UserNames } from "./app/user-names.ts";
@@ -80,9 +80,7 @@ export async function startTalkgate(config: TalkgateConfig, options: StartOption
           if (!event.forward) continue;
           forwarded = true;
           // Start the profile lookup now so the name is ready when the payload is built.
-          const sender = event.facts.userId
-            ? chatOf(sourceOf(event.facts.conversation, event.facts.userId))
-            : null;
+          const { sender } = event.facts;
           if (sender) userNames.prefetch(senderKey, sender.chat, sender.userId);
         }
         if (forwarded) worker.wake();
@@ -114,12 +112,4 @@ export async function startTalkgate(config: TalkgateConfig, options: StartOption
       logger.flush();
     },
   };
-}
-
-// The source object of a conversation key, enough for chatOf().
-function sourceOf(conversation: string, userId: string) {
-  const [type, id] = conversation.split(":", 2);
-  if (type === "group") return { type, groupId: id, userId };
-  if (type === "room") return { type, roomId: id, userId };
-  return { type: "user", userId };
 }

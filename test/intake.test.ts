@@ -147,6 +147,69 @@ describe("webhook intake", () => {
     assert.equal(JSON.parse(again.body).duplicates, 1);
   });
 
+  test("every event type LINE documents is stored; only message and postback are relayed by default", async () => {
+    const userId = ev.randomUserId();
+    const user = ev.userSource(userId);
+    const group = ev.groupSource(ev.randomGroupId(), userId);
+    const t = Date.now();
+    const events = [
+      ev.textEvent(user, "text"),
+      ev.imageEvent(user),
+      ev.videoEvent(user, { duration: 1000 }),
+      ev.audioEvent(user, { duration: 1000 }),
+      ev.fileEvent(user, { fileName: "a.pdf", fileSize: 10 }),
+      ev.locationEvent(user, { latitude: 1, longitude: 2 }),
+      ev.stickerEvent(user, { packageId: "1", stickerId: "1", stickerResourceType: "STATIC" }),
+      ev.unsendEvent(user, { messageId: "1" }),
+      ev.followEvent(user, { isUnblocked: true }),
+      ev.unfollowEvent(user),
+      ev.joinEvent(group),
+      ev.leaveEvent(group),
+      ev.memberJoinedEvent(group, { userIds: [userId] }),
+      ev.memberLeftEvent(group, { userIds: [userId] }),
+      ev.postbackEvent(user, { data: "a=1", params: { date: "2026-11-22" } }),
+      ev.videoPlayCompleteEvent(user, { trackingId: "t" }),
+      ev.messageEditedEvent(group, { id: "2", text: "edited" }),
+      ev.beaconEvent(user),
+      ev.accountLinkEvent(user),
+      ev.membershipEvent(user),
+      ev.moduleEvent({ type: "attached", botId: "U1", scopes: ["message:send"] }),
+      ev.activatedEvent(user),
+      ev.deactivatedEvent(user),
+      ev.botSuspendedEvent(),
+      ev.botResumedEvent(),
+      ev.deliveryEvent({ data: "hash" }),
+    ].map((event, i) => ({ ...event, timestamp: t + i }));
+    const result = await stack.emulator.sendWebhook(SENDER_KEY, events);
+    assert.deepEqual(JSON.parse(result.body), { code: "0", stored: events.length, duplicates: 0 });
+
+    const keys = events.map((e) => e.webhookEventId);
+    const stored = db
+      .prepare(
+        `SELECT type, body FROM events WHERE event_key IN (${keys.map(() => "?").join(",")}) ORDER BY id`,
+      )
+      .all(...keys) as Array<{ type: string; body: string }>;
+    assert.deepEqual(
+      stored.map((row) => row.type),
+      events.map((e) => e.type),
+    );
+    assert.deepEqual(
+      stored.map((row) => JSON.parse(row.body)),
+      events,
+      "each event is stored exactly as received",
+    );
+    const relayedTypes = db
+      .prepare(
+        `SELECT e.type FROM deliveries d JOIN events e ON e.id = d.event_id
+         WHERE e.event_key IN (${keys.map(() => "?").join(",")}) ORDER BY e.id`,
+      )
+      .all(...keys) as Array<{ type: string }>;
+    assert.deepEqual(
+      relayedTypes.map((row) => row.type),
+      [...Array(7).fill("message"), "postback"],
+    );
+  });
+
   test("unknown event, source and message types are stored and never crash anything", async () => {
     const result = await stack.emulator.sendWebhook(SENDER_KEY, [
       {

@@ -1,12 +1,11 @@
 // Use case: drain the outbox — each conversation's events to its partner, one at a time, in LINE timestamp order.
 import { randomUUID } from "node:crypto";
 import type { Logger } from "pino";
-import { asObject, type JsonObject } from "../core/line-event.ts";
+import { asObject, senderOf } from "../core/line-event.ts";
 import type { LongTextPolicy } from "../core/long-text.ts";
 import { buildPartnerPayload } from "../core/partner-payload.ts";
 import { afterFailure, type RetryPolicy } from "../core/retry-policy.ts";
 import type {
-  ChatRef,
   Clock,
   ConversationClaim,
   DeliveryOutcome,
@@ -36,17 +35,6 @@ export interface DeliveryDeps {
   clock: Clock;
   logger: Logger;
   random?: () => number;
-}
-
-/** The chat whose member profile names the sender of an event, or null when the event names no user. */
-export function chatOf(source: JsonObject | null): { chat: ChatRef; userId: string } | null {
-  const userId = source?.userId;
-  if (typeof userId !== "string" || !source) return null;
-  if (source.type === "group" && typeof source.groupId === "string")
-    return { chat: { type: "group", id: source.groupId }, userId };
-  if (source.type === "room" && typeof source.roomId === "string")
-    return { chat: { type: "room", id: source.roomId }, userId };
-  return { chat: { type: "user" }, userId };
 }
 
 /** Delivers the outbox: claims due conversations, sends their events in order, records the outcomes. */
@@ -187,7 +175,7 @@ export class DeliveryWorker {
 
   async #payload(task: DeliveryTask) {
     const event = asObject(JSON.parse(task.body)) ?? {};
-    const sender = chatOf(asObject(event.source));
+    const sender = senderOf(asObject(event.source));
     const userName = sender
       ? await this.#deps.userNames.resolve(task.senderKey, sender.chat, sender.userId)
       : "";

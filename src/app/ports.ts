@@ -1,5 +1,5 @@
 // The small interfaces the use cases talk to; adapters (SQLite, LINE client, HTTP partner transport) implement them.
-import type { EventFacts } from "../core/line-event.ts";
+import type { ChatRef, EventFacts } from "../core/line-event.ts";
 
 export interface Clock {
   now(): number;
@@ -94,9 +94,6 @@ export interface Store {
 
 /** How a LINE API lookup ended: a value, never an exception. */
 export type LineResult<T> = { ok: true; value: T } | { ok: false; status: number | null; reason: string };
-
-/** The chat a user is seen in: their 1:1 chat, or a group or room they are a member of. */
-export type ChatRef = { type: "user" } | { type: "group" | "room"; id: string };
 
 export interface LineProfile {
   displayName: string;

@@ -1,5 +1,6 @@
 // user_name for payloads: LINE display names, looked up once, cached, and never waited on for long.
-import type { ChatRef, Clock, LineApi } from "./ports.ts";
+import type { ChatRef } from "../core/line-event.ts";
+import type { Clock, LineApi } from "./ports.ts";
 
 export interface UserNameOptions {
   /** How long a payload may wait for a lookup in flight before it goes with "" (SPEC §3: 1.5 s). */

@@ -1,7 +1,7 @@
 // Unit tests for readEventFacts: conversation, prefix, dedupe key, message id and timestamp of any event shape.
 import assert from "node:assert/strict";
 import { test } from "node:test";
-import { asObject, type EventFacts, readEventFacts } from "./line-event.ts";
+import { asObject, type EventFacts, readEventFacts, senderOf } from "./line-event.ts";
 
 const USER = "Uae87c693e2897ccc4c7654acd04f9259";
 const OTHER_USER = "U0123456789abcdef0123456789abcdef";
@@ -105,8 +105,33 @@ test("readEventFacts reads a full text message event", () => {
     userId: USER,
     messageId: "444573844083572737",
     serialPrefix: "Uae87c693e28",
+    sender: { chat: { type: "user" }, userId: USER },
   } satisfies EventFacts);
 });
+
+const SENDER_CASES: Array<[string, Record<string, unknown> | null, unknown]> = [
+  ["a 1:1 user", { type: "user", userId: "U1" }, { chat: { type: "user" }, userId: "U1" }],
+  [
+    "a group member",
+    { type: "group", groupId: "C1", userId: "U1" },
+    { chat: { type: "group", id: "C1" }, userId: "U1" },
+  ],
+  [
+    "a room member",
+    { type: "room", roomId: "R1", userId: "U1" },
+    { chat: { type: "room", id: "R1" }, userId: "U1" },
+  ],
+  ["a group without userId", { type: "group", groupId: "C1" }, null],
+  ["a room without userId", { type: "room", roomId: "R1" }, null],
+  ["no source", null, null],
+  ["an empty userId", { type: "user", userId: "" }, null],
+];
+
+for (const [name, source, expected] of SENDER_CASES) {
+  test(`senderOf names ${name}`, () => {
+    assert.deepEqual(senderOf(source), expected);
+  });
+}
 
 test("readEventFacts keeps standby mode and defaults a missing mode to active", () => {
   assert.equal(

@@ -16,6 +16,28 @@ export interface EventFacts {
   messageId: string | null;
   /** First 12 characters of the user id, else of the group/room id; null when the event has neither. */
   serialPrefix: string | null;
+  /** Who sent it and in which chat, when LINE names the user. */
+  sender: Sender | null;
+}
+
+/** The chat a user is seen in: their 1:1 chat, or a group or room they are a member of. */
+export type ChatRef = { type: "user" } | { type: "group" | "room"; id: string };
+
+/** A user in a chat: whose profile (1:1, or group/room member) names them. */
+export interface Sender {
+  chat: ChatRef;
+  userId: string;
+}
+
+/** The sender named by a LINE source object, or null when it names no user. */
+export function senderOf(source: JsonObject | null): Sender | null {
+  const userId = asString(source?.userId);
+  if (!source || !userId) return null;
+  const groupId = asString(source.groupId);
+  const roomId = asString(source.roomId);
+  if (source.type === "group" && groupId) return { chat: { type: "group", id: groupId }, userId };
+  if (source.type === "room" && roomId) return { chat: { type: "room", id: roomId }, userId };
+  return { chat: { type: "user" }, userId };
 }
 
 /** A JSON object as parsed from a webhook body. */
@@ -57,6 +79,7 @@ export function readEventFacts(raw: unknown, receivedAt: number): EventFacts {
     userId,
     messageId: asString(message?.id) ?? asString(unsend?.messageId),
     serialPrefix: prefixSource ? prefixSource.slice(0, 12) : null,
+    sender: senderOf(source),
   };
 }
 

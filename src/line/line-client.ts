@@ -1,6 +1,7 @@
 // The LINE Messaging API through the official SDK's clients, one per channel, answering values not exceptions.
 import { HTTPFetchError, messagingApi } from "@line/bot-sdk";
-import type { ChatRef, LineApi, LineProfile, LineResult } from "../app/ports.ts";
+import type { LineApi, LineProfile, LineResult } from "../app/ports.ts";
+import type { ChatRef } from "../core/line-event.ts";
 
 export interface LineChannelCredentials {
   senderKey: string;
