@@ -403,6 +403,17 @@ test("an event received while its conversation is leased is claimed after the le
   });
 });
 
+test("an event for a leased conversation does not make it look due before the lease ends", async () => {
+  await withStore(async (store) => {
+    await store.ingest(request([lineEvent({ id: "first", timestamp: 1 })], T0));
+    const [claimed] = await claim(store, T0);
+    assert.ok(claimed);
+    await store.ingest(request([lineEvent({ id: "second", timestamp: 2 })], T0 + 1));
+    // Idle workers sleep until nextDueAt; a past time here would make them spin on the leased queue.
+    assert.equal(await store.nextDueAt(), T0 + LEASE);
+  });
+});
+
 test("an event with an earlier LINE timestamp than a retrying head goes first", async () => {
   await withStore(async (store) => {
     await store.ingest(request([lineEvent({ id: "late", timestamp: 2_000 })], T0));

@@ -219,9 +219,12 @@ function prepareStatements(db: DatabaseSync) {
          next_attempt_at, created_at, updated_at)
        VALUES (?1, ?2, ?3, ?4, ?5, 'pending', ?6, ?6, ?6)`,
     ),
+    // A leased conversation keeps its due_at (the lease's end): the worker holding it looks at the
+    // new head when it releases the lease, and an earlier due_at would only make idle workers spin.
     wakeConversation: prepare(
       `INSERT INTO conversations (sender_key, conversation, due_at) VALUES (?, ?, ?)
-       ON CONFLICT DO UPDATE SET due_at = min(coalesce(due_at, excluded.due_at), excluded.due_at)`,
+       ON CONFLICT DO UPDATE SET due_at = min(coalesce(due_at, excluded.due_at), excluded.due_at)
+       WHERE lease_owner IS NULL`,
     ),
     dueConversations: prepare(
       `SELECT sender_key, conversation FROM conversations
