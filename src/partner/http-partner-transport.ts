@@ -1,8 +1,9 @@
 // Delivers payloads to partners over HTTP: keep-alive, bounded time, no redirects, Standard Webhooks signatures.
+import type { KeyObject } from "node:crypto";
 import { isIP } from "node:net";
 import { Agent, request } from "undici";
 import type { AttemptResult, Clock, PartnerTransport } from "../app/ports.ts";
-import { standardWebhookSignature } from "../core/signature.ts";
+import { standardWebhookKey, standardWebhookSignature } from "../core/signature.ts";
 import { isPrivateAddress, publicOnlyLookup } from "../net/address-policy.ts";
 
 /** A partner as the transport sees it. */
@@ -15,7 +16,7 @@ export interface PartnerEndpoint {
 
 interface Route {
   url: URL;
-  signingSecret: string | undefined;
+  signingKey: KeyObject | undefined;
   agent: Agent;
   privateLiteral: boolean;
 }
@@ -46,7 +47,7 @@ export class HttpPartnerTransport implements PartnerTransport {
       const host = url.hostname.replace(/^\[|\]$/g, "");
       this.#routes.set(partner.id, {
         url,
-        signingSecret: partner.signingSecret,
+        signingKey: partner.signingSecret ? standardWebhookKey(partner.signingSecret) : undefined,
         agent: partner.allowPrivateNetwork ? open : guarded,
         // IP literals never reach the DNS lookup, so they are checked here.
         privateLiteral: !partner.allowPrivateNetwork && isIP(host) !== 0 && isPrivateAddress(host),
@@ -64,11 +65,11 @@ export class HttpPartnerTransport implements PartnerTransport {
       "user-agent": "talkgate",
       "webhook-id": idempotencyKey,
     };
-    if (route.signingSecret) {
+    if (route.signingKey) {
       const timestamp = Math.floor(this.#clock.now() / 1000);
       headers["webhook-timestamp"] = String(timestamp);
       headers["webhook-signature"] = standardWebhookSignature(
-        route.signingSecret,
+        route.signingKey,
         idempotencyKey,
         timestamp,
         body,

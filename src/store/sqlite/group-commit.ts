@@ -9,8 +9,9 @@ interface Pending {
 
 /**
  * Runs write units in shared transactions. Durability costs one fsync per transaction, not per write:
- * the writes that queue up while one commit runs are committed together by the next. Each unit runs
- * in its own savepoint, so one failing unit rolls back alone; a failed commit fails every unit in it.
+ * the writes that queue up while one commit runs are committed together by the next. Should a unit
+ * throw, the shared transaction is rolled back and each unit runs again in a transaction of its own,
+ * so that one failing unit fails alone; a failed commit fails every unit in it.
  */
 export class GroupCommit {
   readonly #db: DatabaseSync;
@@ -37,32 +38,44 @@ export class GroupCommit {
     const batch = this.#queue;
     this.#queue = [];
     if (batch.length === 0) return;
-
-    const db = this.#db;
-    const results: Array<{ ok: true; value: unknown } | { ok: false; error: unknown }> = [];
+    let results: unknown[];
     try {
-      db.exec("BEGIN IMMEDIATE");
-      for (const unit of batch) {
-        db.exec("SAVEPOINT unit");
-        try {
-          results.push({ ok: true, value: unit.work(db) });
-          db.exec("RELEASE unit");
-        } catch (error) {
-          db.exec("ROLLBACK TO unit");
-          db.exec("RELEASE unit");
-          results.push({ ok: false, error });
-        }
-      }
-      db.exec("COMMIT");
+      results = this.#transaction(batch);
     } catch (error) {
-      if (db.isTransaction) db.exec("ROLLBACK");
-      for (const unit of batch) unit.reject(error);
+      // Nothing of the batch was written. A lone unit has failed by itself; otherwise find out which.
+      if (batch.length === 1) batch[0]?.reject(error);
+      else for (const unit of batch) this.#runAlone(unit);
       return;
     }
     batch.forEach((unit, i) => {
-      const result = results[i];
-      if (result?.ok) unit.resolve(result.value);
-      else unit.reject(result?.error);
+      unit.resolve(results[i]);
     });
+  }
+
+  #runAlone(unit: Pending): void {
+    try {
+      const [result] = this.#transaction([unit]);
+      unit.resolve(result);
+    } catch (error) {
+      unit.reject(error);
+    }
+  }
+
+  #transaction(units: Pending[]): unknown[] {
+    const db = this.#db;
+    db.exec("BEGIN IMMEDIATE");
+    try {
+      const results = units.map((unit) => {
+        const result = unit.work(db);
+        // Were a unit to end the transaction, the units after it would write outside any transaction.
+        if (!db.isTransaction) throw new Error("a write unit ended the shared transaction");
+        return result;
+      });
+      db.exec("COMMIT");
+      return results;
+    } catch (error) {
+      if (db.isTransaction) db.exec("ROLLBACK");
+      throw error;
+    }
   }
 }
