@@ -22,6 +22,8 @@ export const DEFAULT_USER_NAME_OPTIONS: UserNameOptions = {
 
 interface Entry {
   name: Promise<string>;
+  /** The name once the lookup has settled, so that cached names cost no promise or timer. */
+  settled?: string;
   expiresAt: number;
 }
 
@@ -40,46 +42,48 @@ export class UserNames {
 
   /** Starts a lookup (if none is cached or in flight) so the name is ready when the payload is built. */
   prefetch(senderKey: string, chat: ChatRef, userId: string): void {
-    void this.#lookup(senderKey, chat, userId);
+    this.#entry(senderKey, chat, userId);
   }
 
   /** The display name, or "" when LINE will not say or does not answer within the wait bound. */
   async resolve(senderKey: string, chat: ChatRef, userId: string): Promise<string> {
+    const entry = this.#entry(senderKey, chat, userId);
+    if (entry.settled !== undefined) return entry.settled;
     let timer: NodeJS.Timeout | undefined;
     const timeout = new Promise<string>((resolve) => {
       timer = setTimeout(() => resolve(""), this.#options.waitMs);
     });
     try {
-      return await Promise.race([this.#lookup(senderKey, chat, userId), timeout]);
+      return await Promise.race([entry.name, timeout]);
     } finally {
       clearTimeout(timer);
     }
   }
 
-  #lookup(senderKey: string, chat: ChatRef, userId: string): Promise<string> {
+  // The cached entry, or a new one whose lookup starts now.
+  #entry(senderKey: string, chat: ChatRef, userId: string): Entry {
     const key = `${senderKey}/${chat.type === "user" ? "user" : chat.id}/${userId}`;
     const now = this.#clock.now();
     const cached = this.#entries.get(key);
-    if (cached && cached.expiresAt > now) return cached.name;
+    if (cached && cached.expiresAt > now) return cached;
 
     const entry: Entry = { name: Promise.resolve(""), expiresAt: now + this.#options.ttlMs };
-    entry.name = this.#line.getProfile(senderKey, chat, userId).then(
-      (result) => {
-        if (result.ok) return result.value.displayName;
-        entry.expiresAt = this.#clock.now() + this.#options.missTtlMs;
-        return "";
-      },
-      () => {
-        entry.expiresAt = this.#clock.now() + this.#options.missTtlMs;
-        return "";
-      },
-    );
+    const miss = () => {
+      entry.expiresAt = this.#clock.now() + this.#options.missTtlMs;
+      entry.settled = "";
+      return "";
+    };
+    entry.name = this.#line.getProfile(senderKey, chat, userId).then((result) => {
+      if (!result.ok) return miss();
+      entry.settled = result.value.displayName;
+      return entry.settled;
+    }, miss);
     this.#entries.delete(key);
     this.#entries.set(key, entry);
     if (this.#entries.size > this.#options.maxEntries) {
       const oldest = this.#entries.keys().next().value;
       if (oldest !== undefined) this.#entries.delete(oldest);
     }
-    return entry.name;
+    return entry;
   }
 }

@@ -81,7 +81,9 @@ export class HttpPartnerTransport implements PartnerTransport {
         headers,
         body,
         dispatcher: route.agent,
-        signal: AbortSignal.timeout(this.#timeoutMs),
+        // undici's own timers: cheaper per request than an AbortSignal.timeout.
+        headersTimeout: this.#timeoutMs,
+        bodyTimeout: this.#timeoutMs,
       });
       // The body is not read, only drained so the connection can be reused.
       await response.body.dump();
@@ -101,7 +103,7 @@ export class HttpPartnerTransport implements PartnerTransport {
 
 function describe(error: unknown): string {
   if (error instanceof Error) {
-    if (error.name === "TimeoutError" || error.name === "AbortError") return "timed out";
+    if (error.name === "HeadersTimeoutError" || error.name === "BodyTimeoutError") return "timed out";
     const code = (error as { code?: unknown }).code;
     const cause = (error as { cause?: { code?: unknown } }).cause?.code;
     return typeof code === "string" ? code : typeof cause === "string" ? cause : error.message;
