@@ -94,8 +94,9 @@ export class DeliveryWorker {
         for (const claim of claims) this.#track(this.#deliver(claim));
         if (claims.length > 0 && claims.length === free) continue;
       }
-      if (!this.#woken && this.#running)
-        await this.#sleep(free > 0 ? await this.#idleDelay() : this.#options.pollMs);
+      const delay = free > 0 ? await this.#idleDelay() : this.#options.pollMs;
+      // A wake-up that came while the claim or the delay were being worked out is not lost.
+      if (!this.#woken && this.#running) await this.#sleep(delay);
     }
   }
 
@@ -107,13 +108,12 @@ export class DeliveryWorker {
 
   #sleep(ms: number): Promise<void> {
     return new Promise((resolve) => {
-      const timer = setTimeout(done, ms);
-      const self = this;
-      function done() {
+      const done = () => {
         clearTimeout(timer);
-        self.#wakeUp = null;
+        this.#wakeUp = null;
         resolve();
-      }
+      };
+      const timer = setTimeout(done, ms);
       this.#wakeUp = done;
     });
   }
@@ -130,12 +130,18 @@ export class DeliveryWorker {
     const { clock, store, logger } = this.#deps;
     const started = clock.now();
     const outcomes: DeliveryOutcome[] = [];
-    for (const task of claim.deliveries) {
-      // Stop early enough to record the outcomes while the lease still holds, and promptly on shutdown.
-      if (outcomes.length > 0 && (!this.#running || clock.now() - started > this.#options.leaseMs / 2)) break;
-      const outcome = await this.#attempt(task);
-      outcomes.push(outcome);
-      if (outcome.state === "retrying") break; // the head waits; the rest of the conversation waits behind it
+    try {
+      for (const task of claim.deliveries) {
+        // Stop early enough to record the outcomes while the lease still holds, and promptly on shutdown.
+        if (outcomes.length > 0 && (!this.#running || clock.now() - started > this.#options.leaseMs / 2))
+          break;
+        const outcome = await this.#attempt(task);
+        outcomes.push(outcome);
+        if (outcome.state === "retrying") break; // the head waits; the rest of the conversation waits behind it
+      }
+    } catch (error) {
+      // A bug, not a partner failure: record what was done; the rest comes back when the lease ends.
+      logger.error({ err: error, conversation: claim.conversation }, "delivery:attempt:error");
     }
     try {
       await store.completeClaim(claim, outcomes);
