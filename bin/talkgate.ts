@@ -7,7 +7,7 @@ import { startTalkgate } from "../src/main.ts";
 const USAGE = `usage: talkgate <command> [options]
 
 commands:
-  serve     [--config FILE]   run talkgate (HTTP intake, partner API, workers)
+  serve     [--config FILE]   run talkgate (webhook intake, partner API, workers)
   emulator  [--config FILE] [--port N]
                               run the LINE platform emulator for the channels in FILE
   dev       [--config FILE]   run talkgate, the LINE emulator and a demo partner that prints
