@@ -1,7 +1,15 @@
 // A LINE Platform double for development and tests: serves /v2/bot/* at its origin and sends signed webhooks.
 import { createHash, createHmac, randomBytes } from "node:crypto";
+import type { OutgoingHttpHeaders } from "node:http";
 import Fastify, { type FastifyReply, type FastifyRequest } from "fastify";
 import { Agent, request } from "undici";
+import {
+  type BodySource,
+  bufferSource,
+  generatedSource,
+  type PumpOptions,
+  pumpBody,
+} from "./content-stream.ts";
 import {
   groupSource,
   nextMessageId,
@@ -13,6 +21,8 @@ import {
   userSource,
   webhookBody,
 } from "./events.ts";
+
+export { generatedContent, generatedSha256 } from "./content-stream.ts";
 
 /** One LINE channel the emulator knows: its secret signs webhooks, its token authenticates API calls. */
 export interface EmulatorChannel {
@@ -55,12 +65,43 @@ export interface FaultResponse {
   afterProcessing?: boolean;
 }
 
-/** Stored message content for the content API (`GET /v2/bot/message/{id}/content`). */
+/**
+ * Stored message content for the content API (`GET /v2/bot/message/{id}/content`, `/content/transcoding`,
+ * `/content/preview`). A content GET goes through, in order: fault injection (`failNext`, which consumes
+ * none of the counters below), 404/410, `transcoding`, the `notReadyTimes` 202s, the `cutTimes` cut
+ * answers, then full answers. Bodies are always streamed, never copied or buffered by the emulator.
+ */
 export interface ContentEntry {
-  body: Buffer | string;
+  /** The bytes (a string is UTF-8); ignored when `generated` is given; empty when neither is. */
+  body?: Buffer | string;
+  /** `size` deterministic pseudo-random bytes made on the fly (see `generatedContent`), for big bodies. */
+  generated?: { size: number; seed?: number };
+  /** Content-Type of the content answer; default `application/octet-stream`. */
   contentType?: string;
-  /** Video/audio preparation state; "processing" makes the content endpoint answer 202. */
+  /**
+   * Video/audio preparation state: "processing" → content answers 202 and transcoding says processing,
+   * for ever; "failed" → transcoding says failed and content answers 404 (LINE documents no answer for
+   * this case; the content never becomes available, like a message without content).
+   */
   transcoding?: "processing" | "succeeded" | "failed";
+  /** The content GET answers 202 (empty body) this many times before answering 200; meanwhile the
+   * transcoding endpoint says "processing", then "succeeded". */
+  notReadyTimes?: number;
+  /**
+   * Also count each "processing" answer of the transcoding endpoint towards `notReadyTimes`, so a
+   * fetcher that polls transcoding (rather than the content) sees it finish. Default false.
+   */
+  countTranscodingPolls?: boolean;
+  /** Pace the body to about this many bytes a second. */
+  bytesPerSecond?: number;
+  /**
+   * Cut the connection mid-body: 200 with the full Content-Length, then the socket is destroyed after
+   * this many body bytes; for the first `cutTimes` answers that would send the body (default 1).
+   */
+  cutAfterBytes?: number;
+  cutTimes?: number;
+  /** false: send the body chunked, without Content-Length. Default true. */
+  contentLength?: boolean;
   /** The user unsent the message: content endpoints answer 410. */
   gone?: boolean;
   /** Bytes served by the preview endpoint (image/video); 404 there when absent. */
@@ -150,19 +191,31 @@ export interface LineEmulator {
   setProfile(userId: string, profile: Profile): void;
   setGroupMemberProfile(groupId: string, userId: string, profile: Profile): void;
   setRoomMemberProfile(roomId: string, userId: string, profile: Profile): void;
+  /** Registers (or replaces) a message's content; its not-ready and cut counters start over. */
   setContent(messageId: string, content: ContentEntry): void;
+  /** How many `GET …/{messageId}/content` requests the emulator answered, whatever the answer
+   * (faults, 401, 404, 202, cut and full answers alike); reset by `clearRecords`. */
+  contentRequests(messageId: string): number;
   setWebhookUrl(channelId: string, url: string): void;
   channel(channelId: string): EmulatorChannel | undefined;
   waitForSent(predicate: (sent: readonly SentRecord[]) => boolean, timeoutMs?: number): Promise<SentRecord[]>;
-  /** Forget recorded calls, sent messages and webhooks (profiles, content and tokens stay). */
+  /** Forget recorded calls, sent messages, webhooks and content request counts (profiles, content and
+   * tokens stay). */
   clearRecords(): void;
   close(): Promise<void>;
 }
 
-type ApiResult = { status: number; body?: unknown; headers?: Record<string, string> };
+type ApiResult = {
+  status: number;
+  body?: unknown;
+  headers?: Record<string, string>;
+  /** Streamed as the body instead of `body` (never buffered, never recorded). */
+  pump?: { source: BodySource; options: PumpOptions };
+};
 type ApiContext = { channel: EmulatorChannel; req: FastifyRequest; requestId: string };
 type ApiHandler = (ctx: ApiContext) => ApiResult | Promise<ApiResult>;
 type Fault = { pattern: string | RegExp; response: FaultResponse; remaining: number };
+type ContentState = { entry: ContentEntry; notReadyAnswers: number; cutAnswers: number };
 type ReplyTokenState = { channelId: string; to: string; expiresAt: number; used: boolean };
 
 const RETRY_KEY_MEMORY_MS = 24 * 60 * 60 * 1000;
@@ -170,6 +223,8 @@ const RETRY_KEY_MEMORY_MS = 24 * 60 * 60 * 1000;
 const REPLY_TOKEN_MAX_AGE_MS = 20 * 60 * 1000;
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 const MAX_TEXT = 5000;
+const EMPTY = Buffer.alloc(0);
+const CONTENT_PATH = /^\/v2\/bot\/message\/([^/]+)\/content$/;
 
 const STATUS_MESSAGES: Record<number, string> = {
   400: "Bad request",
@@ -251,6 +306,65 @@ function validateMessages(messages: unknown): ApiResult | undefined {
   return lineError(400, `The request body has ${details.length} error(s)`, details);
 }
 
+const NUMBER_FIELDS = ["notReadyTimes", "bytesPerSecond", "cutAfterBytes", "cutTimes"] as const;
+const BOOLEAN_FIELDS = ["countTranscodingPolls", "contentLength", "gone"] as const;
+
+// A ContentEntry from the control API's JSON, or what is wrong with it.
+function contentEntryFromJson(json: unknown): ContentEntry | string {
+  if (!isRecord(json)) return "body must be a JSON object (a ContentEntry)";
+  const entry: ContentEntry = {};
+  if (json.text !== undefined) {
+    if (typeof json.text !== "string") return "text must be a string";
+    entry.body = json.text;
+  }
+  if (json.base64 !== undefined) {
+    if (typeof json.base64 !== "string") return "base64 must be a string";
+    entry.body = Buffer.from(json.base64, "base64");
+  }
+  if (json.generated !== undefined) {
+    const g = json.generated;
+    if (!isRecord(g) || !Number.isSafeInteger(g.size) || (g.size as number) < 0) {
+      return "generated must be {size: non-negative integer, seed?: integer}";
+    }
+    if (g.seed !== undefined && !Number.isInteger(g.seed)) return "generated.seed must be an integer";
+    entry.generated = { size: g.size as number };
+    if (g.seed !== undefined) entry.generated.seed = g.seed as number;
+  }
+  if (json.contentType !== undefined) {
+    if (typeof json.contentType !== "string") return "contentType must be a string";
+    entry.contentType = json.contentType;
+  }
+  if (json.transcoding !== undefined) {
+    if (
+      json.transcoding !== "processing" &&
+      json.transcoding !== "succeeded" &&
+      json.transcoding !== "failed"
+    ) {
+      return 'transcoding must be "processing", "succeeded" or "failed"';
+    }
+    entry.transcoding = json.transcoding;
+  }
+  for (const key of NUMBER_FIELDS) {
+    const value = json[key];
+    if (value === undefined) continue;
+    if (typeof value !== "number" || !Number.isFinite(value) || value < 0) {
+      return `${key} must be a non-negative number`;
+    }
+    entry[key] = value;
+  }
+  for (const key of BOOLEAN_FIELDS) {
+    const value = json[key];
+    if (value === undefined) continue;
+    if (typeof value !== "boolean") return `${key} must be a boolean`;
+    entry[key] = value;
+  }
+  if (json.previewBase64 !== undefined) {
+    if (typeof json.previewBase64 !== "string") return "previewBase64 must be a string";
+    entry.preview = Buffer.from(json.previewBase64, "base64");
+  }
+  return entry;
+}
+
 function sentMessagesFor(messages: unknown[]): { id: string; quoteToken: string }[] {
   return messages.map(() => ({ id: nextMessageId(), quoteToken: randomOpaqueToken() }));
 }
@@ -280,7 +394,8 @@ export async function startLineEmulator(options: EmulatorOptions): Promise<LineE
   const delays: { pattern: string | RegExp; ms: number }[] = [];
   const profiles = new Map<string, Profile>();
   const memberProfiles = new Map<string, Profile>();
-  const contents = new Map<string, ContentEntry>();
+  const contents = new Map<string, ContentState>();
+  const contentRequestCounts = new Map<string, number>();
   const replyTokens = new Map<string, ReplyTokenState>();
   const retryKeys = new Map<string, { requestId: string; sentMessages: unknown[]; at: number }>();
   const sentListeners = new Set<() => void>();
@@ -298,12 +413,24 @@ export async function startLineEmulator(options: EmulatorOptions): Promise<LineE
   app.addHook("onRequest", async (req, reply) => {
     reply.header("x-line-request-id", randomBytes(16).toString("hex"));
     requestMeta.set(req, { at: now(), channelId: null });
+    if (req.method === "GET") {
+      const match = CONTENT_PATH.exec(req.url.split("?")[0] ?? req.url);
+      if (match?.[1] !== undefined) {
+        let messageId = match[1];
+        try {
+          messageId = decodeURIComponent(messageId);
+        } catch {
+          // A malformed escape is counted under the raw segment.
+        }
+        contentRequestCounts.set(messageId, (contentRequestCounts.get(messageId) ?? 0) + 1);
+      }
+    }
   });
 
   // Record every LINE API call just before its answer goes out, so a caller that awaited it sees the record.
-  app.addHook("onSend", async (req, reply, payload) => {
+  function recordCall(req: FastifyRequest, reply: FastifyReply): void {
     const path = req.url.split("?")[0] ?? req.url;
-    if (path.startsWith("/_emulator")) return payload;
+    if (path.startsWith("/_emulator")) return;
     const meta = requestMeta.get(req);
     const headers = { ...req.headers };
     delete headers.authorization;
@@ -317,6 +444,9 @@ export async function startLineEmulator(options: EmulatorOptions): Promise<LineE
       requestId: String(reply.getHeader("x-line-request-id")),
       at: meta?.at ?? now(),
     });
+  }
+  app.addHook("onSend", async (req, reply, payload) => {
+    recordCall(req, reply);
     return payload;
   });
 
@@ -377,7 +507,15 @@ export async function startLineEmulator(options: EmulatorOptions): Promise<LineE
         }
         reply.code(result.status);
         if (result.headers !== undefined) reply.headers(result.headers);
-        return reply.send(result.body ?? "");
+        if (result.pump === undefined) return reply.send(result.body ?? "");
+        // Streamed bodies bypass Fastify's send, so pieces can be recycled once the socket took them.
+        reply.hijack();
+        recordCall(req, reply);
+        const res = reply.raw;
+        res.writeHead(result.status, reply.getHeaders() as OutgoingHttpHeaders);
+        if (req.method === "HEAD") res.end();
+        else await pumpBody(res, result.pump.source, result.pump.options);
+        return reply;
       },
     });
   }
@@ -551,34 +689,65 @@ export async function startLineEmulator(options: EmulatorOptions): Promise<LineE
     }
   });
 
-  function contentOr(messageId: string): ContentEntry | ApiResult {
-    const entry = contents.get(messageId);
-    if (entry === undefined) return lineError(404);
-    if (entry.gone === true) return lineError(410);
-    return entry;
+  function contentOr(messageId: string): ContentState | ApiResult {
+    const state = contents.get(messageId);
+    if (state === undefined) return lineError(404);
+    if (state.entry.gone === true) return lineError(410);
+    return state;
+  }
+
+  function notReady(state: ContentState): boolean {
+    return state.notReadyAnswers < (state.entry.notReadyTimes ?? 0);
+  }
+
+  function contentSource(entry: ContentEntry): BodySource {
+    if (entry.generated !== undefined) return generatedSource(entry.generated.size, entry.generated.seed);
+    return bufferSource(
+      typeof entry.body === "string" ? Buffer.from(entry.body, "utf8") : (entry.body ?? EMPTY),
+    );
   }
 
   api("GET", "/v2/bot/message/:messageId/content", ({ req }) => {
-    const entry = contentOr((req.params as { messageId: string }).messageId);
-    if ("status" in entry) return entry;
+    const state = contentOr((req.params as { messageId: string }).messageId);
+    if ("status" in state) return state;
+    const { entry } = state;
     // LINE answers 202 while a large video/audio is still being prepared.
     if (entry.transcoding === "processing") return { status: 202, body: "" };
     if (entry.transcoding === "failed") return lineError(404);
-    const type = entry.contentType ?? "application/octet-stream";
-    return { status: 200, body: Buffer.from(entry.body), headers: { "content-type": type } };
+    if (notReady(state)) {
+      state.notReadyAnswers += 1;
+      return { status: 202, body: "" };
+    }
+    const source = contentSource(entry);
+    const headers: Record<string, string> = {
+      "content-type": entry.contentType ?? "application/octet-stream",
+    };
+    if (entry.contentLength !== false) headers["content-length"] = String(source.size);
+    const options: PumpOptions = {};
+    if (entry.bytesPerSecond !== undefined) options.bytesPerSecond = entry.bytesPerSecond;
+    if (entry.cutAfterBytes !== undefined && state.cutAnswers < (entry.cutTimes ?? 1)) {
+      state.cutAnswers += 1;
+      options.cutAfterBytes = entry.cutAfterBytes;
+    }
+    return { status: 200, headers, pump: { source, options } };
   });
 
   api("GET", "/v2/bot/message/:messageId/content/transcoding", ({ req }) => {
-    const entry = contentOr((req.params as { messageId: string }).messageId);
-    if ("status" in entry) return entry;
-    return { status: 200, body: { status: entry.transcoding ?? "succeeded" } };
+    const state = contentOr((req.params as { messageId: string }).messageId);
+    if ("status" in state) return state;
+    if ((state.entry.transcoding ?? "succeeded") === "succeeded" && notReady(state)) {
+      if (state.entry.countTranscodingPolls === true) state.notReadyAnswers += 1;
+      return { status: 200, body: { status: "processing" } };
+    }
+    return { status: 200, body: { status: state.entry.transcoding ?? "succeeded" } };
   });
 
   api("GET", "/v2/bot/message/:messageId/content/preview", ({ req }) => {
-    const entry = contentOr((req.params as { messageId: string }).messageId);
-    if ("status" in entry) return entry;
-    if (entry.preview === undefined) return lineError(404);
-    return { status: 200, body: Buffer.from(entry.preview), headers: { "content-type": "image/jpeg" } };
+    const state = contentOr((req.params as { messageId: string }).messageId);
+    if ("status" in state) return state;
+    const preview = state.entry.preview;
+    if (preview === undefined) return lineError(404);
+    return { status: 200, body: Buffer.from(preview), headers: { "content-type": "image/jpeg" } };
   });
 
   // Reply tokens become usable once the webhook carrying them is sent.
@@ -729,6 +898,29 @@ export async function startLineEmulator(options: EmulatorOptions): Promise<LineE
     return reply.send({ ...profile, userId: body.userId });
   });
 
+  // Registers content for a message: a ContentEntry as JSON, with `text` (UTF-8) or `base64` as the body
+  // and `previewBase64` as the preview.
+  app.post("/_emulator/content/:messageId", async (req, reply) => {
+    const { messageId } = req.params as { messageId: string };
+    const parsed = contentEntryFromJson(req.body);
+    if (typeof parsed === "string") return reply.code(400).send({ message: parsed });
+    emulator.setContent(messageId, parsed);
+    const size = parsed.generated?.size ?? Buffer.byteLength(parsed.body ?? "");
+    return reply.send({ messageId, size, contentRequests: emulator.contentRequests(messageId) });
+  });
+
+  app.get("/_emulator/content/:messageId", async (req, reply) => {
+    const { messageId } = req.params as { messageId: string };
+    const state = contents.get(messageId);
+    return reply.send({
+      messageId,
+      known: state !== undefined,
+      contentRequests: emulator.contentRequests(messageId),
+      notReadyAnswers: state?.notReadyAnswers ?? 0,
+      cutAnswers: state?.cutAnswers ?? 0,
+    });
+  });
+
   await app.listen({ host: options.host ?? "127.0.0.1", port: options.port ?? 0 });
   const address = app.server.address();
   if (address === null || typeof address === "string") throw new Error("line emulator: no TCP address");
@@ -764,7 +956,10 @@ export async function startLineEmulator(options: EmulatorOptions): Promise<LineE
       memberProfiles.set(`room:${roomId}:${userId}`, { ...profile });
     },
     setContent(messageId, content) {
-      contents.set(messageId, content);
+      contents.set(messageId, { entry: content, notReadyAnswers: 0, cutAnswers: 0 });
+    },
+    contentRequests(messageId) {
+      return contentRequestCounts.get(messageId) ?? 0;
     },
     setWebhookUrl(channelId, url) {
       const channel = channels.get(channelId);
@@ -805,6 +1000,7 @@ export async function startLineEmulator(options: EmulatorOptions): Promise<LineE
       calls.length = 0;
       sent.length = 0;
       webhooks.length = 0;
+      contentRequestCounts.clear();
     },
     close() {
       closing ??= app.close().then(() => agent.close());

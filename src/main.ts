@@ -1,12 +1,16 @@
 // The composition root: builds every adapter from the configuration, wires the use cases, starts and stops them.
 import pino, { type Logger } from "pino";
 import { DeliveryWorker } from "./app/deliver-outbox.ts";
+import { MediaWorker } from "./app/fetch-media.ts";
 import type { IntakeChannel } from "./app/ingest-webhook.ts";
 import { type Clock, systemClock } from "./app/ports.ts";
 import { UserNames } from "./app/user-names.ts";
 import type { TalkgateConfig } from "./config/config.ts";
+import type { RetryPolicy } from "./core/retry-policy.ts";
 import { buildHttpServer } from "./http/http-server.ts";
+import { PartnerKeys } from "./http/partner-auth.ts";
 import { LineClient } from "./line/line-client.ts";
+import { DiskMediaFiles } from "./media/disk-media-files.ts";
 import { HttpPartnerTransport } from "./partner/http-partner-transport.ts";
 import { openSqliteStore } from "./store/sqlite/sqlite-store.ts";
 
@@ -28,7 +32,7 @@ export function createLogger(level: string): Logger {
   return pino({ level, base: { service: "talkgate" } }, pino.destination({ sync: false }));
 }
 
-/** Starts talkgate: store, HTTP server and delivery worker. */
+/** Starts talkgate: store, HTTP server (webhooks, partner API), delivery and media workers. */
 export async function startTalkgate(config: TalkgateConfig, options: StartOptions = {}): Promise<Talkgate> {
   const logger = options.logger ?? createLogger(config.logLevel);
   const clock = options.clock ?? systemClock;
@@ -38,21 +42,21 @@ export async function startTalkgate(config: TalkgateConfig, options: StartOption
     config.channels.flatMap((c) =>
       c.channelAccessToken ? [{ senderKey: c.senderKey, channelAccessToken: c.channelAccessToken }] : [],
     ),
-    { apiBaseUrl: config.line.apiBaseUrl },
+    { ...config.line, contentTimeoutMs: config.media.timeoutMs },
   );
+  const files = new DiskMediaFiles(config.mediaDir);
   const userNames = new UserNames(line, clock, config.profiles);
   const transport = new HttpPartnerTransport(config.partners, {
     timeoutMs: config.delivery.timeoutMs,
     clock,
   });
-  const { initialBackoffMs, maxBackoffMs, maxAgeMs } = config.delivery;
   const worker = new DeliveryWorker(
     { store, transport, userNames, clock, logger },
-    {
-      ...config.delivery,
-      retry: { initialDelayMs: initialBackoffMs, maxDelayMs: maxBackoffMs, maxAgeMs },
-      longText: config.longText,
-    },
+    { ...config.delivery, retry: retryPolicy(config.delivery), longText: config.longText },
+  );
+  const media = new MediaWorker(
+    { store, line, files, clock, logger, onSettled: () => worker.wake() },
+    { ...config.media, retry: retryPolicy(config.media) },
   );
 
   const channels = new Map<string, IntakeChannel>(
@@ -70,20 +74,25 @@ export async function startTalkgate(config: TalkgateConfig, options: StartOption
     logger,
     store,
     webhookBodyLimit: config.webhook.bodyLimitBytes,
+    partnerApi: { keys: new PartnerKeys(config.partners, config.channels), store, files },
     intake: {
       store,
       clock,
+      mediaWaitMs: config.media.relayWaitMs,
       findChannel: (senderKey) => channels.get(senderKey),
       afterStored(senderKey, result) {
-        let forwarded = false;
         for (const event of result.stored) {
-          if (!event.forward) continue;
-          forwarded = true;
           // Start the profile lookup now so the name is ready when the payload is built.
           const { sender } = event.facts;
-          if (sender) userNames.prefetch(senderKey, sender.chat, sender.userId);
+          if (event.forward && sender) userNames.prefetch(senderKey, sender.chat, sender.userId);
         }
-        if (forwarded) worker.wake();
+        for (const path of result.unsentFiles) {
+          files.remove(path).catch((error: unknown) => logger.error({ err: error }, "media:remove:failed"));
+        }
+        if (result.stored.length > 0) {
+          worker.wake();
+          media.wake();
+        }
       },
     },
   });
@@ -95,6 +104,7 @@ export async function startTalkgate(config: TalkgateConfig, options: StartOption
     throw error;
   }
   worker.start();
+  media.start();
   const address = app.server.address();
   const port = typeof address === "object" && address ? address.port : config.listen.port;
   const host =
@@ -105,11 +115,24 @@ export async function startTalkgate(config: TalkgateConfig, options: StartOption
     url: `http://${host.includes(":") ? `[${host}]` : host}:${port}`,
     async close() {
       await app.close();
-      await worker.stop();
-      await transport.close();
+      await Promise.all([worker.stop(), media.stop()]);
+      await Promise.all([transport.close(), line.close()]);
       await store.close();
       logger.info("talkgate:stopped");
       logger.flush();
     },
+  };
+}
+
+// The retry policy of a configuration section with initialBackoffMs, maxBackoffMs and maxAgeMs.
+function retryPolicy(section: {
+  initialBackoffMs: number;
+  maxBackoffMs: number;
+  maxAgeMs: number;
+}): RetryPolicy {
+  return {
+    initialDelayMs: section.initialBackoffMs,
+    maxDelayMs: section.maxBackoffMs,
+    maxAgeMs: section.maxAgeMs,
   };
 }

@@ -14,6 +14,7 @@ import type {
   Store,
 } from "./ports.ts";
 import type { UserNames } from "./user-names.ts";
+import { WorkLoop } from "./work-loop.ts";
 
 export interface DeliveryOptions {
   /** Conversations delivered at the same time. */
@@ -41,89 +42,43 @@ export interface DeliveryDeps {
 export class DeliveryWorker {
   readonly #deps: DeliveryDeps;
   readonly #options: DeliveryOptions;
-  readonly #owner = `worker-${randomUUID()}`;
-  readonly #inFlight = new Set<Promise<void>>();
-  #running = false;
-  #woken = false;
-  #wakeUp: (() => void) | null = null;
-  #loop: Promise<void> = Promise.resolve();
+  readonly #loop: WorkLoop<ConversationClaim>;
 
   constructor(deps: DeliveryDeps, options: DeliveryOptions) {
     this.#deps = deps;
     this.#options = options;
+    const owner = `delivery-${randomUUID()}`;
+    this.#loop = new WorkLoop({
+      name: "delivery",
+      concurrency: options.concurrency,
+      pollMs: options.pollMs,
+      clock: deps.clock,
+      logger: deps.logger,
+      claim: (limit) =>
+        deps.store.claimConversations({
+          owner,
+          limit,
+          batchSize: options.batchSize,
+          now: deps.clock.now(),
+          leaseMs: options.leaseMs,
+        }),
+      process: (claim) => this.#deliver(claim),
+      nextDueAt: () => deps.store.nextDueAt(),
+    });
   }
 
   start(): void {
-    if (this.#running) return;
-    this.#running = true;
-    this.#loop = this.#run();
+    this.#loop.start();
   }
 
   /** Tells the worker there may be new work (called after intake commits). */
   wake(): void {
-    this.#woken = true;
-    this.#wakeUp?.();
+    this.#loop.wake();
   }
 
   /** Stops claiming, lets attempts in flight finish and records them. */
-  async stop(): Promise<void> {
-    this.#running = false;
-    this.wake();
-    await this.#loop;
-    await Promise.all(this.#inFlight);
-  }
-
-  async #run(): Promise<void> {
-    const { store, clock, logger } = this.#deps;
-    while (this.#running) {
-      this.#woken = false;
-      const free = this.#options.concurrency - this.#inFlight.size;
-      let claims: ConversationClaim[] = [];
-      if (free > 0) {
-        try {
-          claims = await store.claimConversations({
-            owner: this.#owner,
-            limit: free,
-            batchSize: this.#options.batchSize,
-            now: clock.now(),
-            leaseMs: this.#options.leaseMs,
-          });
-        } catch (error) {
-          logger.error({ err: error }, "delivery:claim:failed");
-        }
-        for (const claim of claims) this.#track(this.#deliver(claim));
-        if (claims.length > 0 && claims.length === free) continue;
-      }
-      const delay = free > 0 ? await this.#idleDelay() : this.#options.pollMs;
-      // A wake-up that came while the claim or the delay were being worked out is not lost.
-      if (!this.#woken && this.#running) await this.#sleep(delay);
-    }
-  }
-
-  async #idleDelay(): Promise<number> {
-    const next = await this.#deps.store.nextDueAt().catch(() => null);
-    const poll = this.#options.pollMs;
-    return next === null ? poll : Math.max(0, Math.min(poll, next - this.#deps.clock.now()));
-  }
-
-  #sleep(ms: number): Promise<void> {
-    return new Promise((resolve) => {
-      const done = () => {
-        clearTimeout(timer);
-        this.#wakeUp = null;
-        resolve();
-      };
-      const timer = setTimeout(done, ms);
-      this.#wakeUp = done;
-    });
-  }
-
-  #track(work: Promise<void>): void {
-    this.#inFlight.add(work);
-    void work.finally(() => {
-      this.#inFlight.delete(work);
-      this.wake();
-    });
+  stop(): Promise<void> {
+    return this.#loop.stop();
   }
 
   async #deliver(claim: ConversationClaim): Promise<void> {
@@ -133,7 +88,7 @@ export class DeliveryWorker {
     try {
       for (const task of claim.deliveries) {
         // Stop early enough to record the outcomes while the lease still holds, and promptly on shutdown.
-        if (outcomes.length > 0 && (!this.#running || clock.now() - started > this.#options.leaseMs / 2))
+        if (outcomes.length > 0 && (!this.#loop.running || clock.now() - started > this.#options.leaseMs / 2))
           break;
         const outcome = await this.#attempt(task);
         outcomes.push(outcome);

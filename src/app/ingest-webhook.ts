@@ -1,4 +1,5 @@
 // Use case: a LINE webhook body arrives for a channel; verify it, store every event durably, then wake the workers.
+import { attachmentKind } from "../core/attachment.ts";
 import { TalkgateError } from "../core/errors.ts";
 import { asObject, readEventFacts } from "../core/line-event.ts";
 import { verifyLineSignature } from "../core/signature.ts";
@@ -15,6 +16,8 @@ export interface IntakeChannel {
 export interface IngestDeps {
   store: Store;
   clock: Clock;
+  /** Longest time a message with an attachment waits for its content before it is relayed anyway. */
+  mediaWaitMs: number;
   findChannel(senderKey: string): IntakeChannel | undefined;
   /** Called after the events are committed; must not throw (side effects: profiles, delivery). */
   afterStored(senderKey: string, result: IngestResult): void;
@@ -42,18 +45,24 @@ export async function ingestWebhook(
   }
   // LINE's URL check sends {"events": []}; a body without an events array carries nothing to store.
   const events = asObject(parsed)?.events;
-  if (!Array.isArray(events) || events.length === 0) return { stored: [], duplicates: 0 };
+  if (!Array.isArray(events) || events.length === 0) return { stored: [], duplicates: 0, unsentFiles: [] };
 
   const receivedAt = deps.clock.now();
   const newEvents: NewEvent[] = events.map((event) => {
     const facts = readEventFacts(event, receivedAt);
-    return { facts, body: JSON.stringify(event), forward: channel.forwardEventTypes.has(facts.type) };
+    return {
+      facts,
+      body: JSON.stringify(event),
+      forward: channel.forwardEventTypes.has(facts.type),
+      media: attachmentKind(asObject(event) ?? {}),
+    };
   });
   const result = await deps.store.ingest({
     senderKey: channel.senderKey,
     partnerId: channel.partnerId,
     receivedAt,
     events: newEvents,
+    mediaWaitMs: deps.mediaWaitMs,
   });
   deps.afterStored(channel.senderKey, result);
   return result;

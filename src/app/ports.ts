@@ -1,5 +1,7 @@
 // The small interfaces the use cases talk to; adapters (SQLite, LINE client, HTTP partner transport) implement them.
-import type { ChatRef, EventFacts } from "../core/line-event.ts";
+import type { Readable } from "node:stream";
+import type { MediaKind } from "../core/attachment.ts";
+import type { ChatRef, EventFacts, JsonObject } from "../core/line-event.ts";
 
 export interface Clock {
   now(): number;
@@ -14,6 +16,8 @@ export interface NewEvent {
   body: string;
   /** Whether the channel forwards this event type to its partner (a delivery is queued). */
   forward: boolean;
+  /** The content to fetch from LINE, when the event is a message with an attachment there. */
+  media: MediaKind | null;
 }
 
 /** The events of one webhook body of one channel. */
@@ -22,6 +26,8 @@ export interface IngestRequest {
   partnerId: string;
   receivedAt: number;
   events: NewEvent[];
+  /** Longest time a message with an attachment waits for its content before it is relayed anyway. */
+  mediaWaitMs: number;
 }
 
 /** An event that was new and is now stored. */
@@ -34,6 +40,8 @@ export interface StoredEvent {
 export interface IngestResult {
   stored: StoredEvent[];
   duplicates: number;
+  /** Stored content of messages the user has just unsent, to be deleted from disk. */
+  unsentFiles: string[];
 }
 
 /** One delivery of one event to its partner, with what the payload is built from. */
@@ -68,6 +76,43 @@ export type DeliveryOutcome = {
   error: string | null;
 } & ({ state: "delivered" } | { state: "retrying"; nextAttemptAt: number } | { state: "dead" });
 
+/** An attachment to fetch from LINE. */
+export interface MediaJob {
+  eventId: number;
+  senderKey: string;
+  messageId: string;
+  kind: MediaKind;
+  /** Failed attempts so far. */
+  attempts: number;
+  receivedAt: number;
+}
+
+/** How fetching an attachment ended, for now or for good. */
+export type MediaOutcome =
+  | { state: "stored"; contentType: string; size: number; sha256: string; path: string }
+  | { state: "gone"; reason: string }
+  | { state: "pending"; nextAttemptAt: number; error: string };
+
+/** A stored attachment as the partner API sees it. */
+export interface MediaRecord {
+  kind: MediaKind;
+  state: "pending" | "stored" | "gone";
+  contentType: string | null;
+  size: number | null;
+  sha256: string | null;
+  path: string | null;
+  goneReason: string | null;
+}
+
+/** A stored event as the partner API reads it. */
+export interface StoredMessage {
+  eventId: number;
+  serialNumber: string;
+  event: JsonObject;
+  unsent: boolean;
+  media: MediaRecord | null;
+}
+
 /** Durable storage of events and the delivery outbox. Every write has committed when its promise resolves. */
 export interface Store {
   /** Stores new events (deduped per channel on their key), assigns serial numbers, queues deliveries. */
@@ -87,6 +132,17 @@ export interface Store {
   completeClaim(claim: ConversationClaim, outcomes: DeliveryOutcome[]): Promise<void>;
   /** The earliest time a conversation becomes due, or null when nothing waits. */
   nextDueAt(): Promise<number | null>;
+  /** Leases up to `limit` attachments due to be fetched. */
+  claimMedia(request: { owner: string; limit: number; now: number; leaseMs: number }): Promise<MediaJob[]>;
+  /**
+   * Records how fetching an attachment went; once it is stored or gone, its message may be relayed.
+   * Resolves false when the attachment is no longer wanted (the user unsent it meanwhile).
+   */
+  finishMedia(job: MediaJob, outcome: MediaOutcome, now: number): Promise<boolean>;
+  /** The earliest time an attachment is due to be fetched, or null when none waits. */
+  nextMediaDueAt(): Promise<number | null>;
+  /** The event with this serial number in this channel, with its attachment. */
+  findMessage(senderKey: string, serialNumber: string): Promise<StoredMessage | null>;
   /** Resolves when the store answers a trivial query. */
   ping(): Promise<void>;
   close(): Promise<void>;
@@ -102,9 +158,37 @@ export interface LineProfile {
   language?: string;
 }
 
+/** What LINE's content endpoint answered. */
+export type ContentResult =
+  | { kind: "ready"; contentType: string; length: number | null; body: Readable }
+  | { kind: "not-ready" }
+  | { kind: "gone"; status: number }
+  | { kind: "failed"; status: number | null; reason: string };
+
+export type TranscodingStatus = "processing" | "succeeded" | "failed";
+
 /** The parts of the LINE Messaging API talkgate calls. */
 export interface LineApi {
   getProfile(senderKey: string, chat: ChatRef, userId: string): Promise<LineResult<LineProfile>>;
+  /** Opens a message's content as a stream (never buffered). */
+  getContent(senderKey: string, messageId: string): Promise<ContentResult>;
+  getTranscoding(senderKey: string, messageId: string): Promise<LineResult<TranscodingStatus>>;
+}
+
+/** Attachment files on disk, named by talkgate (never by user input). */
+export interface MediaFiles {
+  /**
+   * Streams `body` into a temporary file, checks that `expectedLength` bytes (when known) arrived,
+   * then moves it to `name` in one atomic rename: a reader never sees a partial file.
+   */
+  save(
+    name: string,
+    body: Readable,
+    expectedLength: number | null,
+  ): Promise<{ size: number; sha256: string }>;
+  /** Reads `name`, or the inclusive byte range of it. */
+  open(name: string, range?: { start: number; end: number }): Readable;
+  remove(name: string): Promise<void>;
 }
 
 /** How one attempt to deliver to a partner ended. */

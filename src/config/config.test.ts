@@ -68,6 +68,7 @@ test("parseConfig accepts the SPEC §7 example, resolves paths against baseDir a
     webhook: { bodyLimitBytes: 2 * 1024 * 1024 },
     delivery: { ...DEFAULTS.delivery },
     profiles: { ...DEFAULTS.profiles },
+    media: { ...DEFAULTS.media },
     longText: { threshold: 1000, previewLength: 300 },
     partners: [
       {

@@ -24,10 +24,26 @@ export const DEFAULTS = {
     pollMs: 1_000,
   },
   profiles: { waitMs: 1_500, ttlMs: 24 * 60 * 60_000, missTtlMs: 10 * 60_000, maxEntries: 100_000 },
+  media: {
+    concurrency: 4,
+    relayWaitMs: 30_000,
+    timeoutMs: 30_000,
+    initialBackoffMs: 1_000,
+    maxBackoffMs: 60_000,
+    maxAgeMs: 24 * 60 * 60_000,
+    leaseMs: 30 * 60_000,
+    pollMs: 1_000,
+  },
   longText: { threshold: 1000, previewLength: 300 },
 } as const;
 
 const PositiveInt = Type.Integer({ minimum: 1 });
+
+// An optional section of numeric settings, each a positive integer, named as in DEFAULTS.
+function tunables(defaults: Record<string, number>) {
+  const fields = Object.fromEntries(Object.keys(defaults).map((key) => [key, Type.Optional(PositiveInt)]));
+  return Type.Optional(Type.Object(fields, { additionalProperties: false }));
+}
 
 const FileSchema = Type.Object(
   {
@@ -52,31 +68,11 @@ const FileSchema = Type.Object(
     logLevel: Type.Optional(
       Type.Union(["fatal", "error", "warn", "info", "debug", "trace", "silent"].map((l) => Type.Literal(l))),
     ),
-    webhook: Type.Optional(
-      Type.Object({ bodyLimitBytes: Type.Optional(PositiveInt) }, { additionalProperties: false }),
-    ),
-    delivery: Type.Optional(
-      Type.Partial(
-        Type.Object(Object.fromEntries(Object.keys(DEFAULTS.delivery).map((k) => [k, PositiveInt]))),
-        {
-          additionalProperties: false,
-        },
-      ),
-    ),
-    profiles: Type.Optional(
-      Type.Partial(
-        Type.Object(Object.fromEntries(Object.keys(DEFAULTS.profiles).map((k) => [k, PositiveInt]))),
-        {
-          additionalProperties: false,
-        },
-      ),
-    ),
-    longText: Type.Optional(
-      Type.Object(
-        { threshold: Type.Optional(PositiveInt), previewLength: Type.Optional(PositiveInt) },
-        { additionalProperties: false },
-      ),
-    ),
+    webhook: tunables(DEFAULTS.webhook),
+    delivery: tunables(DEFAULTS.delivery),
+    media: tunables(DEFAULTS.media),
+    profiles: tunables(DEFAULTS.profiles),
+    longText: tunables(DEFAULTS.longText),
     partners: Type.Array(
       Type.Object(
         {
@@ -136,6 +132,7 @@ export interface TalkgateConfig {
   webhook: { bodyLimitBytes: number };
   delivery: { [K in keyof typeof DEFAULTS.delivery]: number };
   profiles: { [K in keyof typeof DEFAULTS.profiles]: number };
+  media: { [K in keyof typeof DEFAULTS.media]: number };
   longText: { threshold: number; previewLength: number };
   partners: readonly PartnerConfig[];
   channels: readonly ChannelConfig[];
@@ -267,6 +264,7 @@ export function parseConfig(
     webhook: { ...DEFAULTS.webhook, ...file.webhook },
     delivery: { ...DEFAULTS.delivery, ...file.delivery },
     profiles: { ...DEFAULTS.profiles, ...file.profiles },
+    media: { ...DEFAULTS.media, ...file.media },
     longText: { ...DEFAULTS.longText, ...file.longText },
     partners,
     channels,

@@ -15,6 +15,10 @@ export const ERROR_CODES = {
   "-202": { status: 202, meaning: "the attachment is not stored yet; ask again later" },
   "-410": { status: 410, meaning: "gone: unsent by the user, or deleted at LINE before it could be fetched" },
   "-508": { status: 404, meaning: "no such data (no message with that serial_number in that channel)" },
+  "-509": {
+    status: 404,
+    meaning: "the message has no such part: no attachment to download (or hosted outside LINE), or no text",
+  },
   "-600": { status: 500, meaning: "storage failure" },
   "-601": { status: 404, meaning: "no such route" },
   "-699": { status: 500, meaning: "internal error" },

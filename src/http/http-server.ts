@@ -5,6 +5,7 @@ import type { IngestDeps } from "../app/ingest-webhook.ts";
 import type { Store } from "../app/ports.ts";
 import { installErrorHandling } from "./error-handler.ts";
 import { registerHealthRoutes } from "./health-routes.ts";
+import { type PartnerApiDeps, registerPartnerRoutes } from "./partner-routes.ts";
 import { registerWebhookRoute } from "./webhook-route.ts";
 
 export interface HttpDeps {
@@ -12,6 +13,7 @@ export interface HttpDeps {
   store: Store;
   intake: IngestDeps;
   webhookBodyLimit: number;
+  partnerApi: PartnerApiDeps;
 }
 
 /** Builds (without listening) the Fastify app serving every talkgate route. */
@@ -27,5 +29,6 @@ export function buildHttpServer(deps: HttpDeps): FastifyInstance {
   installErrorHandling(app);
   registerWebhookRoute(app, deps.intake, deps.webhookBodyLimit);
   registerHealthRoutes(app, deps.store);
+  registerPartnerRoutes(app, deps.partnerApi);
   return app;
 }

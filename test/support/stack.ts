@@ -13,6 +13,9 @@ export const CHANNEL_SECRET = "test-channel-secret";
 export const ACCESS_TOKEN = "test-channel-access-token";
 export const SIGNING_SECRET = "whsec_dGVzdC1zaWduaW5nLXNlY3JldC0wMTIzNDU2Nzg5";
 export const API_KEY = "test-partner-api-key-0001";
+/** A second partner with its own channel, for key-scoping tests. */
+export const OTHER_API_KEY = "other-partner-api-key-0002";
+export const OTHER_SENDER_KEY = "2000000002";
 
 export interface StackOptions {
   forwardEventTypes?: string[];
@@ -45,6 +48,7 @@ export function stackConfig(emulatorUrl: string, sinkUrl: string, options: Stack
     line: { apiBaseUrl: emulatorUrl, dataApiBaseUrl: emulatorUrl },
     logLevel: "silent",
     delivery: { initialBackoffMs: 50, maxBackoffMs: 200, pollMs: 100 },
+    media: { initialBackoffMs: 50, maxBackoffMs: 200, pollMs: 100 },
     profiles: { waitMs: 500 },
     ...options.config,
     partners: [
@@ -56,6 +60,7 @@ export function stackConfig(emulatorUrl: string, sinkUrl: string, options: Stack
         allowPrivateNetwork: true,
         ...options.partner,
       },
+      { id: "other", receiveUrl: `${sinkUrl}/other`, apiKeys: [OTHER_API_KEY], allowPrivateNetwork: true },
     ],
     channels: [
       {
@@ -65,6 +70,7 @@ export function stackConfig(emulatorUrl: string, sinkUrl: string, options: Stack
         partner: "partner",
         ...(options.forwardEventTypes ? { forwardEventTypes: options.forwardEventTypes } : {}),
       },
+      { senderKey: OTHER_SENDER_KEY, channelSecret: "other-channel-secret", partner: "other" },
     ],
   };
 }

@@ -67,4 +67,31 @@ export const MIGRATIONS: readonly string[] = [
     PRIMARY KEY (sender_key, user_id)
   ) WITHOUT ROWID;
   `,
+  `
+  -- Attachments (image, video, audio, file content on LINE), fetched in the background.
+  -- state: pending (being fetched) | stored (on disk at path) | gone (gone_reason says why).
+  CREATE TABLE media (
+    event_id        INTEGER PRIMARY KEY REFERENCES events (id),
+    sender_key      TEXT    NOT NULL,
+    message_id      TEXT    NOT NULL,
+    kind            TEXT    NOT NULL,
+    state           TEXT    NOT NULL,
+    attempts        INTEGER NOT NULL DEFAULT 0,
+    next_attempt_at INTEGER NOT NULL,
+    lease_owner     TEXT,
+    lease_until     INTEGER,
+    created_at      INTEGER NOT NULL,
+    updated_at      INTEGER NOT NULL,
+    content_type    TEXT,
+    size            INTEGER,
+    sha256          TEXT,
+    path            TEXT,
+    gone_reason     TEXT,
+    last_error      TEXT
+  );
+  CREATE INDEX media_due ON media (next_attempt_at) WHERE state = 'pending';
+
+  -- Set when the user unsent the message: its text and content are deleted.
+  ALTER TABLE events ADD COLUMN unsent_at INTEGER;
+  `,
 ];

@@ -83,7 +83,9 @@ function request(
       facts: readEventFacts(raw, receivedAt),
       body: JSON.stringify(raw),
       forward: options.forward ?? true,
+      media: null,
     })),
+    mediaWaitMs: 30_000,
   };
 }
 
@@ -159,13 +161,21 @@ test("ingest dedupes on the event key per channel and spends no serial on a dupl
     const first = lineEvent({ id: "01HDUP" });
     await store.ingest(request([first], T0));
     const redelivery = { ...first, deliveryContext: { isRedelivery: true } };
-    assert.deepEqual(await store.ingest(request([redelivery], T0 + 3_000)), { stored: [], duplicates: 1 });
+    assert.deepEqual(await store.ingest(request([redelivery], T0 + 3_000)), {
+      stored: [],
+      duplicates: 1,
+      unsentFiles: [],
+    });
 
     // Without webhookEventId the hash (which ignores deliveryContext) is the key.
     const old = lineEvent({ id: null, timestamp: T0 - 50 });
     assert.equal((await store.ingest(request([old], T0))).stored.length, 1);
     const oldAgain = { ...old, deliveryContext: { isRedelivery: true } };
-    assert.deepEqual(await store.ingest(request([oldAgain], T0 + 1)), { stored: [], duplicates: 1 });
+    assert.deepEqual(await store.ingest(request([oldAgain], T0 + 1)), {
+      stored: [],
+      duplicates: 1,
+      unsentFiles: [],
+    });
 
     // A duplicate inside one body is stored once.
     const twice = lineEvent({ id: "01HTWICE" });
@@ -435,7 +445,11 @@ test("reopening the file keeps events, counters, dedupe keys and waiting deliver
 
   const second = openSqliteStore(path);
   try {
-    assert.deepEqual(await second.ingest(request([raw], T0 + 1)), { stored: [], duplicates: 1 });
+    assert.deepEqual(await second.ingest(request([raw], T0 + 1)), {
+      stored: [],
+      duplicates: 1,
+      unsentFiles: [],
+    });
     assert.deepEqual(await serials(second, [lineEvent({ id: "after" })], T0 + 2), [
       `Uae87c693e28-0002-${hex(T0 + 2)}`,
     ]);

@@ -8,9 +8,15 @@ import type {
   DeliveryTask,
   IngestRequest,
   IngestResult,
+  MediaJob,
+  MediaOutcome,
+  MediaRecord,
   Store,
   StoredEvent,
+  StoredMessage,
 } from "../../app/ports.ts";
+import { type MediaKind, withoutContent } from "../../core/attachment.ts";
+import { asObject } from "../../core/line-event.ts";
 import { formatSerialNumber, serialScope } from "../../core/serial-number.ts";
 import { GroupCommit } from "./group-commit.ts";
 import { MIGRATIONS } from "./schema.ts";
@@ -66,9 +72,10 @@ export class SqliteStore implements Store {
     this.#writes = new GroupCommit(db);
     this.#sql = prepareStatements(db);
     // Only this process uses the file, so leases left by an earlier run (killed or crashed) are void.
-    db.exec(
-      "UPDATE conversations SET lease_owner = NULL, lease_until = NULL, due_at = 0 WHERE lease_owner IS NOT NULL",
-    );
+    db.exec(`
+      UPDATE conversations SET lease_owner = NULL, lease_until = NULL, due_at = 0 WHERE lease_owner IS NOT NULL;
+      UPDATE media SET lease_owner = NULL, lease_until = NULL, next_attempt_at = 0 WHERE lease_owner IS NOT NULL;
+    `);
   }
 
   ingest(request: IngestRequest): Promise<IngestResult> {
@@ -76,6 +83,7 @@ export class SqliteStore implements Store {
       const sql = this.#sql;
       const { senderKey, receivedAt } = request;
       const stored: StoredEvent[] = [];
+      const unsentFiles: string[] = [];
       let duplicates = 0;
       for (const event of request.events) {
         const { facts } = event;
@@ -83,6 +91,11 @@ export class SqliteStore implements Store {
           duplicates++;
           continue;
         }
+        // An unsend can arrive before the message it takes back: then the message is stored without content.
+        const unsent =
+          facts.messageId !== null &&
+          facts.type !== "unsend" &&
+          sql.findUnsend.get(senderKey, facts.messageId) !== undefined;
         const scope = serialScope(facts.serialPrefix, senderKey, receivedAt);
         const { last } = sql.nextSerial.get(senderKey, scope.prefix, scope.day) as { last: number };
         const serialNumber = formatSerialNumber(scope.prefix, last, receivedAt);
@@ -97,23 +110,63 @@ export class SqliteStore implements Store {
           facts.messageId,
           facts.timestamp,
           receivedAt,
-          event.body,
+          unsent ? JSON.stringify(withoutContent(asObject(JSON.parse(event.body)) ?? {})) : event.body,
+          unsent ? receivedAt : null,
         ) as { id: number };
+        const media = event.media && facts.messageId !== null ? event.media : null;
+        if (media) {
+          sql.insertMedia.run(
+            id,
+            senderKey,
+            facts.messageId,
+            media,
+            unsent ? "gone" : "pending",
+            receivedAt,
+            unsent ? "unsent" : null,
+          );
+        }
         if (event.forward) {
+          const relayAt = media && !unsent ? receivedAt + request.mediaWaitMs : receivedAt;
           sql.insertDelivery.run(
             id,
             senderKey,
             facts.conversation,
             facts.timestamp,
             request.partnerId,
+            relayAt,
             receivedAt,
           );
           sql.wakeConversation.run(senderKey, facts.conversation, receivedAt);
         }
+        if (facts.type === "unsend" && facts.messageId !== null) {
+          unsentFiles.push(...this.#unsend(senderKey, facts.messageId, receivedAt));
+        }
         stored.push({ serialNumber, facts, forward: event.forward });
       }
-      return { stored, duplicates };
+      return { stored, duplicates, unsentFiles };
     });
+  }
+
+  // Deletes the text and content of an unsent message; returns the stored files to remove.
+  #unsend(senderKey: string, messageId: string, now: number): string[] {
+    const sql = this.#sql;
+    const taken = sql.unsendTargets.all(senderKey, messageId) as Array<{ id: number; body: string }>;
+    const files: string[] = [];
+    for (const { id, body } of taken) {
+      sql.scrubEvent.run(JSON.stringify(withoutContent(asObject(JSON.parse(body)) ?? {})), now, id);
+      const media = sql.mediaGone.get("unsent", now, id) as { path: string | null } | undefined;
+      if (media?.path) files.push(media.path);
+      this.#releaseGate(id, now);
+    }
+    return files;
+  }
+
+  // A message held back for its attachment may go now.
+  #releaseGate(eventId: number, now: number): void {
+    const delivery = this.#sql.releaseGate.get(now, eventId, now) as
+      | { sender_key: string; conversation: string }
+      | undefined;
+    if (delivery) this.#sql.wakeConversation.run(delivery.sender_key, delivery.conversation, now);
   }
 
   claimConversations(request: {
@@ -170,6 +223,90 @@ export class SqliteStore implements Store {
     return row.due_at;
   }
 
+  claimMedia(request: { owner: string; limit: number; now: number; leaseMs: number }): Promise<MediaJob[]> {
+    const { owner, limit, now, leaseMs } = request;
+    return this.#writes.run(() => {
+      const rows = this.#sql.dueMedia.all(now, limit) as Array<{
+        event_id: number;
+        sender_key: string;
+        message_id: string;
+        kind: MediaKind;
+        attempts: number;
+        received_at: number;
+      }>;
+      return rows.map((row): MediaJob => {
+        this.#sql.leaseMedia.run(owner, now + leaseMs, row.event_id);
+        return {
+          eventId: row.event_id,
+          senderKey: row.sender_key,
+          messageId: row.message_id,
+          kind: row.kind,
+          attempts: row.attempts,
+          receivedAt: row.received_at,
+        };
+      });
+    });
+  }
+
+  finishMedia(job: MediaJob, outcome: MediaOutcome, now: number): Promise<boolean> {
+    return this.#writes.run(() => {
+      const sql = this.#sql;
+      let changed: number | bigint;
+      if (outcome.state === "stored") {
+        const { contentType, size, sha256, path } = outcome;
+        changed = sql.mediaStored.run(contentType, size, sha256, path, now, job.eventId).changes;
+      } else if (outcome.state === "gone") {
+        changed = sql.mediaGone.all(outcome.reason, now, job.eventId).length;
+      } else {
+        changed = sql.mediaRetry.run(outcome.nextAttemptAt, outcome.error, now, job.eventId).changes;
+      }
+      if (changed && outcome.state !== "pending") this.#releaseGate(job.eventId, now);
+      return changed > 0;
+    });
+  }
+
+  async nextMediaDueAt(): Promise<number | null> {
+    const row = this.#sql.nextMediaDue.get() as { next_attempt_at: number | null };
+    return row.next_attempt_at;
+  }
+
+  async findMessage(senderKey: string, serialNumber: string): Promise<StoredMessage | null> {
+    const row = this.#sql.findMessage.get(senderKey, serialNumber) as
+      | {
+          id: number;
+          serial_number: string;
+          body: string;
+          unsent_at: number | null;
+          kind: MediaKind | null;
+          state: MediaRecord["state"] | null;
+          content_type: string | null;
+          size: number | null;
+          sha256: string | null;
+          path: string | null;
+          gone_reason: string | null;
+        }
+      | undefined;
+    if (!row) return null;
+    return {
+      eventId: row.id,
+      serialNumber: row.serial_number,
+      event: asObject(JSON.parse(row.body)) ?? {},
+      unsent: row.unsent_at !== null,
+      media:
+        row.kind && row.state
+          ? {
+              kind: row.kind,
+              state: row.state,
+              contentType: row.content_type,
+              size: row.size,
+              sha256: row.sha256,
+              path: row.path,
+              goneReason: row.gone_reason,
+            }
+          : null,
+    };
+  }
+
   async ping(): Promise<void> {
     this.db.prepare("SELECT 1").get();
   }
@@ -211,13 +348,62 @@ function prepareStatements(db: DatabaseSync) {
     ),
     insertEvent: prepare(
       `INSERT INTO events (sender_key, event_key, serial_number, type, mode, conversation, user_id, message_id,
-         line_timestamp, received_at, body)
-       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id`,
+         line_timestamp, received_at, body, unsent_at)
+       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id`,
     ),
     insertDelivery: prepare(
       `INSERT INTO deliveries (event_id, sender_key, conversation, line_timestamp, partner_id, state,
          next_attempt_at, created_at, updated_at)
-       VALUES (?1, ?2, ?3, ?4, ?5, 'pending', ?6, ?6, ?6)`,
+       VALUES (?1, ?2, ?3, ?4, ?5, 'pending', ?6, ?7, ?7)`,
+    ),
+    findUnsend: prepare("SELECT 1 FROM events WHERE sender_key = ? AND message_id = ? AND type = 'unsend'"),
+    unsendTargets: prepare(
+      `SELECT id, body FROM events
+       WHERE sender_key = ? AND message_id = ? AND type <> 'unsend' AND unsent_at IS NULL`,
+    ),
+    scrubEvent: prepare("UPDATE events SET body = ?, unsent_at = ? WHERE id = ?"),
+    insertMedia: prepare(
+      `INSERT INTO media (event_id, sender_key, message_id, kind, state, next_attempt_at, created_at, updated_at,
+         gone_reason)
+       VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?6, ?6, ?7)`,
+    ),
+    // Holding a message for its attachment means a later next_attempt_at on its first attempt.
+    releaseGate: prepare(
+      `UPDATE deliveries SET next_attempt_at = ?1
+       WHERE event_id = ?2 AND state = 'pending' AND attempts = 0 AND next_attempt_at > ?3
+       RETURNING sender_key, conversation`,
+    ),
+    // While leased, next_attempt_at is the lease's end, as for conversations.
+    dueMedia: prepare(
+      `SELECT m.event_id, m.sender_key, m.message_id, m.kind, m.attempts, e.received_at
+       FROM media m JOIN events e ON e.id = m.event_id
+       WHERE m.state = 'pending' AND m.next_attempt_at <= ? ORDER BY m.next_attempt_at LIMIT ?`,
+    ),
+    leaseMedia: prepare(
+      "UPDATE media SET lease_owner = ?1, lease_until = ?2, next_attempt_at = ?2 WHERE event_id = ?3",
+    ),
+    mediaStored: prepare(
+      `UPDATE media SET state = 'stored', content_type = ?, size = ?, sha256 = ?, path = ?, updated_at = ?,
+         attempts = attempts + 1, lease_owner = NULL, lease_until = NULL, last_error = NULL
+       WHERE event_id = ? AND state = 'pending'`,
+    ),
+    mediaGone: prepare(
+      `UPDATE media SET state = 'gone', gone_reason = ?, updated_at = ?, lease_owner = NULL, lease_until = NULL
+       WHERE event_id = ? AND state <> 'gone' RETURNING path`,
+    ),
+    mediaRetry: prepare(
+      `UPDATE media SET next_attempt_at = ?, attempts = attempts + 1, last_error = ?, updated_at = ?,
+         lease_owner = NULL, lease_until = NULL
+       WHERE event_id = ? AND state = 'pending'`,
+    ),
+    nextMediaDue: prepare(
+      "SELECT min(next_attempt_at) AS next_attempt_at FROM media WHERE state = 'pending'",
+    ),
+    findMessage: prepare(
+      `SELECT e.id, e.serial_number, e.body, e.unsent_at, m.kind, m.state, m.content_type, m.size, m.sha256, m.path,
+         m.gone_reason
+       FROM events e LEFT JOIN media m ON m.event_id = e.id
+       WHERE e.sender_key = ? AND e.serial_number = ?`,
     ),
     // A leased conversation keeps its due_at (the lease's end): the worker holding it looks at the
     // new head when it releases the lease, and an earlier due_at would only make idle workers spin.

@@ -1,0 +1,49 @@
+// Partner API keys: `Authorization: Bearer <key>`, checked in constant time, each key confined to its partner's channels.
+import { createHash, timingSafeEqual } from "node:crypto";
+import { TalkgateError } from "../core/errors.ts";
+
+/** What one authenticated key may reach. */
+export interface PartnerAccess {
+  partnerId: string;
+  /** Throws -406 for a channel that is not this partner's, exactly as for one that does not exist. */
+  requireChannel(senderKey: string): void;
+}
+
+const digest = (key: string) => createHash("sha256").update(key).digest();
+
+/** Looks API keys up by their SHA-256, so the lookup's timing says nothing about the keys themselves. */
+export class PartnerKeys {
+  readonly #byDigest = new Map<string, { digest: Buffer; access: PartnerAccess }>();
+
+  constructor(
+    partners: ReadonlyArray<{ id: string; apiKeys: readonly string[] }>,
+    channels: ReadonlyArray<{ senderKey: string; partner: string }>,
+  ) {
+    for (const partner of partners) {
+      const own = new Set(channels.filter((c) => c.partner === partner.id).map((c) => c.senderKey));
+      const access: PartnerAccess = {
+        partnerId: partner.id,
+        requireChannel(senderKey) {
+          if (!own.has(senderKey))
+            throw new TalkgateError("-406", `unknown sender_key ${JSON.stringify(senderKey)}`);
+        },
+      };
+      for (const key of partner.apiKeys) {
+        const hash = digest(key);
+        this.#byDigest.set(hash.toString("hex"), { digest: hash, access });
+      }
+    }
+  }
+
+  /** The access of the key in an `Authorization: Bearer <key>` header; -401 when missing or unknown. */
+  authenticate(authorization: string | undefined): PartnerAccess {
+    const match = /^Bearer +(\S+) *$/i.exec(authorization ?? "");
+    if (!match?.[1])
+      throw new TalkgateError("-401", "missing partner API key: send Authorization: Bearer <key>");
+    const given = digest(match[1]);
+    const entry = this.#byDigest.get(given.toString("hex"));
+    if (!entry || !timingSafeEqual(entry.digest, given))
+      throw new TalkgateError("-401", "partner API key not valid");
+    return entry.access;
+  }
+}

@@ -1,0 +1,69 @@
+// Attachment files under mediaDir: streamed to a temporary file, fsynced, then renamed into place.
+import { createHash, randomUUID } from "node:crypto";
+import { createReadStream, createWriteStream, mkdirSync, rmSync } from "node:fs";
+import { mkdir, rename, rm } from "node:fs/promises";
+import { dirname, join, resolve, sep } from "node:path";
+import { type Readable, Transform } from "node:stream";
+import { pipeline } from "node:stream/promises";
+import type { MediaFiles } from "../app/ports.ts";
+
+/** {@link MediaFiles} in a directory. Partial files from an earlier run are removed when it opens. */
+export class DiskMediaFiles implements MediaFiles {
+  readonly #root: string;
+  readonly #incoming: string;
+
+  constructor(root: string) {
+    this.#root = resolve(root);
+    this.#incoming = join(this.#root, ".incoming");
+    rmSync(this.#incoming, { recursive: true, force: true });
+    mkdirSync(this.#incoming, { recursive: true });
+  }
+
+  async save(
+    name: string,
+    body: Readable,
+    expectedLength: number | null,
+  ): Promise<{ size: number; sha256: string }> {
+    const target = this.#path(name);
+    const temporary = join(this.#incoming, randomUUID());
+    const hash = createHash("sha256");
+    let size = 0;
+    const meter = new Transform({
+      transform(chunk: Buffer, _encoding, done) {
+        hash.update(chunk);
+        size += chunk.length;
+        done(null, chunk);
+      },
+    });
+    try {
+      // flush: fsync before close, so that a file renamed into place survives a crash whole.
+      await pipeline(body, meter, createWriteStream(temporary, { flags: "wx", flush: true }));
+      if (expectedLength !== null && size !== expectedLength) {
+        throw new Error(`body ended after ${size} of ${expectedLength} bytes`);
+      }
+      await mkdir(dirname(target), { recursive: true });
+      await rename(temporary, target);
+    } catch (error) {
+      body.destroy();
+      await rm(temporary, { force: true });
+      throw error;
+    }
+    return { size, sha256: hash.digest("hex") };
+  }
+
+  open(name: string, range?: { start: number; end: number }): Readable {
+    return createReadStream(this.#path(name), range);
+  }
+
+  async remove(name: string): Promise<void> {
+    await rm(this.#path(name), { force: true });
+  }
+
+  // Names are made by talkgate (`<sender_key>/<event id>`); this only guards against a bug escaping the root.
+  #path(name: string): string {
+    const path = resolve(this.#root, name);
+    if (!path.startsWith(this.#root + sep))
+      throw new Error(`media name ${JSON.stringify(name)} leaves the media directory`);
+    return path;
+  }
+}
