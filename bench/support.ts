@@ -1,0 +1,140 @@
+// Shared by the benchmark scenarios: child processes (every one killed at the end, on error, on Ctrl-C or on
+// timeout), readiness checks, free ports, /proc readings and number formatting.
+import { type ChildProcess, spawn } from "node:child_process";
+import { closeSync, openSync, readFileSync } from "node:fs";
+import { createServer } from "node:net";
+import { dirname } from "node:path";
+
+export interface Child {
+  name: string;
+  proc: ChildProcess;
+  logPath: string;
+  exited: Promise<number | null>;
+  exitCode: number | null | undefined;
+}
+
+export const children = new Set<Child>();
+
+/** Starts `node <args>` with its output appended to `logPath`; `env` is added to this process's environment. */
+export function startChild(
+  name: string,
+  args: readonly string[],
+  logPath: string,
+  env: Record<string, string> = {},
+): Child {
+  const fd = openSync(logPath, "a");
+  // Output goes straight to a file: no pipe to drain, nothing in this process slowed by the child's logging.
+  // Run in the temp directory (next to the log) so nothing a child writes (profiles, V8 logs) lands in the repo.
+  const proc = spawn(process.execPath, args, {
+    cwd: dirname(logPath),
+    stdio: ["ignore", fd, fd],
+    env: { ...process.env, ...env },
+  });
+  closeSync(fd);
+  const child: Child = { name, proc, logPath, exitCode: undefined, exited: Promise.resolve(null) };
+  child.exited = new Promise((resolve) => {
+    proc.once("exit", (code, signal) => {
+      child.exitCode = code ?? (signal ? -1 : null);
+      children.delete(child);
+      resolve(child.exitCode);
+    });
+    proc.once("error", () => resolve(null));
+  });
+  children.add(child);
+  return child;
+}
+
+export async function stopChild(child: Child, graceMs = 10_000): Promise<void> {
+  if (child.exitCode !== undefined) return;
+  child.proc.kill("SIGTERM");
+  const timer = setTimeout(() => child.proc.kill("SIGKILL"), graceMs);
+  await child.exited;
+  clearTimeout(timer);
+}
+
+export function killAllNow(): void {
+  for (const child of children) child.proc.kill("SIGKILL");
+}
+
+export function tail(path: string, lines = 15): string {
+  try {
+    return readFileSync(path, "utf8").trimEnd().split("\n").slice(-lines).join("\n");
+  } catch {
+    return "(no log)";
+  }
+}
+
+export const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
+
+export async function waitForHttp(url: string, child: Child, timeoutMs = 15_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    if (child.exitCode !== undefined) {
+      throw new Error(
+        `${child.name} exited (${child.exitCode}) before it was ready:\n${tail(child.logPath)}`,
+      );
+    }
+    try {
+      const response = await fetch(url, { signal: AbortSignal.timeout(1_000) });
+      await response.arrayBuffer();
+      if (response.ok) return;
+    } catch {
+      // not listening yet
+    }
+    await sleep(50);
+  }
+  throw new Error(`${child.name} not ready at ${url} after ${timeoutMs} ms:\n${tail(child.logPath)}`);
+}
+
+export function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.once("error", reject);
+    server.listen(0, "127.0.0.1", () => {
+      const address = server.address();
+      const port = typeof address === "object" && address ? address.port : 0;
+      server.close(() => resolve(port));
+    });
+  });
+}
+
+/** Cores busy machine-wide over `ms` while the benchmark itself does nothing: other people's load. */
+export async function backgroundCores(ms: number): Promise<number | null> {
+  const before = machineTicks();
+  await sleep(ms);
+  const after = machineTicks();
+  return before && after ? (after.busy - before.busy) / 100 / (ms / 1000) : null;
+}
+
+/** Machine-wide CPU counters from /proc/stat (busy and steal ticks, and all ticks); null off Linux. */
+export function machineTicks(): { busy: number; steal: number; total: number } | null {
+  try {
+    const line = readFileSync("/proc/stat", "utf8").split("\n")[0] ?? "";
+    const [user, nice, system, idle, iowait, irq, softirq, steal] = line
+      .trim()
+      .split(/\s+/)
+      .slice(1)
+      .map(Number);
+    const busy = (user ?? 0) + (nice ?? 0) + (system ?? 0) + (irq ?? 0) + (softirq ?? 0);
+    return { busy, steal: steal ?? 0, total: busy + (idle ?? 0) + (iowait ?? 0) + (steal ?? 0) };
+  } catch {
+    return null;
+  }
+}
+
+/** CPU time (user + system) a process has used, in seconds; Linux /proc only, else null. */
+export function cpuSeconds(pid: number | undefined): number | null {
+  if (pid === undefined) return null;
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
+    const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+    return (Number(fields[11]) + Number(fields[12])) / 100; // utime, stime in USER_HZ (100 on Linux)
+  } catch {
+    return null;
+  }
+}
+
+export const fmt = (n: number, digits = 0) =>
+  n.toLocaleString("en-US", { minimumFractionDigits: digits, maximumFractionDigits: digits });
+
+export const cores = (n: number | null) => (n === null ? "n/a" : fmt(n, 2));
