@@ -113,6 +113,36 @@ export interface StoredMessage {
   media: MediaRecord | null;
 }
 
+/** What a send answers, the first time and on every repeat of its serial_number. */
+export interface SendAnswer {
+  method: "reply" | "push";
+  sentMessages: unknown[];
+  requestId: string | null;
+}
+
+/** A send about to be made. */
+export interface NewSend {
+  senderKey: string;
+  serialNumber: string;
+  partnerId: string;
+  conversation: string;
+  /** The user, group or room id messages go to. */
+  to: string;
+  /** The messages' JSON text. */
+  messages: string;
+  notificationDisabled: boolean;
+  /** Identifies the request's content: a repeat must be the same request. */
+  requestHash: string;
+}
+
+/** Whether a send may go ahead, and with which reply token. */
+export type BeginSend =
+  | { kind: "go"; replyToken: string | null; resumed: boolean }
+  | { kind: "done"; answer: SendAnswer }
+  | { kind: "busy" }
+  | { kind: "conflict" }
+  | { kind: "standby" };
+
 /** Durable storage of events and the delivery outbox. Every write has committed when its promise resolves. */
 export interface Store {
   /** Stores new events (deduped per channel on their key), assigns serial numbers, queues deliveries. */
@@ -143,13 +173,55 @@ export interface Store {
   nextMediaDueAt(): Promise<number | null>;
   /** The event with this serial number in this channel, with its attachment. */
   findMessage(senderKey: string, serialNumber: string): Promise<StoredMessage | null>;
+  /**
+   * Records a send as in progress, unless its serial_number was sent already (answer it again), is in
+   * progress (busy), came with other messages (conflict), or the conversation is in standby. Resumes a
+   * send cut off by a crash or a timeout. `replyToken` is the conversation's unused token younger than
+   * `replyTokenMaxAgeMs`, or the one this send already claimed.
+   */
+  beginSend(
+    send: NewSend,
+    now: number,
+    options: { staleAfterMs: number; replyTokenMaxAgeMs: number },
+  ): Promise<BeginSend>;
+  /** Claims the conversation's reply token for one send; false when another send has it. */
+  claimReplyToken(
+    senderKey: string,
+    conversation: string,
+    token: string,
+    serialNumber: string,
+  ): Promise<boolean>;
+  /** Records how a send ended (kept for repeats and for audit). */
+  finishSend(
+    senderKey: string,
+    serialNumber: string,
+    outcome: { answer: SendAnswer } | { error: { code: string; message: string } },
+    now: number,
+  ): Promise<void>;
   /** Resolves when the store answers a trivial query. */
   ping(): Promise<void>;
   close(): Promise<void>;
 }
 
-/** How a LINE API lookup ended: a value, never an exception. */
-export type LineResult<T> = { ok: true; value: T } | { ok: false; status: number | null; reason: string };
+/**
+ * How a LINE API call ended: a value, never an exception. `status` null means LINE was not reached
+ * (connection failed or timed out); `reason` is LINE's own message when it sent one.
+ */
+export type LineResult<T> =
+  | { ok: true; value: T; requestId?: string | null }
+  | {
+      ok: false;
+      status: number | null;
+      reason: string;
+      requestId?: string | null;
+      /** A 409 to a push whose retry key LINE already accepted: that request's id and what it sent. */
+      accepted?: { requestId: string | null; sentMessages: unknown[] };
+    };
+
+/** What LINE answers to a reply or push. */
+export interface SentMessages {
+  sentMessages: unknown[];
+}
 
 export interface LineProfile {
   displayName: string;
@@ -173,6 +245,24 @@ export interface LineApi {
   /** Opens a message's content as a stream (never buffered). */
   getContent(senderKey: string, messageId: string): Promise<ContentResult>;
   getTranscoding(senderKey: string, messageId: string): Promise<LineResult<TranscodingStatus>>;
+  reply(
+    senderKey: string,
+    replyToken: string,
+    messages: unknown[],
+    notificationDisabled: boolean,
+  ): Promise<LineResult<SentMessages>>;
+  /** Push with `X-Line-Retry-Key`: LINE answers a repeat of the key with 409 and what the first sent. */
+  push(
+    senderKey: string,
+    to: string,
+    messages: unknown[],
+    notificationDisabled: boolean,
+    retryKey: string,
+  ): Promise<LineResult<SentMessages>>;
+  showLoading(senderKey: string, chatId: string, seconds: number): Promise<LineResult<null>>;
+  markAsRead(senderKey: string, markAsReadToken: string): Promise<LineResult<null>>;
+  getWebhookEndpoint(senderKey: string): Promise<LineResult<{ endpoint: string; active: boolean }>>;
+  setWebhookEndpoint(senderKey: string, endpoint: string): Promise<LineResult<null>>;
 }
 
 /** Attachment files on disk, named by talkgate (never by user input). */

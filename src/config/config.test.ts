@@ -63,7 +63,11 @@ test("parseConfig accepts the SPEC §7 example, resolves paths against baseDir a
     publicBaseUrl: "https://relay.example.com",
     database: { kind: "sqlite", path: "/srv/talkgate/data/talkgate.db" },
     mediaDir: "/srv/talkgate/data/media",
-    line: { apiBaseUrl: "https://api.line.me", dataApiBaseUrl: "https://api-data.line.me" },
+    line: {
+      apiBaseUrl: "https://api.line.me",
+      dataApiBaseUrl: "https://api-data.line.me",
+      timeoutMs: 10_000,
+    },
     logLevel: "info",
     webhook: { bodyLimitBytes: 2 * 1024 * 1024 },
     delivery: { ...DEFAULTS.delivery },

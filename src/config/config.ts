@@ -10,7 +10,7 @@ export const DEFAULTS = {
   listen: { host: "0.0.0.0", port: 8080 },
   database: "sqlite:./data/talkgate.db",
   mediaDir: "./data/media",
-  line: { apiBaseUrl: "https://api.line.me", dataApiBaseUrl: "https://api-data.line.me" },
+  line: { apiBaseUrl: "https://api.line.me", dataApiBaseUrl: "https://api-data.line.me", timeoutMs: 10_000 },
   logLevel: "info",
   webhook: { bodyLimitBytes: 2 * 1024 * 1024 },
   delivery: {
@@ -61,7 +61,11 @@ const FileSchema = Type.Object(
     mediaDir: Type.Optional(Type.String({ minLength: 1 })),
     line: Type.Optional(
       Type.Object(
-        { apiBaseUrl: Type.Optional(Type.String()), dataApiBaseUrl: Type.Optional(Type.String()) },
+        {
+          apiBaseUrl: Type.Optional(Type.String()),
+          dataApiBaseUrl: Type.Optional(Type.String()),
+          timeoutMs: Type.Optional(PositiveInt),
+        },
         { additionalProperties: false },
       ),
     ),
@@ -127,7 +131,7 @@ export interface TalkgateConfig {
   publicBaseUrl: string;
   database: { kind: "sqlite"; path: string };
   mediaDir: string;
-  line: { apiBaseUrl: string; dataApiBaseUrl: string };
+  line: { apiBaseUrl: string; dataApiBaseUrl: string; timeoutMs: number };
   logLevel: string;
   webhook: { bodyLimitBytes: number };
   delivery: { [K in keyof typeof DEFAULTS.delivery]: number };
@@ -184,7 +188,8 @@ export function parseConfig(
 
   const listen = { ...DEFAULTS.listen, ...file.listen };
   const line = { ...DEFAULTS.line, ...file.line };
-  for (const [key, value] of Object.entries(line)) checkUrl(`line.${key}`, value, problems);
+  checkUrl("line.apiBaseUrl", line.apiBaseUrl, problems);
+  checkUrl("line.dataApiBaseUrl", line.dataApiBaseUrl, problems);
   const publicBaseUrl = file.publicBaseUrl ?? `http://127.0.0.1:${listen.port}`;
   checkUrl("publicBaseUrl", publicBaseUrl, problems);
 

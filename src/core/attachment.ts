@@ -1,5 +1,6 @@
 // Attachments (SPEC §5): which messages carry content to fetch from LINE, and what an unsent message keeps.
 import { asObject, type JsonObject } from "./line-event.ts";
+import { cutAtGrapheme } from "./long-text.ts";
 
 export type MediaKind = "image" | "video" | "audio" | "file";
 
@@ -26,18 +27,20 @@ export function withoutContent(event: JsonObject): JsonObject {
   return { ...event, message: { id: message.id, type: message.type } };
 }
 
-const EXTENSIONS: Record<string, string> = {
-  "image/jpeg": "jpg",
-  "image/png": "png",
-  "image/gif": "gif",
-  "image/webp": "webp",
-  "video/mp4": "mp4",
-  "video/quicktime": "mov",
-  "audio/mp4": "m4a",
-  "audio/x-m4a": "m4a",
-  "audio/aac": "aac",
-  "audio/mpeg": "mp3",
-};
+const EXTENSIONS = new Map<string, string>(
+  Object.entries({
+    "image/jpeg": "jpg",
+    "image/png": "png",
+    "image/gif": "gif",
+    "image/webp": "webp",
+    "video/mp4": "mp4",
+    "video/quicktime": "mov",
+    "audio/mp4": "m4a",
+    "audio/x-m4a": "m4a",
+    "audio/aac": "aac",
+    "audio/mpeg": "mp3",
+  }),
+);
 
 /**
  * The file name an attachment is served under: a file message's own name reduced to a plain name (no
@@ -51,9 +54,9 @@ export function attachmentFileName(
   if (typeof fileName === "string") {
     const base = fileName.split(/[/\\]/).pop() ?? "";
     // biome-ignore lint/suspicious/noControlCharactersInRegex: removing control characters is the point
-    const clean = base.replace(/[\u0000-\u001f\u007f]/g, "").trim();
-    if (clean && clean !== "." && clean !== "..") return clean.slice(0, 255);
+    const clean = base.replace(/[\u0000-\u001f\u007f-\u009f]/g, "").trim();
+    if (clean && clean !== "." && clean !== "..") return cutAtGrapheme(clean, 255);
   }
   const type = (contentType ?? "").split(";")[0]?.trim().toLowerCase() ?? "";
-  return `${serialNumber}.${EXTENSIONS[type] ?? "bin"}`;
+  return `${serialNumber}.${EXTENSIONS.get(type) ?? "bin"}`;
 }

@@ -2,6 +2,15 @@
 
 /** Every code talkgate answers with, its HTTP status and what it means. */
 export const ERROR_CODES = {
+  // LINE's own answer passed through by the partner API (the message is LINE's).
+  "400": { status: 400, meaning: "LINE refused the request as invalid" },
+  "401": { status: 401, meaning: "LINE refused the channel access token" },
+  "403": { status: 403, meaning: "LINE refused: the channel may not use this feature" },
+  "404": { status: 404, meaning: "LINE does not know the user, group, room or resource" },
+  "409": { status: 409, meaning: "LINE answered conflict" },
+  "415": { status: 415, meaning: "LINE refused the content type" },
+  "429": { status: 429, meaning: "LINE rate limit or monthly message quota reached" },
+  "500": { status: 500, meaning: "LINE failed (after talkgate's retries)" },
   "-401": { status: 401, meaning: "partner API key missing or not valid" },
   "-404": { status: 502, meaning: "LINE unreachable (connection failed or timed out)" },
   "-405": { status: 400, meaning: "bad parameter (the message names the field)" },
@@ -25,6 +34,13 @@ export const ERROR_CODES = {
 } as const satisfies Record<string, { status: number; meaning: string }>;
 
 export type ErrorCode = keyof typeof ERROR_CODES;
+
+/** The code passing LINE's HTTP status through: its own number when listed, else 400 or 500 by class. */
+export function lineStatusCode(status: number): ErrorCode {
+  const own = String(status);
+  if (own in ERROR_CODES && status > 0) return own as ErrorCode;
+  return status >= 500 ? "500" : "400";
+}
 
 /** An error with a machine-readable code, the HTTP status it answers with, and an optional cause. */
 export class TalkgateError extends Error {

@@ -106,6 +106,7 @@ test("readEventFacts reads a full text message event", () => {
     messageId: "444573844083572737",
     serialPrefix: "Uae87c693e28",
     sender: { chat: { type: "user" }, userId: USER },
+    replyToken: "757913772c4646b784d4b7ce46d12671",
   } satisfies EventFacts);
 });
 

@@ -18,6 +18,8 @@ export interface EventFacts {
   serialPrefix: string | null;
   /** Who sent it and in which chat, when LINE names the user. */
   sender: Sender | null;
+  /** The token to answer this event with (LINE: single use, about a minute). */
+  replyToken: string | null;
 }
 
 /** The chat a user is seen in: their 1:1 chat, or a group or room they are a member of. */
@@ -80,6 +82,7 @@ export function readEventFacts(raw: unknown, receivedAt: number): EventFacts {
     messageId: asString(message?.id) ?? asString(unsend?.messageId),
     serialPrefix: prefixSource ? prefixSource.slice(0, 12) : null,
     sender: senderOf(source),
+    replyToken: asString(event.replyToken),
   };
 }
 

@@ -1,7 +1,14 @@
 // The LINE Messaging API through the official SDK's clients, one per channel, answering values not exceptions.
 import { HTTPFetchError, messagingApi } from "@line/bot-sdk";
 import { Agent, request } from "undici";
-import type { ContentResult, LineApi, LineProfile, LineResult, TranscodingStatus } from "../app/ports.ts";
+import type {
+  ContentResult,
+  LineApi,
+  LineProfile,
+  LineResult,
+  SentMessages,
+  TranscodingStatus,
+} from "../app/ports.ts";
 import type { ChatRef } from "../core/line-event.ts";
 
 export interface LineChannelCredentials {
@@ -14,6 +21,8 @@ export interface LineClientOptions {
   dataApiBaseUrl: string;
   /** Longest wait for content headers, and for the next chunk of a body. */
   contentTimeoutMs: number;
+  /** Longest wait for any other LINE API answer. */
+  timeoutMs: number;
 }
 
 interface Channel {
@@ -46,17 +55,73 @@ export class LineClient implements LineApi {
 
   getProfile(senderKey: string, chat: ChatRef, userId: string): Promise<LineResult<LineProfile>> {
     return this.#call(senderKey, ({ api }) => {
-      if (chat.type === "group") return api.getGroupMemberProfile(chat.id, userId);
-      if (chat.type === "room") return api.getRoomMemberProfile(chat.id, userId);
-      return api.getProfile(userId);
+      if (chat.type === "group") return api.getGroupMemberProfileWithHttpInfo(chat.id, userId);
+      if (chat.type === "room") return api.getRoomMemberProfileWithHttpInfo(chat.id, userId);
+      return api.getProfileWithHttpInfo(userId);
     });
   }
 
-  getTranscoding(senderKey: string, messageId: string): Promise<LineResult<TranscodingStatus>> {
-    return this.#call(senderKey, async ({ blob }) => {
-      const { status } = await blob.getMessageContentTranscodingByMessageId(messageId);
-      return status as TranscodingStatus;
-    });
+  async getTranscoding(senderKey: string, messageId: string): Promise<LineResult<TranscodingStatus>> {
+    const result = await this.#call(senderKey, ({ blob }) =>
+      blob.getMessageContentTranscodingByMessageIdWithHttpInfo(messageId),
+    );
+    return result.ok ? { ...result, value: result.value.status as TranscodingStatus } : result;
+  }
+
+  reply(
+    senderKey: string,
+    replyToken: string,
+    messages: unknown[],
+    notificationDisabled: boolean,
+  ): Promise<LineResult<SentMessages>> {
+    return this.#call(senderKey, ({ api }) =>
+      api.replyMessageWithHttpInfo({
+        replyToken,
+        messages: messages as messagingApi.Message[],
+        notificationDisabled,
+      }),
+    );
+  }
+
+  push(
+    senderKey: string,
+    to: string,
+    messages: unknown[],
+    notificationDisabled: boolean,
+    retryKey: string,
+  ): Promise<LineResult<SentMessages>> {
+    return this.#call(senderKey, ({ api }) =>
+      api.pushMessageWithHttpInfo(
+        { to, messages: messages as messagingApi.Message[], notificationDisabled },
+        retryKey,
+      ),
+    );
+  }
+
+  async showLoading(senderKey: string, chatId: string, seconds: number): Promise<LineResult<null>> {
+    const result = await this.#call(senderKey, ({ api }) =>
+      api.showLoadingAnimationWithHttpInfo({ chatId, loadingSeconds: seconds }),
+    );
+    return result.ok ? { ...result, value: null } : result;
+  }
+
+  async markAsRead(senderKey: string, markAsReadToken: string): Promise<LineResult<null>> {
+    const result = await this.#call(senderKey, ({ api }) =>
+      api.markMessagesAsReadByTokenWithHttpInfo({ markAsReadToken }),
+    );
+    return result.ok ? { ...result, value: null } : result;
+  }
+
+  async getWebhookEndpoint(senderKey: string): Promise<LineResult<{ endpoint: string; active: boolean }>> {
+    const result = await this.#call(senderKey, ({ api }) => api.getWebhookEndpointWithHttpInfo());
+    return result.ok
+      ? { ...result, value: { endpoint: result.value.endpoint, active: result.value.active } }
+      : result;
+  }
+
+  async setWebhookEndpoint(senderKey: string, endpoint: string): Promise<LineResult<null>> {
+    const result = await this.#call(senderKey, ({ api }) => api.setWebhookEndpointWithHttpInfo({ endpoint }));
+    return result.ok ? { ...result, value: null } : result;
   }
 
   async getContent(senderKey: string, messageId: string): Promise<ContentResult> {
@@ -98,15 +163,61 @@ export class LineClient implements LineApi {
     await this.#contentAgent.close();
   }
 
-  async #call<T>(senderKey: string, call: (channel: Channel) => Promise<T>): Promise<LineResult<T>> {
+  // Runs one SDK call with a time bound and turns every outcome into a LineResult with LINE's request id.
+  async #call<T>(
+    senderKey: string,
+    call: (channel: Channel) => Promise<{ httpResponse: Response; body: T }>,
+  ): Promise<LineResult<T>> {
     const channel = this.#channels.get(senderKey);
     if (!channel) return { ok: false, status: null, reason: "no channel access token" };
+    let timer: NodeJS.Timeout | undefined;
+    const timeout = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => reject(new LineTimeout()), this.#options.timeoutMs);
+    });
     try {
-      return { ok: true, value: await call(channel) };
+      const { httpResponse, body } = await Promise.race([call(channel), timeout]);
+      return { ok: true, value: body, requestId: httpResponse.headers.get("x-line-request-id") };
     } catch (error) {
-      if (error instanceof HTTPFetchError)
-        return { ok: false, status: error.status, reason: `LINE answered ${error.status}` };
-      return { ok: false, status: null, reason: error instanceof Error ? error.message : String(error) };
+      if (!(error instanceof HTTPFetchError)) {
+        const reason = error instanceof LineTimeout ? "timed out" : describeNetworkError(error);
+        return { ok: false, status: null, reason };
+      }
+      const answer = parseJson(error.body);
+      const requestId = error.headers.get("x-line-request-id");
+      const accepted = error.status === 409 ? error.headers.get("x-line-accepted-request-id") : null;
+      return {
+        ok: false,
+        status: error.status,
+        reason: typeof answer?.message === "string" ? answer.message : `LINE answered ${error.status}`,
+        requestId,
+        ...(accepted !== null
+          ? {
+              accepted: {
+                requestId: accepted,
+                sentMessages: Array.isArray(answer?.sentMessages) ? answer.sentMessages : [],
+              },
+            }
+          : {}),
+      };
+    } finally {
+      clearTimeout(timer);
     }
   }
+}
+
+class LineTimeout extends Error {}
+
+function parseJson(text: string): Record<string, unknown> | null {
+  try {
+    const value: unknown = JSON.parse(text);
+    return typeof value === "object" && value !== null ? (value as Record<string, unknown>) : null;
+  } catch {
+    return null;
+  }
+}
+
+function describeNetworkError(error: unknown): string {
+  const cause = (error as { cause?: { code?: unknown } }).cause?.code;
+  if (typeof cause === "string") return cause;
+  return error instanceof Error ? error.message : String(error);
 }

@@ -94,4 +94,35 @@ export const MIGRATIONS: readonly string[] = [
   -- Set when the user unsent the message: its text and content are deleted.
   ALTER TABLE events ADD COLUMN unsent_at INTEGER;
   `,
+  `
+  -- What sending needs of a conversation: the mode of its latest event (by LINE timestamp) and its
+  -- latest reply token, with the send that has claimed it.
+  ALTER TABLE conversations ADD COLUMN last_event_at INTEGER;
+  ALTER TABLE conversations ADD COLUMN last_mode TEXT;
+  ALTER TABLE conversations ADD COLUMN reply_token TEXT;
+  ALTER TABLE conversations ADD COLUMN reply_token_at INTEGER;
+  ALTER TABLE conversations ADD COLUMN reply_token_used_by TEXT;
+
+  -- Every send through the partner API (POST /line/message/send), for idempotency and audit.
+  -- state: sending | sent | failed. answer: the JSON answered (and answered again to repeats).
+  CREATE TABLE sends (
+    sender_key            TEXT    NOT NULL,
+    serial_number         TEXT    NOT NULL,
+    partner_id            TEXT    NOT NULL,
+    conversation          TEXT    NOT NULL,
+    recipient             TEXT    NOT NULL,
+    messages              TEXT    NOT NULL,
+    notification_disabled INTEGER NOT NULL,
+    request_hash          TEXT    NOT NULL,
+    state                 TEXT    NOT NULL,
+    attempts              INTEGER NOT NULL DEFAULT 1,
+    method                TEXT,
+    line_request_id       TEXT,
+    answer                TEXT,
+    error_code            TEXT,
+    created_at            INTEGER NOT NULL,
+    updated_at            INTEGER NOT NULL,
+    PRIMARY KEY (sender_key, serial_number)
+  ) WITHOUT ROWID;
+  `,
 ];

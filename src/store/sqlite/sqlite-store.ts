@@ -3,6 +3,7 @@ import { mkdirSync } from "node:fs";
 import { dirname } from "node:path";
 import { DatabaseSync, type StatementSync } from "node:sqlite";
 import type {
+  BeginSend,
   ConversationClaim,
   DeliveryOutcome,
   DeliveryTask,
@@ -11,6 +12,8 @@ import type {
   MediaJob,
   MediaOutcome,
   MediaRecord,
+  NewSend,
+  SendAnswer,
   Store,
   StoredEvent,
   StoredMessage,
@@ -136,7 +139,17 @@ export class SqliteStore implements Store {
             relayAt,
             receivedAt,
           );
-          sql.wakeConversation.run(senderKey, facts.conversation, receivedAt);
+        }
+        if (facts.conversation !== "channel") {
+          sql.touchConversation.run(
+            senderKey,
+            facts.conversation,
+            event.forward ? receivedAt : null,
+            facts.timestamp,
+            facts.mode,
+            facts.replyToken,
+            receivedAt,
+          );
         }
         if (facts.type === "unsend" && facts.messageId !== null) {
           unsentFiles.push(...this.#unsend(senderKey, facts.messageId, receivedAt));
@@ -307,6 +320,102 @@ export class SqliteStore implements Store {
     };
   }
 
+  beginSend(
+    send: NewSend,
+    now: number,
+    options: { staleAfterMs: number; replyTokenMaxAgeMs: number },
+  ): Promise<BeginSend> {
+    return this.#writes.run((): BeginSend => {
+      const sql = this.#sql;
+      const previous = sql.findSend.get(send.senderKey, send.serialNumber) as
+        | { state: string; request_hash: string; answer: string | null; updated_at: number }
+        | undefined;
+      if (previous) {
+        if (previous.request_hash !== send.requestHash) return { kind: "conflict" };
+        if (previous.state === "sent")
+          return { kind: "done", answer: JSON.parse(previous.answer ?? "{}") as SendAnswer };
+        if (previous.state === "sending" && now - previous.updated_at < options.staleAfterMs)
+          return { kind: "busy" };
+      }
+      const conversation = sql.conversationState.get(send.senderKey, send.conversation) as
+        | {
+            last_mode: string | null;
+            reply_token: string | null;
+            reply_token_at: number | null;
+            reply_token_used_by: string | null;
+          }
+        | undefined;
+      const standby = conversation?.last_mode === "standby";
+      sql.upsertSend.run(
+        send.senderKey,
+        send.serialNumber,
+        send.partnerId,
+        send.conversation,
+        send.to,
+        send.messages,
+        send.notificationDisabled ? 1 : 0,
+        send.requestHash,
+        standby ? "failed" : "sending",
+        standby ? "-409" : null,
+        now,
+      );
+      if (standby) return { kind: "standby" };
+      const token = conversation?.reply_token ?? null;
+      const mine = token !== null && conversation?.reply_token_used_by === send.serialNumber;
+      const fresh =
+        token !== null &&
+        conversation?.reply_token_used_by === null &&
+        now - (conversation.reply_token_at ?? 0) < options.replyTokenMaxAgeMs;
+      return { kind: "go", replyToken: mine || fresh ? token : null, resumed: previous !== undefined };
+    });
+  }
+
+  claimReplyToken(
+    senderKey: string,
+    conversation: string,
+    token: string,
+    serialNumber: string,
+  ): Promise<boolean> {
+    return this.#writes.run(
+      () => Number(this.#sql.claimReplyToken.run(serialNumber, senderKey, conversation, token).changes) > 0,
+    );
+  }
+
+  finishSend(
+    senderKey: string,
+    serialNumber: string,
+    outcome: { answer: SendAnswer } | { error: { code: string; message: string } },
+    now: number,
+  ): Promise<void> {
+    return this.#writes.run(() => {
+      if ("answer" in outcome) {
+        const { answer } = outcome;
+        this.#sql.finishSend.run(
+          "sent",
+          answer.method,
+          answer.requestId,
+          JSON.stringify(answer),
+          null,
+          now,
+          senderKey,
+          serialNumber,
+        );
+      } else {
+        const { code, message } = outcome.error;
+        this.#sql.finishSend.run(
+          "failed",
+          null,
+          null,
+          JSON.stringify({ code, message }),
+          code,
+          now,
+          senderKey,
+          serialNumber,
+        );
+      }
+    });
+  }
+
   async ping(): Promise<void> {
     this.db.prepare("SELECT 1").get();
   }
@@ -398,6 +507,45 @@ function prepareStatements(db: DatabaseSync) {
     ),
     nextMediaDue: prepare(
       "SELECT min(next_attempt_at) AS next_attempt_at FROM media WHERE state = 'pending'",
+    ),
+    // Every event updates what sending needs; only a forwarded one makes the conversation due.
+    touchConversation: prepare(
+      `INSERT INTO conversations (sender_key, conversation, due_at, last_event_at, last_mode, reply_token, reply_token_at)
+       VALUES (?1, ?2, ?3, ?4, ?5, ?6, CASE WHEN ?6 IS NULL THEN NULL ELSE ?7 END)
+       ON CONFLICT DO UPDATE SET
+         due_at = CASE WHEN excluded.due_at IS NULL OR lease_owner IS NOT NULL THEN due_at
+                       ELSE min(coalesce(due_at, excluded.due_at), excluded.due_at) END,
+         last_mode = CASE WHEN excluded.last_event_at >= coalesce(last_event_at, 0) THEN excluded.last_mode ELSE last_mode END,
+         reply_token = CASE WHEN excluded.reply_token IS NOT NULL AND excluded.last_event_at >= coalesce(last_event_at, 0)
+                            THEN excluded.reply_token ELSE reply_token END,
+         reply_token_at = CASE WHEN excluded.reply_token IS NOT NULL AND excluded.last_event_at >= coalesce(last_event_at, 0)
+                               THEN excluded.reply_token_at ELSE reply_token_at END,
+         reply_token_used_by = CASE WHEN excluded.reply_token IS NOT NULL AND excluded.last_event_at >= coalesce(last_event_at, 0)
+                                    THEN NULL ELSE reply_token_used_by END,
+         last_event_at = max(coalesce(last_event_at, 0), excluded.last_event_at)`,
+    ),
+    conversationState: prepare(
+      `SELECT last_mode, reply_token, reply_token_at, reply_token_used_by FROM conversations
+       WHERE sender_key = ? AND conversation = ?`,
+    ),
+    claimReplyToken: prepare(
+      `UPDATE conversations SET reply_token_used_by = ?1
+       WHERE sender_key = ?2 AND conversation = ?3 AND reply_token = ?4
+         AND (reply_token_used_by IS NULL OR reply_token_used_by = ?1)`,
+    ),
+    findSend: prepare(
+      "SELECT state, request_hash, answer, updated_at FROM sends WHERE sender_key = ? AND serial_number = ?",
+    ),
+    upsertSend: prepare(
+      `INSERT INTO sends (sender_key, serial_number, partner_id, conversation, recipient, messages, notification_disabled,
+         request_hash, state, error_code, created_at, updated_at)
+       VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?11)
+       ON CONFLICT DO UPDATE SET state = excluded.state, error_code = excluded.error_code, attempts = attempts + 1,
+         updated_at = excluded.updated_at`,
+    ),
+    finishSend: prepare(
+      `UPDATE sends SET state = ?, method = ?, line_request_id = ?, answer = ?, error_code = ?, updated_at = ?
+       WHERE sender_key = ? AND serial_number = ?`,
     ),
     findMessage: prepare(
       `SELECT e.id, e.serial_number, e.body, e.unsent_at, m.kind, m.state, m.content_type, m.size, m.sha256, m.path,
