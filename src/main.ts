@@ -74,7 +74,14 @@ export async function startTalkgate(config: TalkgateConfig, options: StartOption
     logger,
     store,
     webhookBodyLimit: config.webhook.bodyLimitBytes,
-    partnerApi: { keys: new PartnerKeys(config.partners, config.channels), store, files },
+    partnerApi: {
+      keys: new PartnerKeys(config.partners, config.channels),
+      store,
+      files,
+      line,
+      clock,
+      send: { store, line, clock, options: config.send },
+    },
     intake: {
       store,
       clock,

@@ -191,6 +191,18 @@ export interface Store {
     token: string,
     serialNumber: string,
   ): Promise<boolean>;
+  /** The user directory entry (e164, agree_type) of a user, or null. */
+  getDirectoryEntry(
+    senderKey: string,
+    userId: string,
+  ): Promise<{ e164: string | null; agreeType: number | null } | null>;
+  /** Sets the given fields of a user's directory entry; fields left undefined keep their value. */
+  setDirectoryEntry(
+    senderKey: string,
+    userId: string,
+    fields: { e164?: string | undefined; agreeType?: number | undefined },
+    now: number,
+  ): Promise<void>;
   /** Records how a send ended (kept for repeats and for audit). */
   finishSend(
     senderKey: string,
@@ -241,6 +253,8 @@ export type TranscodingStatus = "processing" | "succeeded" | "failed";
 
 /** The parts of the LINE Messaging API talkgate calls. */
 export interface LineApi {
+  /** Whether the channel has an access token (without one, every call fails). */
+  hasToken(senderKey: string): boolean;
   getProfile(senderKey: string, chat: ChatRef, userId: string): Promise<LineResult<LineProfile>>;
   /** Opens a message's content as a stream (never buffered). */
   getContent(senderKey: string, messageId: string): Promise<ContentResult>;

@@ -1,7 +1,8 @@
 // Use case: a partner answers a customer (POST /line/message/send) — once, never twice, at the lowest cost LINE allows.
 import { createHash } from "node:crypto";
-import { lineStatusCode, TalkgateError } from "../core/errors.ts";
+import { TalkgateError } from "../core/errors.ts";
 import { validateMessages } from "../core/line-messages.ts";
+import { lineFailure, requireToken } from "./line-answers.ts";
 import type { Clock, LineApi, LineResult, SendAnswer, Store } from "./ports.ts";
 
 /** Who a send goes to: a user's 1:1 chat, a group or a room. */
@@ -56,6 +57,7 @@ export async function sendMessage(deps: SendDeps, request: SendRequest): Promise
   if (problems.length > 0) {
     throw new TalkgateError("-405", problems.map((p) => `${p.field}: ${p.message}`).join("; "));
   }
+  requireToken(deps.line, request.senderKey);
   const { store, clock } = deps;
   const conversation = `${request.target.type}:${request.target.id}`;
   const begun = await store.beginSend(
@@ -127,7 +129,7 @@ async function deliver(
         sentMessages: replied.value.sentMessages,
         requestId: replied.requestId ?? null,
       };
-    if (!isInvalidReplyToken(replied)) throw failure(replied);
+    if (!isInvalidReplyToken(replied)) throw lineFailure(replied);
     // Our own earlier attempt spent the token before it was cut off: it was sent.
     if (ambiguous) return { method: "reply", sentMessages: [], requestId: null };
   }
@@ -144,7 +146,7 @@ async function deliver(
       sentMessages: pushed.accepted.sentMessages,
       requestId: pushed.accepted.requestId,
     };
-  throw failure(pushed);
+  throw lineFailure(pushed);
 }
 
 function isRetryable(result: LineResult<unknown>): boolean {
@@ -163,12 +165,6 @@ async function withRetries<T>(deps: SendDeps, call: () => Promise<LineResult<T>>
     result = await call();
   }
   return result;
-}
-
-function failure(result: LineResult<unknown>): TalkgateError {
-  if (result.ok) return new TalkgateError("-699", "not a failure");
-  if (result.status === null) return new TalkgateError("-404", `LINE unreachable: ${result.reason}`);
-  return new TalkgateError(lineStatusCode(result.status), result.reason);
 }
 
 function hashOf(request: SendRequest): string {

@@ -74,6 +74,7 @@ test("parseConfig accepts the SPEC §7 example, resolves paths against baseDir a
     profiles: { ...DEFAULTS.profiles },
     media: { ...DEFAULTS.media },
     longText: { threshold: 1000, previewLength: 300 },
+    send: { ...DEFAULTS.send },
     partners: [
       {
         id: "jedai",

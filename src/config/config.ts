@@ -35,6 +35,7 @@ export const DEFAULTS = {
     pollMs: 1_000,
   },
   longText: { threshold: 1000, previewLength: 300 },
+  send: { replyTokenMaxAgeMs: 50_000, attempts: 3, retryDelayMs: 300, staleAfterMs: 60_000 },
 } as const;
 
 const PositiveInt = Type.Integer({ minimum: 1 });
@@ -77,6 +78,7 @@ const FileSchema = Type.Object(
     media: tunables(DEFAULTS.media),
     profiles: tunables(DEFAULTS.profiles),
     longText: tunables(DEFAULTS.longText),
+    send: tunables(DEFAULTS.send),
     partners: Type.Array(
       Type.Object(
         {
@@ -138,6 +140,7 @@ export interface TalkgateConfig {
   profiles: { [K in keyof typeof DEFAULTS.profiles]: number };
   media: { [K in keyof typeof DEFAULTS.media]: number };
   longText: { threshold: number; previewLength: number };
+  send: { [K in keyof typeof DEFAULTS.send]: number };
   partners: readonly PartnerConfig[];
   channels: readonly ChannelConfig[];
 }
@@ -271,6 +274,7 @@ export function parseConfig(
     profiles: { ...DEFAULTS.profiles, ...file.profiles },
     media: { ...DEFAULTS.media, ...file.media },
     longText: { ...DEFAULTS.longText, ...file.longText },
+    send: { ...DEFAULTS.send, ...file.send },
     partners,
     channels,
   });

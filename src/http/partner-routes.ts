@@ -3,15 +3,19 @@ import { Type } from "@sinclair/typebox";
 import { create as contentDisposition } from "content-disposition";
 import type { FastifyInstance, FastifyReply, FastifyRequest } from "fastify";
 import parseRange from "range-parser";
+import type { ChatDeps } from "../app/chat-actions.ts";
 import type { MediaFiles, Store } from "../app/ports.ts";
 import { findAttachment, readText } from "../app/read-message.ts";
+import type { SendDeps } from "../app/send-message.ts";
 import { attachmentFileName } from "../core/attachment.ts";
+import { registerActionRoutes } from "./action-routes.ts";
 import type { PartnerAccess, PartnerKeys } from "./partner-auth.ts";
 
-export interface PartnerApiDeps {
+export interface PartnerApiDeps extends ChatDeps {
   keys: PartnerKeys;
   store: Store;
   files: MediaFiles;
+  send: SendDeps;
 }
 
 declare module "fastify" {
@@ -54,6 +58,8 @@ export function registerPartnerRoutes(app: FastifyInstance, deps: PartnerApiDeps
       schema: { querystring: MessageQuery },
       handler: (request, reply) => sendAttachment(deps, request, reply),
     });
+
+    registerActionRoutes(api, deps);
   });
 }
 

@@ -53,6 +53,10 @@ export class LineClient implements LineApi {
     }
   }
 
+  hasToken(senderKey: string): boolean {
+    return this.#channels.has(senderKey);
+  }
+
   getProfile(senderKey: string, chat: ChatRef, userId: string): Promise<LineResult<LineProfile>> {
     return this.#call(senderKey, ({ api }) => {
       if (chat.type === "group") return api.getGroupMemberProfileWithHttpInfo(chat.id, userId);

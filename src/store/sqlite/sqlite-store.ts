@@ -416,6 +416,35 @@ export class SqliteStore implements Store {
     });
   }
 
+  async getDirectoryEntry(
+    senderKey: string,
+    userId: string,
+  ): Promise<{ e164: string | null; agreeType: number | null } | null> {
+    const row = this.#sql.getDirectoryEntry.get(senderKey, userId) as
+      | { e164: string | null; agree_type: number | null }
+      | undefined;
+    return row ? { e164: row.e164, agreeType: row.agree_type } : null;
+  }
+
+  setDirectoryEntry(
+    senderKey: string,
+    userId: string,
+    fields: { e164?: string | undefined; agreeType?: number | undefined },
+    now: number,
+  ): Promise<void> {
+    return this.#writes.run(() => {
+      this.#sql.setDirectoryEntry.run(
+        senderKey,
+        userId,
+        fields.e164 ?? null,
+        fields.agreeType ?? null,
+        now,
+        fields.e164 === undefined ? 0 : 1,
+        fields.agreeType === undefined ? 0 : 1,
+      );
+    });
+  }
+
   async ping(): Promise<void> {
     this.db.prepare("SELECT 1").get();
   }
@@ -546,6 +575,17 @@ function prepareStatements(db: DatabaseSync) {
     finishSend: prepare(
       `UPDATE sends SET state = ?, method = ?, line_request_id = ?, answer = ?, error_code = ?, updated_at = ?
        WHERE sender_key = ? AND serial_number = ?`,
+    ),
+    getDirectoryEntry: prepare(
+      "SELECT e164, agree_type FROM user_directory WHERE sender_key = ? AND user_id = ?",
+    ),
+    // ?6 and ?7 say whether e164 and agree_type were given; a field not given keeps its value.
+    setDirectoryEntry: prepare(
+      `INSERT INTO user_directory (sender_key, user_id, e164, agree_type, updated_at) VALUES (?1, ?2, ?3, ?4, ?5)
+       ON CONFLICT DO UPDATE SET
+         e164 = CASE WHEN ?6 THEN excluded.e164 ELSE e164 END,
+         agree_type = CASE WHEN ?7 THEN excluded.agree_type ELSE agree_type END,
+         updated_at = excluded.updated_at`,
     ),
     findMessage: prepare(
       `SELECT e.id, e.serial_number, e.body, e.unsent_at, m.kind, m.state, m.content_type, m.size, m.sha256, m.path,

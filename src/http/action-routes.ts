@@ -1,0 +1,184 @@
+// Partner API routes that act through LINE: send, loading, read, user profile and directory, webhook endpoint.
+import { type Static, Type } from "@sinclair/typebox";
+import type { FastifyInstance } from "fastify";
+import {
+  type ChatDeps,
+  markAsRead,
+  setUser,
+  setWebhookEndpoint,
+  showLoading,
+  userProfile,
+  webhookEndpoint,
+} from "../app/chat-actions.ts";
+import { type SendDeps, type SendTarget, sendMessage } from "../app/send-message.ts";
+import { TalkgateError } from "../core/errors.ts";
+
+const SenderKey = Type.String({ minLength: 1, maxLength: 64, description: "the LINE channel ID" });
+const UserKey = Type.String({ minLength: 1, maxLength: 64, description: "the LINE userId (U…)" });
+
+const SendBody = Type.Object(
+  {
+    sender_key: SenderKey,
+    user_key: Type.Optional(UserKey),
+    group_id: Type.Optional(Type.String({ minLength: 1, maxLength: 64 })),
+    room_id: Type.Optional(Type.String({ minLength: 1, maxLength: 64 })),
+    serial_number: Type.String({
+      minLength: 1,
+      maxLength: 30,
+      description: "the partner's own unique id of this send",
+    }),
+    // Checked by validateMessages, which counts text in UTF-16 units as LINE does and names the field.
+    messages: Type.Array(Type.Unknown(), { description: "1–5 LINE message objects" }),
+    notification_disabled: Type.Optional(Type.Boolean()),
+  },
+  { additionalProperties: false },
+);
+const LoadingBody = Type.Object(
+  {
+    sender_key: SenderKey,
+    user_key: UserKey,
+    seconds: Type.Integer({ minimum: 5, maximum: 60, multipleOf: 5 }),
+  },
+  { additionalProperties: false },
+);
+const ReadBody = Type.Object(
+  { sender_key: SenderKey, serial_number: Type.String({ minLength: 1, maxLength: 30 }) },
+  { additionalProperties: false },
+);
+const ProfileQuery = Type.Object(
+  { sender_key: SenderKey, user_key: UserKey },
+  { additionalProperties: false },
+);
+const UserBody = Type.Object(
+  {
+    sender_key: SenderKey,
+    user_key: UserKey,
+    e164: Type.Optional(Type.String({ maxLength: 32 })),
+    agree_type: Type.Optional(Type.Integer({ minimum: 0, maximum: 9 })),
+  },
+  { additionalProperties: false },
+);
+const EndpointBody = Type.Object(
+  { sender_key: SenderKey, endpoint: Type.String({ minLength: 1, maxLength: 500 }) },
+  { additionalProperties: false },
+);
+const ChannelQuery = Type.Object({ sender_key: SenderKey }, { additionalProperties: false });
+
+const OK = { code: "0" } as const;
+
+/** The one target of a send: exactly one of user_key, group_id, room_id. */
+function targetOf(body: Static<typeof SendBody>): SendTarget {
+  const targets: SendTarget[] = [];
+  if (body.user_key) targets.push({ type: "user", id: body.user_key });
+  if (body.group_id) targets.push({ type: "group", id: body.group_id });
+  if (body.room_id) targets.push({ type: "room", id: body.room_id });
+  const [target] = targets;
+  if (!target || targets.length > 1)
+    throw new TalkgateError("-405", "user_key, group_id, room_id: give exactly one");
+  return target;
+}
+
+/** Registers the action routes in the (already authenticated) partner API scope. */
+export function registerActionRoutes(api: FastifyInstance, deps: ChatDeps & { send: SendDeps }): void {
+  api.post<{ Body: Static<typeof SendBody> }>(
+    "/line/message/send",
+    { schema: { body: SendBody } },
+    async (request) => {
+      const { body } = request;
+      request.partner.requireChannel(body.sender_key);
+      const answer = await sendMessage(deps.send, {
+        partnerId: request.partner.partnerId,
+        senderKey: body.sender_key,
+        target: targetOf(body),
+        serialNumber: body.serial_number,
+        messages: body.messages,
+        notificationDisabled: body.notification_disabled ?? false,
+      });
+      request.log.info(
+        {
+          sender_key: body.sender_key,
+          serial_number: body.serial_number,
+          method: answer.method,
+          line_request_id: answer.requestId,
+        },
+        "send:sent",
+      );
+      return { code: "0", method: answer.method, sent_messages: answer.sentMessages };
+    },
+  );
+
+  api.post<{ Body: Static<typeof LoadingBody> }>(
+    "/line/chat/loading",
+    { schema: { body: LoadingBody } },
+    async (request) => {
+      const { sender_key, user_key, seconds } = request.body;
+      request.partner.requireChannel(sender_key);
+      await showLoading(deps, sender_key, user_key, seconds);
+      return OK;
+    },
+  );
+
+  api.post<{ Body: Static<typeof ReadBody> }>(
+    "/line/chat/read",
+    { schema: { body: ReadBody } },
+    async (request) => {
+      const { sender_key, serial_number } = request.body;
+      request.partner.requireChannel(sender_key);
+      await markAsRead(deps, sender_key, serial_number);
+      return OK;
+    },
+  );
+
+  api.get<{ Querystring: Static<typeof ProfileQuery> }>(
+    "/line/user/profile",
+    { schema: { querystring: ProfileQuery } },
+    async (request) => {
+      const { sender_key, user_key } = request.query;
+      request.partner.requireChannel(sender_key);
+      const profile = await userProfile(deps, sender_key, user_key);
+      return {
+        code: "0",
+        user_key,
+        user_name: profile.displayName,
+        picture_url: profile.pictureUrl ?? "",
+        status_message: profile.statusMessage ?? "",
+        language: profile.language ?? "",
+        e164: profile.e164,
+        agree_type: profile.agreeType,
+      };
+    },
+  );
+
+  api.post<{ Body: Static<typeof UserBody> }>(
+    "/line/user",
+    { schema: { body: UserBody } },
+    async (request) => {
+      const { sender_key, user_key, e164, agree_type } = request.body;
+      request.partner.requireChannel(sender_key);
+      await setUser(deps, sender_key, user_key, { e164, agreeType: agree_type });
+      return OK;
+    },
+  );
+
+  api.post<{ Body: Static<typeof EndpointBody> }>(
+    "/line/channel/webhook/endpoint/set",
+    { schema: { body: EndpointBody } },
+    async (request) => {
+      const { sender_key, endpoint } = request.body;
+      request.partner.requireChannel(sender_key);
+      await setWebhookEndpoint(deps, sender_key, endpoint);
+      return OK;
+    },
+  );
+
+  api.get<{ Querystring: Static<typeof ChannelQuery> }>(
+    "/line/channel/webhook/endpoint/info",
+    { schema: { querystring: ChannelQuery } },
+    async (request) => {
+      const { sender_key } = request.query;
+      request.partner.requireChannel(sender_key);
+      const info = await webhookEndpoint(deps, sender_key);
+      return { code: "0", endpoint: info.endpoint, active: info.active };
+    },
+  );
+}
