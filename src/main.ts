@@ -81,6 +81,7 @@ export async function startTalkgate(config: TalkgateConfig, options: StartOption
       line,
       clock,
       send: { store, line, clock, options: config.send },
+      publicBaseUrl: config.publicBaseUrl,
     },
     intake: {
       store,

@@ -292,6 +292,9 @@ export interface MediaFiles {
   ): Promise<{ size: number; sha256: string }>;
   /** Reads `name`, or the inclusive byte range of it. */
   open(name: string, range?: { start: number; end: number }): Readable;
+  /** The size of `name` in bytes, or null when there is no such file. */
+  size(name: string): Promise<number | null>;
+  rename(from: string, to: string): Promise<void>;
   remove(name: string): Promise<void>;
 }
 

@@ -9,6 +9,10 @@ const FASTIFY_CODES: Record<string, ErrorCode> = {
   FST_ERR_CTP_INVALID_CONTENT_LENGTH: "-405",
   FST_ERR_CTP_EMPTY_JSON_BODY: "-405",
   FST_ERR_CTP_INVALID_JSON_BODY: "-405",
+  FST_REQ_FILE_TOO_LARGE: "-413",
+  FST_PARTS_LIMIT: "-413",
+  FST_FILES_LIMIT: "-413",
+  FST_INVALID_MULTIPART_CONTENT_TYPE: "-415",
 };
 
 /** Turns any error into a talkgate error (unexpected ones become `-699`). */

@@ -1,4 +1,6 @@
 // The partner API ("상담톡 API", SPEC §6) under /line: authenticated, scoped to the key's channels.
+
+import multipart from "@fastify/multipart";
 import { Type } from "@sinclair/typebox";
 import { create as contentDisposition } from "content-disposition";
 import type { FastifyInstance, FastifyReply, FastifyRequest } from "fastify";
@@ -10,12 +12,14 @@ import type { SendDeps } from "../app/send-message.ts";
 import { attachmentFileName } from "../core/attachment.ts";
 import { registerActionRoutes } from "./action-routes.ts";
 import type { PartnerAccess, PartnerKeys } from "./partner-auth.ts";
+import { registerPublicMediaRoute, registerUploadRoute } from "./upload-routes.ts";
 
 export interface PartnerApiDeps extends ChatDeps {
   keys: PartnerKeys;
   store: Store;
   files: MediaFiles;
   send: SendDeps;
+  publicBaseUrl: string;
 }
 
 declare module "fastify" {
@@ -60,7 +64,10 @@ export function registerPartnerRoutes(app: FastifyInstance, deps: PartnerApiDeps
     });
 
     registerActionRoutes(api, deps);
+    await api.register(multipart);
+    registerUploadRoute(api, deps);
   });
+  registerPublicMediaRoute(app, deps);
 }
 
 async function sendAttachment(

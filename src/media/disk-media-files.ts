@@ -1,7 +1,7 @@
 // Attachment files under mediaDir: streamed to a temporary file, fsynced, then renamed into place.
 import { createHash, randomUUID } from "node:crypto";
 import { createReadStream, createWriteStream, mkdirSync, rmSync } from "node:fs";
-import { mkdir, rename, rm } from "node:fs/promises";
+import { mkdir, rename, rm, stat } from "node:fs/promises";
 import { dirname, join, resolve, sep } from "node:path";
 import { type Readable, Transform } from "node:stream";
 import { pipeline } from "node:stream/promises";
@@ -53,6 +53,19 @@ export class DiskMediaFiles implements MediaFiles {
 
   open(name: string, range?: { start: number; end: number }): Readable {
     return createReadStream(this.#path(name), range);
+  }
+
+  async size(name: string): Promise<number | null> {
+    try {
+      const info = await stat(this.#path(name));
+      return info.isFile() ? info.size : null;
+    } catch {
+      return null;
+    }
+  }
+
+  async rename(from: string, to: string): Promise<void> {
+    await rename(this.#path(from), this.#path(to));
   }
 
   async remove(name: string): Promise<void> {

@@ -1,0 +1,102 @@
+// POST /line/media (partner API: upload a file to send) and GET /media/:name (public: LINE fetches it from here).
+import { randomBytes } from "node:crypto";
+import type { MultipartFile } from "@fastify/multipart";
+import type { FastifyInstance } from "fastify";
+import type { MediaFiles } from "../app/ports.ts";
+import { TalkgateError } from "../core/errors.ts";
+import { detectUploadType, UPLOAD_TYPES } from "../core/upload-type.ts";
+
+export interface UploadDeps {
+  files: MediaFiles;
+  publicBaseUrl: string;
+}
+
+// Unguessable names (32 random bytes) are the only protection of uploads: LINE fetches them without auth.
+const NAME = /^([A-Za-z0-9_-]{43})\.([a-z0-9]{3,4})$/;
+const LARGEST = Math.max(...[...UPLOAD_TYPES.values()].map((type) => type.maxBytes));
+
+/** Registers POST /line/media in the (authenticated) partner API scope. */
+export function registerUploadRoute(api: FastifyInstance, deps: UploadDeps): void {
+  api.post("/line/media", async (request) => {
+    if (!request.isMultipart())
+      throw new TalkgateError("-415", "send multipart/form-data with a `file` part");
+    const saved: Record<string, { url: string; content_type: string; size: number }> = {};
+    for await (const part of request.files({ limits: { fileSize: LARGEST, files: 2 } })) {
+      if (part.fieldname !== "file" && part.fieldname !== "preview") {
+        part.file.resume();
+        throw new TalkgateError(
+          "-405",
+          `${part.fieldname}: unknown part (send "file" and optionally "preview")`,
+        );
+      }
+      saved[part.fieldname] = await store(deps, part);
+    }
+    if (!saved.file) throw new TalkgateError("-405", "file: missing");
+    const { file, preview } = saved;
+    request.log.info(
+      { partner: request.partner.partnerId, size: file.size, type: file.content_type },
+      "upload:stored",
+    );
+    return {
+      code: "0",
+      url: file.url,
+      content_type: file.content_type,
+      size: file.size,
+      ...(preview ? { preview_url: preview.url } : {}),
+    };
+  });
+}
+
+async function store(deps: UploadDeps, part: MultipartFile) {
+  const name = `uploads/${randomBytes(32).toString("base64url")}`;
+  const { size } = await deps.files.save(name, part.file, null);
+  if (part.file.truncated) {
+    await deps.files.remove(name);
+    throw new TalkgateError("-413", `${part.fieldname}: larger than LINE accepts (${LARGEST} bytes)`);
+  }
+  const head = await readHead(deps.files, name, size);
+  const type = detectUploadType(head);
+  if (!type || (part.fieldname === "preview" && type.kind !== "image")) {
+    await deps.files.remove(name);
+    throw new TalkgateError("-415", `${part.fieldname}: not a JPEG or PNG image, MP4 video or M4A/MP3 audio`);
+  }
+  if (size > type.maxBytes) {
+    await deps.files.remove(name);
+    throw new TalkgateError(
+      "-413",
+      `${part.fieldname}: ${type.kind} larger than LINE accepts (${type.maxBytes} bytes)`,
+    );
+  }
+  const finalName = `${name}.${type.extension}`;
+  await deps.files.rename(name, finalName);
+  return {
+    url: `${deps.publicBaseUrl}/media/${finalName.slice("uploads/".length)}`,
+    content_type: type.contentType,
+    size,
+  };
+}
+
+async function readHead(files: MediaFiles, name: string, size: number): Promise<Uint8Array> {
+  if (size === 0) return new Uint8Array();
+  const chunks: Buffer[] = [];
+  for await (const chunk of files.open(name, { start: 0, end: Math.min(size, 16) - 1 }))
+    chunks.push(chunk as Buffer);
+  return Buffer.concat(chunks);
+}
+
+/** Registers the public GET /media/:name that LINE's servers and apps load uploaded media from. */
+export function registerPublicMediaRoute(app: FastifyInstance, deps: UploadDeps): void {
+  app.get<{ Params: { name: string } }>("/media/:name", async (request, reply) => {
+    const match = NAME.exec(request.params.name);
+    const type = match?.[2] ? UPLOAD_TYPES.get(match[2]) : undefined;
+    if (!match || !type) throw new TalkgateError("-508", "no such media");
+    const name = `uploads/${request.params.name}`;
+    const size = await deps.files.size(name);
+    if (size === null) throw new TalkgateError("-508", "no such media");
+    return reply
+      .header("content-type", type.contentType)
+      .header("content-length", size)
+      .header("cache-control", "public, max-age=86400, immutable")
+      .send(deps.files.open(name));
+  });
+}
