@@ -1,4 +1,5 @@
 // The composition root: builds every adapter from the configuration, wires the use cases, starts and stops them.
+import { readFileSync } from "node:fs";
 import pino, { type Logger } from "pino";
 import { DeliveryWorker } from "./app/deliver-outbox.ts";
 import { MediaWorker } from "./app/fetch-media.ts";
@@ -13,6 +14,11 @@ import { LineClient } from "./line/line-client.ts";
 import { DiskMediaFiles } from "./media/disk-media-files.ts";
 import { HttpPartnerTransport } from "./partner/http-partner-transport.ts";
 import { openSqliteStore } from "./store/sqlite/sqlite-store.ts";
+
+/** talkgate's version (package.json). */
+export const TALKGATE_VERSION: string = (
+  JSON.parse(readFileSync(new URL("../package.json", import.meta.url), "utf8")) as { version: string }
+).version;
 
 /** A running talkgate. */
 export interface Talkgate {
@@ -71,6 +77,7 @@ export async function startTalkgate(config: TalkgateConfig, options: StartOption
     ]),
   );
   const app = buildHttpServer({
+    version: TALKGATE_VERSION,
     logger,
     store,
     webhookBodyLimit: config.webhook.bodyLimitBytes,

@@ -5,6 +5,7 @@ import type { IngestDeps } from "../app/ingest-webhook.ts";
 import type { Store } from "../app/ports.ts";
 import { installErrorHandling } from "./error-handler.ts";
 import { registerHealthRoutes } from "./health-routes.ts";
+import { registerOpenApi } from "./openapi.ts";
 import { type PartnerApiDeps, registerPartnerRoutes } from "./partner-routes.ts";
 import { registerWebhookRoute } from "./webhook-route.ts";
 
@@ -14,6 +15,8 @@ export interface HttpDeps {
   intake: IngestDeps;
   webhookBodyLimit: number;
   partnerApi: PartnerApiDeps;
+  /** talkgate's version, shown in the OpenAPI document. */
+  version: string;
 }
 
 /** Builds (without listening) the Fastify app serving every talkgate route. */
@@ -27,6 +30,7 @@ export function buildHttpServer(deps: HttpDeps): FastifyInstance {
     return503OnClosing: true,
   });
   installErrorHandling(app);
+  registerOpenApi(app, deps.version);
   registerWebhookRoute(app, deps.intake, deps.webhookBodyLimit);
   registerHealthRoutes(app, deps.store);
   registerPartnerRoutes(app, deps.partnerApi);

@@ -11,6 +11,7 @@ import { findAttachment, readText } from "../app/read-message.ts";
 import type { SendDeps } from "../app/send-message.ts";
 import { attachmentFileName } from "../core/attachment.ts";
 import { registerActionRoutes } from "./action-routes.ts";
+import { PARTNER_API_TAG } from "./openapi.ts";
 import type { PartnerAccess, PartnerKeys } from "./partner-auth.ts";
 import { registerPublicMediaRoute, registerUploadRoute } from "./upload-routes.ts";
 
@@ -28,6 +29,11 @@ declare module "fastify" {
   }
 }
 
+const ErrorAnswer = Type.Object(
+  { code: Type.String({ description: "see docs/errors.md" }), message: Type.String() },
+  { description: "an error" },
+);
+
 const MessageQuery = Type.Object(
   {
     sender_key: Type.String({ minLength: 1, maxLength: 64 }),
@@ -41,6 +47,18 @@ type MessageQuery = { sender_key: string; serial_number: string };
 export function registerPartnerRoutes(app: FastifyInstance, deps: PartnerApiDeps): void {
   void app.register(async (api) => {
     api.decorateRequest("partner", undefined as unknown as PartnerAccess);
+    // Every route here is part of the documented partner API and answers errors as {code, message}.
+    api.addHook("onRoute", (route) => {
+      route.schema = {
+        ...route.schema,
+        tags: [PARTNER_API_TAG],
+        response: {
+          "4xx": ErrorAnswer,
+          "5xx": ErrorAnswer,
+          ...(route.schema?.response as object | undefined),
+        },
+      };
+    });
     api.addHook("onRequest", async (request) => {
       request.partner = deps.keys.authenticate(request.headers.authorization);
     });
