@@ -120,6 +120,14 @@ export async function startTalkgate(config: TalkgateConfig, options: StartOption
   }
   worker.start();
   media.start();
+  // Uploads (POST /line/media) must outlive LINE's late loading of them, then make room.
+  const pruneUploads = () =>
+    files
+      .prune("uploads", clock.now() - config.media.uploadRetentionMs)
+      .then((removed) => removed > 0 && logger.info({ removed }, "upload:pruned"))
+      .catch((error: unknown) => logger.error({ err: error }, "upload:prune:failed"));
+  void pruneUploads();
+  const pruning = setInterval(pruneUploads, 60 * 60_000).unref();
   const address = app.server.address();
   const port = typeof address === "object" && address ? address.port : config.listen.port;
   const host =
@@ -129,6 +137,7 @@ export async function startTalkgate(config: TalkgateConfig, options: StartOption
   return {
     url: `http://${host.includes(":") ? `[${host}]` : host}:${port}`,
     async close() {
+      clearInterval(pruning);
       await app.close();
       await Promise.all([worker.stop(), media.stop()]);
       await Promise.all([transport.close(), line.close()]);

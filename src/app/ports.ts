@@ -296,6 +296,8 @@ export interface MediaFiles {
   size(name: string): Promise<number | null>;
   rename(from: string, to: string): Promise<void>;
   remove(name: string): Promise<void>;
+  /** Removes the files in directory `dir` last modified before `before` (ms); answers how many. */
+  prune(dir: string, before: number): Promise<number>;
 }
 
 /** How one attempt to deliver to a partner ended. */

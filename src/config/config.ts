@@ -33,6 +33,7 @@ export const DEFAULTS = {
     maxAgeMs: 24 * 60 * 60_000,
     leaseMs: 30 * 60_000,
     pollMs: 1_000,
+    uploadRetentionMs: 14 * 24 * 60 * 60_000,
   },
   longText: { threshold: 1000, previewLength: 300 },
   send: { replyTokenMaxAgeMs: 50_000, attempts: 3, retryDelayMs: 300, staleAfterMs: 60_000 },

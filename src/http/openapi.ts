@@ -6,6 +6,22 @@ import { MessageSchema } from "../core/line-messages.ts";
 
 export const PARTNER_API_TAG = "partner API";
 
+/** One line per partner API route, shown in the document (SPEC §6). */
+export const ROUTE_SUMMARIES: Readonly<Record<string, string>> = {
+  "/line/message/send":
+    "Send 1–5 LINE messages to a user, group or room: reply when free, else push; once per serial_number",
+  "/line/message/long": "장문 메시지 가져오기: the full text of a text message",
+  "/line/message/attachment": "첨부파일 다운로드: a message's image, video, audio or file (Range, ETag)",
+  "/line/media":
+    "Upload an image, video or audio file (multipart: file, preview) to send; answers its public URL",
+  "/line/chat/loading": "Show LINE's loading animation in a 1:1 chat",
+  "/line/chat/read": "Mark a user's messages as read up to the message with this serial_number",
+  "/line/user/profile": "A user's LINE profile and directory fields",
+  "/line/user": "Set a user's directory fields (e164, agree_type), carried in later payloads",
+  "/line/channel/webhook/endpoint/set": "Set the channel's webhook URL at LINE",
+  "/line/channel/webhook/endpoint/info": "The channel's webhook URL at LINE",
+};
+
 // MessageSchema keeps its shared parts in `$defs`; in the document they become components.
 function messageComponents(): Record<string, unknown> {
   const {

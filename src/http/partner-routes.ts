@@ -11,7 +11,7 @@ import { findAttachment, readText } from "../app/read-message.ts";
 import type { SendDeps } from "../app/send-message.ts";
 import { attachmentFileName } from "../core/attachment.ts";
 import { registerActionRoutes } from "./action-routes.ts";
-import { PARTNER_API_TAG } from "./openapi.ts";
+import { PARTNER_API_TAG, ROUTE_SUMMARIES } from "./openapi.ts";
 import type { PartnerAccess, PartnerKeys } from "./partner-auth.ts";
 import { registerPublicMediaRoute, registerUploadRoute } from "./upload-routes.ts";
 
@@ -52,6 +52,7 @@ export function registerPartnerRoutes(app: FastifyInstance, deps: PartnerApiDeps
       route.schema = {
         ...route.schema,
         tags: [PARTNER_API_TAG],
+        summary: ROUTE_SUMMARIES[route.url],
         response: {
           "4xx": ErrorAnswer,
           "5xx": ErrorAnswer,

@@ -1,7 +1,7 @@
 // Attachment files under mediaDir: streamed to a temporary file, fsynced, then renamed into place.
 import { createHash, randomUUID } from "node:crypto";
 import { createReadStream, createWriteStream, mkdirSync, rmSync } from "node:fs";
-import { mkdir, rename, rm, stat } from "node:fs/promises";
+import { mkdir, readdir, rename, rm, stat } from "node:fs/promises";
 import { dirname, join, resolve, sep } from "node:path";
 import { type Readable, Transform } from "node:stream";
 import { pipeline } from "node:stream/promises";
@@ -70,6 +70,22 @@ export class DiskMediaFiles implements MediaFiles {
 
   async remove(name: string): Promise<void> {
     await rm(this.#path(name), { force: true });
+  }
+
+  async prune(dir: string, before: number): Promise<number> {
+    const root = this.#path(dir);
+    let removed = 0;
+    const entries = await readdir(root, { withFileTypes: true }).catch(() => []);
+    for (const entry of entries) {
+      if (!entry.isFile()) continue;
+      const path = join(root, entry.name);
+      const info = await stat(path).catch(() => null);
+      if (info && info.mtimeMs < before) {
+        await rm(path, { force: true });
+        removed++;
+      }
+    }
+    return removed;
   }
 
   // Names are made by talkgate (`<sender_key>/<event id>`); this only guards against a bug escaping the root.
