@@ -137,7 +137,12 @@ export interface NewSend {
 
 /** Whether a send may go ahead, and with which reply token. */
 export type BeginSend =
-  | { kind: "go"; replyToken: string | null; resumed: boolean }
+  | {
+      kind: "go";
+      replyToken: string | null;
+      /** An earlier attempt sent a reply with `replyToken` and never learnt whether LINE took it. */
+      replyUnanswered: boolean;
+    }
   | { kind: "done"; answer: SendAnswer }
   | { kind: "busy" }
   | { kind: "conflict" }
@@ -184,7 +189,10 @@ export interface Store {
     now: number,
     options: { staleAfterMs: number; replyTokenMaxAgeMs: number },
   ): Promise<BeginSend>;
-  /** Claims the conversation's reply token for one send; false when another send has it. */
+  /**
+   * Claims the conversation's reply token for one send (false when another send has it), and notes on
+   * the send, before the reply goes out, that it may be answered by LINE without us hearing back.
+   */
   claimReplyToken(
     senderKey: string,
     conversation: string,
@@ -207,7 +215,7 @@ export interface Store {
   finishSend(
     senderKey: string,
     serialNumber: string,
-    outcome: { answer: SendAnswer } | { error: { code: string; message: string } },
+    outcome: { answer: SendAnswer } | { error: { code: string; message: string }; replyUnanswered: boolean },
     now: number,
   ): Promise<void>;
   /** Resolves when the store answers a trivial query. */

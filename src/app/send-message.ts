@@ -91,24 +91,21 @@ export async function sendMessage(deps: SendDeps, request: SendRequest): Promise
       );
   }
 
-  let outcome: { answer: SendAnswer } | { error: TalkgateError };
-  try {
-    outcome = { answer: await deliver(deps, request, conversation, begun) };
-  } catch (error) {
-    if (!(error instanceof TalkgateError)) throw error;
-    outcome = { error };
-  }
+  const outcome = await deliver(deps, request, conversation, begun);
   await store.finishSend(request.senderKey, request.serialNumber, outcome, clock.now());
   if ("error" in outcome) throw outcome.error;
   return outcome.answer;
 }
 
+/** How a delivery attempt ended; `replyUnanswered`: a reply went to LINE without a definite answer. */
+type Delivered = { answer: SendAnswer } | { error: TalkgateError; replyUnanswered: boolean };
+
 async function deliver(
   deps: SendDeps,
   request: SendRequest,
   conversation: string,
-  { replyToken, resumed }: { replyToken: string | null; resumed: boolean },
-): Promise<SendAnswer> {
+  { replyToken, replyUnanswered }: { replyToken: string | null; replyUnanswered: boolean },
+): Promise<Delivered> {
   const { line, store } = deps;
   const { senderKey, messages, notificationDisabled } = request;
   // A token is claimed before use, so two sends can never spend the same one.
@@ -116,37 +113,50 @@ async function deliver(
     replyToken &&
     (await store.claimReplyToken(senderKey, conversation, replyToken, request.serialNumber))
   ) {
-    // A resumed send may have spent its token already, in the attempt that was cut off.
-    let ambiguous = resumed;
+    // An earlier attempt of this send may have spent the token without learning so (timeout, crash).
+    let unanswered = replyUnanswered;
     const replied = await withRetries(deps, async () => {
       const result = await line.reply(senderKey, replyToken, messages, notificationDisabled);
-      if (!result.ok && isRetryable(result)) ambiguous = true;
+      if (isRetryable(result)) unanswered = true;
       return result;
     });
-    if (replied.ok)
+    if (replied.ok) {
       return {
-        method: "reply",
-        sentMessages: replied.value.sentMessages,
-        requestId: replied.requestId ?? null,
+        answer: {
+          method: "reply",
+          sentMessages: replied.value.sentMessages,
+          requestId: replied.requestId ?? null,
+        },
       };
-    if (!isInvalidReplyToken(replied)) throw lineFailure(replied);
-    // Our own earlier attempt spent the token before it was cut off: it was sent.
-    if (ambiguous) return { method: "reply", sentMessages: [], requestId: null };
+    }
+    if (!isInvalidReplyToken(replied)) return { error: lineFailure(replied), replyUnanswered: unanswered };
+    // LINE took the token, and only this send had it: the unanswered attempt delivered the messages.
+    if (unanswered) return { answer: { method: "reply", sentMessages: [], requestId: null } };
   }
   const retryKey = retryKeyOf(senderKey, request.serialNumber);
   const pushed = await withRetries(deps, () =>
     line.push(senderKey, request.target.id, messages, notificationDisabled, retryKey),
   );
-  if (pushed.ok)
-    return { method: "push", sentMessages: pushed.value.sentMessages, requestId: pushed.requestId ?? null };
-  // 409: this retry key was accepted before (an attempt that timed out, or a crash): it is sent.
-  if (pushed.accepted)
+  if (pushed.ok) {
     return {
-      method: "push",
-      sentMessages: pushed.accepted.sentMessages,
-      requestId: pushed.accepted.requestId,
+      answer: {
+        method: "push",
+        sentMessages: pushed.value.sentMessages,
+        requestId: pushed.requestId ?? null,
+      },
     };
-  throw lineFailure(pushed);
+  }
+  // 409: this retry key was accepted before (an attempt that timed out, or a crash): it is sent.
+  if (pushed.accepted) {
+    return {
+      answer: {
+        method: "push",
+        sentMessages: pushed.accepted.sentMessages,
+        requestId: pushed.accepted.requestId,
+      },
+    };
+  }
+  return { error: lineFailure(pushed), replyUnanswered: false };
 }
 
 function isRetryable(result: LineResult<unknown>): boolean {

@@ -36,6 +36,9 @@ function recordingLogger() {
   return { logger, errors };
 }
 
+/** Every test ends well within this, or fails instead of hanging (a loop that never stops, say). */
+const LIMIT = { timeout: 5_000 };
+
 const clock: Clock & { t: number } = { t: 1_700_000_000_000, now: () => clock.t };
 
 /** A loop over an in-memory queue of numbers; each item is processed until the test releases it. */
@@ -85,39 +88,43 @@ function queueLoop(options: { concurrency: number; pollMs: number; items?: numbe
   };
 }
 
-test("never more than `concurrency` items are in flight, and claim asks only for the free slots", async () => {
-  const q = queueLoop({ concurrency: 3, pollMs: 60_000, items: 10 });
-  q.loop.start();
-  try {
-    await eventually(() => q.inFlight() === 3, "three items in flight");
-    await delay(50);
-    assert.equal(q.inFlight(), 3, "no fourth item while three are in flight");
-    // Finish one: exactly one more is claimed.
-    const first = [...q.releases.keys()][0] as number;
-    q.releases.get(first)?.();
-    q.releases.delete(first);
-    await eventually(() => q.done.length === 1 && q.inFlight() === 3, "a free slot filled again");
-    while (q.done.length < 10) {
+test(
+  "never more than `concurrency` items are in flight, and claim asks only for the free slots",
+  LIMIT,
+  async () => {
+    const q = queueLoop({ concurrency: 3, pollMs: 60_000, items: 10 });
+    q.loop.start();
+    try {
+      await eventually(() => q.inFlight() === 3, "three items in flight");
+      await delay(50);
+      assert.equal(q.inFlight(), 3, "no fourth item while three are in flight");
+      // Finish one: exactly one more is claimed.
+      const first = [...q.releases.keys()][0] as number;
+      q.releases.get(first)?.();
+      q.releases.delete(first);
+      await eventually(() => q.done.length === 1 && q.inFlight() === 3, "a free slot filled again");
+      await eventually(() => {
+        q.releaseAll();
+        return q.done.length === 10;
+      }, "every item done");
+      assert.equal(q.maxInFlight(), 3);
+      assert.deepEqual(
+        q.done.toSorted((a, b) => a - b),
+        [0, 1, 2, 3, 4, 5, 6, 7, 8, 9],
+      );
+      assert.ok(
+        q.limits.every((limit) => limit >= 1 && limit <= 3),
+        `claim limits ${q.limits.join(",")}`,
+      );
+      assert.equal(q.limits[0], 3, "the first claim asks for every slot");
+    } finally {
       q.releaseAll();
-      await delay(5);
+      await q.loop.stop();
     }
-    assert.equal(q.maxInFlight(), 3);
-    assert.deepEqual(
-      q.done.toSorted((a, b) => a - b),
-      [0, 1, 2, 3, 4, 5, 6, 7, 8, 9],
-    );
-    assert.ok(
-      q.limits.every((limit) => limit >= 1 && limit <= 3),
-      `claim limits ${q.limits.join(",")}`,
-    );
-    assert.equal(q.limits[0], 3, "the first claim asks for every slot");
-  } finally {
-    q.releaseAll();
-    await q.loop.stop();
-  }
-});
+  },
+);
 
-test("an item finishing wakes a full loop at once, without waiting pollMs", async () => {
+test("an item finishing wakes a full loop at once, without waiting pollMs", LIMIT, async () => {
   const q = queueLoop({ concurrency: 1, pollMs: 60_000, items: 3 });
   q.loop.start();
   try {
@@ -133,7 +140,7 @@ test("an item finishing wakes a full loop at once, without waiting pollMs", asyn
   }
 });
 
-test("wake() during an idle sleep claims at once", async () => {
+test("wake() during an idle sleep claims at once", LIMIT, async () => {
   const q = queueLoop({ concurrency: 2, pollMs: 60_000 });
   q.loop.start();
   try {
@@ -149,41 +156,45 @@ test("wake() during an idle sleep claims at once", async () => {
   }
 });
 
-test("a wake() while claim() is pending is not lost: the loop claims again without waiting pollMs", async () => {
-  const claims: Array<ReturnType<typeof deferred<number[]>>> = [];
-  const processed: number[] = [];
-  const loop = new WorkLoop<number>({
-    name: "test",
-    concurrency: 4,
-    pollMs: 60_000,
-    clock,
-    logger: pino({ level: "silent" }),
-    claim: () => {
-      const claim = deferred<number[]>();
-      claims.push(claim);
-      return claim.promise;
-    },
-    process: async (item) => {
-      processed.push(item);
-    },
-    nextDueAt: async () => null,
-  });
-  loop.start();
-  try {
-    await eventually(() => claims.length === 1, "first claim started");
-    // New work is committed (and wake() called) after the claim's query ran but before it returned.
-    loop.wake();
-    claims[0]?.resolve([]);
-    await eventually(() => claims.length === 2, "a second claim right after the first", 1_000);
-    claims[1]?.resolve([5]);
-    await eventually(() => processed.includes(5), "item 5 processed");
-  } finally {
-    for (const claim of claims) claim.resolve([]);
-    await loop.stop();
-  }
-});
+test(
+  "a wake() while claim() is pending is not lost: the loop claims again without waiting pollMs",
+  LIMIT,
+  async () => {
+    const claims: Array<ReturnType<typeof deferred<number[]>>> = [];
+    const processed: number[] = [];
+    const loop = new WorkLoop<number>({
+      name: "test",
+      concurrency: 4,
+      pollMs: 60_000,
+      clock,
+      logger: pino({ level: "silent" }),
+      claim: () => {
+        const claim = deferred<number[]>();
+        claims.push(claim);
+        return claim.promise;
+      },
+      process: async (item) => {
+        processed.push(item);
+      },
+      nextDueAt: async () => null,
+    });
+    loop.start();
+    try {
+      await eventually(() => claims.length === 1, "first claim started");
+      // New work is committed (and wake() called) after the claim's query ran but before it returned.
+      loop.wake();
+      claims[0]?.resolve([]);
+      await eventually(() => claims.length === 2, "a second claim right after the first", 1_000);
+      claims[1]?.resolve([5]);
+      await eventually(() => processed.includes(5), "item 5 processed");
+    } finally {
+      for (const claim of claims) claim.resolve([]);
+      await loop.stop();
+    }
+  },
+);
 
-test("a wake() while nextDueAt() is pending is not lost either", async () => {
+test("a wake() while nextDueAt() is pending is not lost either", LIMIT, async () => {
   let claims = 0;
   const nextDue: Array<ReturnType<typeof deferred<number | null>>> = [];
   const loop = new WorkLoop<number>({
@@ -215,7 +226,7 @@ test("a wake() while nextDueAt() is pending is not lost either", async () => {
   }
 });
 
-test("stop() waits for the items in flight, and no claim happens after it", async () => {
+test("stop() waits for the items in flight, and no claim happens after it", LIMIT, async () => {
   const q = queueLoop({ concurrency: 2, pollMs: 20, items: 5 });
   q.loop.start();
   await eventually(() => q.inFlight() === 2, "two items in flight");
@@ -235,7 +246,7 @@ test("stop() waits for the items in flight, and no claim happens after it", asyn
   assert.deepEqual(q.queue, [2, 3, 4], "the rest stays unclaimed");
 });
 
-test("stop() of an idle loop returns promptly although pollMs is long", async () => {
+test("stop() of an idle loop returns promptly although pollMs is long", LIMIT, async () => {
   const q = queueLoop({ concurrency: 1, pollMs: 60_000 });
   q.loop.start();
   await eventually(() => q.limits.length === 1, "first claim");
@@ -245,37 +256,41 @@ test("stop() of an idle loop returns promptly although pollMs is long", async ()
   assert.equal(q.limits.length, 1);
 });
 
-test("stop() while claim() is pending: the items it returns are processed, then nothing more is claimed", async () => {
-  const claims: Array<ReturnType<typeof deferred<number[]>>> = [];
-  const processed: number[] = [];
-  const loop = new WorkLoop<number>({
-    name: "test",
-    concurrency: 2,
-    pollMs: 10,
-    clock,
-    logger: pino({ level: "silent" }),
-    claim: () => {
-      const claim = deferred<number[]>();
-      claims.push(claim);
-      return claim.promise;
-    },
-    process: async (item) => {
-      await delay(20);
-      processed.push(item);
-    },
-    nextDueAt: async () => null,
-  });
-  loop.start();
-  await eventually(() => claims.length === 1, "claim pending");
-  const stopping = loop.stop();
-  claims[0]?.resolve([1]);
-  await stopping;
-  assert.deepEqual(processed, [1], "an item already leased is not dropped by stop()");
-  await delay(50);
-  assert.equal(claims.length, 1);
-});
+test(
+  "stop() while claim() is pending: the items it returns are processed, then nothing more is claimed",
+  LIMIT,
+  async () => {
+    const claims: Array<ReturnType<typeof deferred<number[]>>> = [];
+    const processed: number[] = [];
+    const loop = new WorkLoop<number>({
+      name: "test",
+      concurrency: 2,
+      pollMs: 10,
+      clock,
+      logger: pino({ level: "silent" }),
+      claim: () => {
+        const claim = deferred<number[]>();
+        claims.push(claim);
+        return claim.promise;
+      },
+      process: async (item) => {
+        await delay(20);
+        processed.push(item);
+      },
+      nextDueAt: async () => null,
+    });
+    loop.start();
+    await eventually(() => claims.length === 1, "claim pending");
+    const stopping = loop.stop();
+    claims[0]?.resolve([1]);
+    await stopping;
+    assert.deepEqual(processed, [1], "an item already leased is not dropped by stop()");
+    await delay(50);
+    assert.equal(claims.length, 1);
+  },
+);
 
-test("a claim() that throws is logged and the loop keeps claiming", async () => {
+test("a claim() that throws is logged and the loop keeps claiming", LIMIT, async () => {
   const { logger, errors } = recordingLogger();
   let claims = 0;
   const processed: number[] = [];
@@ -304,7 +319,7 @@ test("a claim() that throws is logged and the loop keeps claiming", async () => 
   }
 });
 
-test("a process() that rejects is logged and does not stop the loop or leak its slot", async () => {
+test("a process() that rejects is logged and does not stop the loop or leak its slot", LIMIT, async () => {
   const { logger, errors } = recordingLogger();
   const queue = [1, 2, 3, 4];
   const processed: number[] = [];
@@ -331,7 +346,7 @@ test("a process() that rejects is logged and does not stop the loop or leak its 
   }
 });
 
-test("an idle loop sleeps only until nextDueAt, not a whole pollMs", async () => {
+test("an idle loop sleeps only until nextDueAt, not a whole pollMs", LIMIT, async () => {
   let claims = 0;
   const loop = new WorkLoop<number>({
     name: "test",
@@ -357,35 +372,39 @@ test("an idle loop sleeps only until nextDueAt, not a whole pollMs", async () =>
   }
 });
 
-test("an idle loop with nothing due, or a failing nextDueAt, sleeps pollMs between claims", async () => {
-  for (const nextDueAt of [async () => null, async () => Promise.reject(new Error("down"))]) {
-    let claims = 0;
-    const loop = new WorkLoop<number>({
-      name: "test",
-      concurrency: 1,
-      pollMs: 40,
-      clock,
-      logger: pino({ level: "silent" }),
-      claim: async () => {
-        claims++;
-        return [];
-      },
-      process: async () => {},
-      nextDueAt,
-    });
-    loop.start();
-    try {
-      await eventually(() => claims >= 3, "claims repeat every pollMs");
-      // Far fewer claims than a spinning loop would make in this time.
-      await delay(100);
-      assert.ok(claims < 15, `${claims} claims in about 180 ms with pollMs 40`);
-    } finally {
-      await loop.stop();
+test(
+  "an idle loop with nothing due, or a failing nextDueAt, sleeps pollMs between claims",
+  LIMIT,
+  async () => {
+    for (const nextDueAt of [async () => null, async () => Promise.reject(new Error("down"))]) {
+      let claims = 0;
+      const loop = new WorkLoop<number>({
+        name: "test",
+        concurrency: 1,
+        pollMs: 40,
+        clock,
+        logger: pino({ level: "silent" }),
+        claim: async () => {
+          claims++;
+          return [];
+        },
+        process: async () => {},
+        nextDueAt,
+      });
+      loop.start();
+      try {
+        await eventually(() => claims >= 3, "claims repeat every pollMs");
+        // Far fewer claims than a spinning loop would make in this time.
+        await delay(100);
+        assert.ok(claims < 15, `${claims} claims in about 180 ms with pollMs 40`);
+      } finally {
+        await loop.stop();
+      }
     }
-  }
-});
+  },
+);
 
-test("start() twice runs one loop", async () => {
+test("start() twice runs one loop", LIMIT, async () => {
   let claims = 0;
   const loop = new WorkLoop<number>({
     name: "test",

@@ -3,7 +3,7 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import pino from "pino";
-import { type LineEmulator, startLineEmulator } from "../../emulator/line-emulator.ts";
+import { type EmulatorOptions, type LineEmulator, startLineEmulator } from "../../emulator/line-emulator.ts";
 import { type PartnerSink, startPartnerSink } from "../../emulator/partner-sink.ts";
 import { parseConfig, type TalkgateConfig } from "../../src/config/config.ts";
 import { startTalkgate, type Talkgate } from "../../src/main.ts";
@@ -25,6 +25,11 @@ export interface StackOptions {
   partner?: Record<string, unknown>;
   /** Reuse this data directory (to restart on the same database). */
   dir?: string;
+  /** Settings of the `line` section (e.g. `timeoutMs`, or `apiBaseUrl` to point talkgate elsewhere),
+   * merged over the emulator's URLs. */
+  line?: Record<string, unknown>;
+  /** Options of the LINE emulator (e.g. `replyTokenTtlMs`), its channels excepted. */
+  emulator?: Omit<EmulatorOptions, "channels">;
 }
 
 export interface Stack {
@@ -45,7 +50,7 @@ export function stackConfig(emulatorUrl: string, sinkUrl: string, options: Stack
     listen: { host: "127.0.0.1", port: 0 },
     database: "sqlite:./talkgate.db",
     mediaDir: "./media",
-    line: { apiBaseUrl: emulatorUrl, dataApiBaseUrl: emulatorUrl },
+    line: { apiBaseUrl: emulatorUrl, dataApiBaseUrl: emulatorUrl, ...options.line },
     logLevel: "silent",
     delivery: { initialBackoffMs: 50, maxBackoffMs: 200, pollMs: 100 },
     media: { initialBackoffMs: 50, maxBackoffMs: 200, pollMs: 100 },
@@ -79,6 +84,7 @@ export function stackConfig(emulatorUrl: string, sinkUrl: string, options: Stack
 export async function startStack(options: StackOptions = {}): Promise<Stack> {
   const dir = options.dir ?? mkdtempSync(join(tmpdir(), "talkgate-test-"));
   const emulator = await startLineEmulator({
+    ...options.emulator,
     channels: [{ channelId: SENDER_KEY, channelSecret: CHANNEL_SECRET, accessToken: ACCESS_TOKEN }],
   });
   const sink = await startPartnerSink({ signingSecret: SIGNING_SECRET });

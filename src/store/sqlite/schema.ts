@@ -125,4 +125,9 @@ export const MIGRATIONS: readonly string[] = [
     PRIMARY KEY (sender_key, serial_number)
   ) WITHOUT ROWID;
   `,
+  `
+  -- A reply of this send went to LINE and no definite answer came back (timeout, 5xx, crash): if LINE
+  -- later calls its token invalid, the reply was delivered.
+  ALTER TABLE sends ADD COLUMN reply_unanswered INTEGER NOT NULL DEFAULT 0;
+  `,
 ];

@@ -328,7 +328,13 @@ export class SqliteStore implements Store {
     return this.#writes.run((): BeginSend => {
       const sql = this.#sql;
       const previous = sql.findSend.get(send.senderKey, send.serialNumber) as
-        | { state: string; request_hash: string; answer: string | null; updated_at: number }
+        | {
+            state: string;
+            request_hash: string;
+            answer: string | null;
+            updated_at: number;
+            reply_unanswered: number;
+          }
         | undefined;
       if (previous) {
         if (previous.request_hash !== send.requestHash) return { kind: "conflict" };
@@ -361,12 +367,15 @@ export class SqliteStore implements Store {
       );
       if (standby) return { kind: "standby" };
       const token = conversation?.reply_token ?? null;
-      const mine = token !== null && conversation?.reply_token_used_by === send.serialNumber;
+      const replyUnanswered = previous?.reply_unanswered === 1;
+      // Its own token again only to learn the fate of an unanswered reply; else a fresh, unused one.
+      const mine =
+        replyUnanswered && token !== null && conversation?.reply_token_used_by === send.serialNumber;
       const fresh =
         token !== null &&
         conversation?.reply_token_used_by === null &&
         now - (conversation.reply_token_at ?? 0) < options.replyTokenMaxAgeMs;
-      return { kind: "go", replyToken: mine || fresh ? token : null, resumed: previous !== undefined };
+      return { kind: "go", replyToken: mine || fresh ? token : null, replyUnanswered: mine };
     });
   }
 
@@ -376,15 +385,18 @@ export class SqliteStore implements Store {
     token: string,
     serialNumber: string,
   ): Promise<boolean> {
-    return this.#writes.run(
-      () => Number(this.#sql.claimReplyToken.run(serialNumber, senderKey, conversation, token).changes) > 0,
-    );
+    return this.#writes.run(() => {
+      const claimed =
+        Number(this.#sql.claimReplyToken.run(serialNumber, senderKey, conversation, token).changes) > 0;
+      if (claimed) this.#sql.replyPending.run(senderKey, serialNumber);
+      return claimed;
+    });
   }
 
   finishSend(
     senderKey: string,
     serialNumber: string,
-    outcome: { answer: SendAnswer } | { error: { code: string; message: string } },
+    outcome: { answer: SendAnswer } | { error: { code: string; message: string }; replyUnanswered: boolean },
     now: number,
   ): Promise<void> {
     return this.#writes.run(() => {
@@ -396,6 +408,7 @@ export class SqliteStore implements Store {
           answer.requestId,
           JSON.stringify(answer),
           null,
+          0,
           now,
           senderKey,
           serialNumber,
@@ -408,6 +421,7 @@ export class SqliteStore implements Store {
           null,
           JSON.stringify({ code, message }),
           code,
+          outcome.replyUnanswered ? 1 : 0,
           now,
           senderKey,
           serialNumber,
@@ -563,7 +577,8 @@ function prepareStatements(db: DatabaseSync) {
          AND (reply_token_used_by IS NULL OR reply_token_used_by = ?1)`,
     ),
     findSend: prepare(
-      "SELECT state, request_hash, answer, updated_at FROM sends WHERE sender_key = ? AND serial_number = ?",
+      `SELECT state, request_hash, answer, updated_at, reply_unanswered FROM sends
+       WHERE sender_key = ? AND serial_number = ?`,
     ),
     upsertSend: prepare(
       `INSERT INTO sends (sender_key, serial_number, partner_id, conversation, recipient, messages, notification_disabled,
@@ -573,9 +588,11 @@ function prepareStatements(db: DatabaseSync) {
          updated_at = excluded.updated_at`,
     ),
     finishSend: prepare(
-      `UPDATE sends SET state = ?, method = ?, line_request_id = ?, answer = ?, error_code = ?, updated_at = ?
+      `UPDATE sends SET state = ?, method = ?, line_request_id = ?, answer = ?, error_code = ?, reply_unanswered = ?,
+         updated_at = ?
        WHERE sender_key = ? AND serial_number = ?`,
     ),
+    replyPending: prepare("UPDATE sends SET reply_unanswered = 1 WHERE sender_key = ? AND serial_number = ?"),
     getDirectoryEntry: prepare(
       "SELECT e164, agree_type FROM user_directory WHERE sender_key = ? AND user_id = ?",
     ),
