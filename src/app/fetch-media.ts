@@ -71,7 +71,7 @@ export class MediaWorker {
     };
     const wanted = await store.finishMedia(job, outcome, clock.now());
     if (outcome.state === "stored") {
-      if (!wanted) await files.remove(outcome.path); // unsent while it was being fetched
+      if (!wanted) await files.remove(outcome.path); // unsent meanwhile, or taken over by another worker
       logger.info({ ...log, size: outcome.size, kept: wanted }, "media:stored");
     } else if (outcome.state === "gone") {
       logger.warn({ ...log, reason: outcome.reason }, "media:gone");
@@ -86,7 +86,8 @@ export class MediaWorker {
     const content = await line.getContent(job.senderKey, job.messageId);
     switch (content.kind) {
       case "ready": {
-        const path = `${job.senderKey}/${job.eventId}`;
+        // Each attempt writes its own file: one whose lease ran out can never remove another's.
+        const path = `${job.senderKey}/${job.eventId}-${randomUUID().slice(0, 8)}`;
         try {
           const saved = await files.save(path, content.body, content.length);
           return { state: "stored", contentType: content.contentType, path, ...saved };

@@ -79,6 +79,8 @@ export type DeliveryOutcome = {
 /** An attachment to fetch from LINE. */
 export interface MediaJob {
   eventId: number;
+  /** The worker holding the job's lease: only its outcome counts. */
+  owner: string;
   senderKey: string;
   messageId: string;
   kind: MediaKind;
@@ -171,7 +173,8 @@ export interface Store {
   claimMedia(request: { owner: string; limit: number; now: number; leaseMs: number }): Promise<MediaJob[]>;
   /**
    * Records how fetching an attachment went; once it is stored or gone, its message may be relayed.
-   * Resolves false when the attachment is no longer wanted (the user unsent it meanwhile).
+   * Resolves false when the outcome does not count: the user unsent the message meanwhile, or the job's
+   * lease ran out and another worker took the attachment over (a stored file is then the caller's to remove).
    */
   finishMedia(job: MediaJob, outcome: MediaOutcome, now: number): Promise<boolean>;
   /** The earliest time an attachment is due to be fetched, or null when none waits. */

@@ -4,7 +4,7 @@ import { test } from "node:test";
 import { setTimeout as delay } from "node:timers/promises";
 import { pino } from "pino";
 import type { Clock } from "./ports.ts";
-import { WorkLoop, type WorkLoopOptions } from "./work-loop.ts";
+import { WorkLoop } from "./work-loop.ts";
 
 /** A promise with its resolve and reject at hand. */
 function deferred<T = void>() {

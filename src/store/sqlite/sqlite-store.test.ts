@@ -1,10 +1,12 @@
-// Unit tests for the SQLite store on real files: serial numbers, dedupe, conversation claims, leases, reopening.
+// Unit tests for the SQLite store on real files: serials, dedupe, claims, leases, attachments, unsend, reopening.
 import assert from "node:assert/strict";
+import { createHash } from "node:crypto";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, test } from "node:test";
-import type { ConversationClaim, DeliveryOutcome, IngestRequest } from "../../app/ports.ts";
+import type { ConversationClaim, DeliveryOutcome, IngestRequest, MediaOutcome } from "../../app/ports.ts";
+import type { MediaKind } from "../../core/attachment.ts";
 import { readEventFacts } from "../../core/line-event.ts";
 import { openSqliteStore, type SqliteStore } from "./sqlite-store.ts";
 
@@ -496,4 +498,488 @@ test("ping answers and close lets queued writes commit first", async () => {
   } finally {
     await reopened.close();
   }
+});
+
+// --- Attachments and unsend (SPEC §5) ---
+
+const MEDIA_WAIT = 30_000;
+const MEDIA_LEASE = 120_000;
+
+/** A message event with `message` of the given type (an image on LINE unless told otherwise). */
+function mediaEvent(
+  id: string,
+  message: Record<string, unknown> = { type: "image", contentProvider: { type: "line" } },
+  options: EventOptions = {},
+): Record<string, unknown> {
+  return { ...lineEvent({ id, ...options }), message: { id: `m-${id}`, ...message } };
+}
+
+/** An unsend event taking back message `messageId`. */
+function unsendEvent(id: string, messageId: string, options: EventOptions = {}): Record<string, unknown> {
+  const { message: _none, replyToken: _no, ...event } = lineEvent({ id, ...options, type: "unsend" });
+  return { ...event, unsend: { messageId } };
+}
+
+/** An ingest request whose events carry the given attachment kinds. */
+function mediaRequest(
+  events: Array<{ raw: unknown; media?: MediaKind | null }>,
+  receivedAt: number,
+  options: { senderKey?: string; forward?: boolean } = {},
+): IngestRequest {
+  return {
+    ...request([], receivedAt, options),
+    events: events.map(({ raw, media = null }) => ({
+      facts: readEventFacts(raw, receivedAt),
+      body: JSON.stringify(raw),
+      forward: options.forward ?? true,
+      media,
+    })),
+    mediaWaitMs: MEDIA_WAIT,
+  };
+}
+
+/** Ingests one image message received at `at`; returns its serial number. */
+async function ingestImage(store: SqliteStore, id: string, at = T0, senderKey = SENDER): Promise<string> {
+  const result = await store.ingest(
+    mediaRequest([{ raw: mediaEvent(id), media: "image" }], at, { senderKey }),
+  );
+  const serial = result.stored[0]?.serialNumber;
+  assert.ok(serial, "stored");
+  return serial;
+}
+
+function claimMedia(store: SqliteStore, now: number, owner = "m1", limit = 10) {
+  return store.claimMedia({ owner, limit, now, leaseMs: MEDIA_LEASE });
+}
+
+function storedAs(path: string, body = "bytes"): MediaOutcome {
+  return {
+    state: "stored",
+    contentType: "image/jpeg",
+    size: body.length,
+    sha256: createHash("sha256").update(body).digest("hex"),
+    path,
+  };
+}
+
+for (const kind of ["image", "video", "audio", "file"] as const) {
+  test(`ingest of a message with an attachment (${kind}): its media pending and its delivery held until receivedAt + mediaWaitMs`, async () => {
+    await withStore(async (store) => {
+      const raw = mediaEvent("a1", { type: kind, fileName: "x.bin", fileSize: 3 });
+      const { stored } = await store.ingest(mediaRequest([{ raw, media: kind }], T0));
+      const serial = stored[0]?.serialNumber ?? "";
+
+      const found = await store.findMessage(SENDER, serial);
+      assert.deepEqual(found?.media, {
+        kind,
+        state: "pending",
+        contentType: null,
+        size: null,
+        sha256: null,
+        path: null,
+        goneReason: null,
+      });
+      assert.equal(found?.unsent, false);
+      assert.deepEqual(found?.event, raw);
+
+      assert.deepEqual(await claim(store, T0), [], "held at once");
+      assert.deepEqual(await claim(store, T0 + MEDIA_WAIT - 1), [], "held until the wait is over");
+      assert.equal(await store.nextDueAt(), T0 + MEDIA_WAIT, "idle workers sleep until the wait is over");
+      const [claimed] = await claim(store, T0 + MEDIA_WAIT);
+      assert.deepEqual(messageIds(claimed), ["m-a1"]);
+      assert.equal(claimed?.deliveries[0]?.attempts, 0);
+    });
+  });
+}
+
+test("claimMedia returns the due attachments as jobs, oldest first, up to limit", async () => {
+  await withStore(async (store) => {
+    await ingestImage(store, "i1", T0);
+    await store.ingest(
+      mediaRequest(
+        [
+          { raw: mediaEvent("v1", { type: "video", contentProvider: { type: "line" } }), media: "video" },
+          { raw: lineEvent({ id: "t1" }) }, // a text: nothing to fetch
+        ],
+        T0 + 1,
+      ),
+    );
+    await ingestImage(store, "o1", T0 + 2, OTHER_SENDER);
+    assert.deepEqual(await claimMedia(store, T0 - 1), [], "nothing is due before it was received");
+
+    const first = await claimMedia(store, T0 + 5, "m1", 2);
+    assert.deepEqual(
+      first.map(({ eventId: _id, ...job }) => job),
+      [
+        { owner: "m1", senderKey: SENDER, messageId: "m-i1", kind: "image", attempts: 0, receivedAt: T0 },
+        { owner: "m1", senderKey: SENDER, messageId: "m-v1", kind: "video", attempts: 0, receivedAt: T0 + 1 },
+      ],
+    );
+    const rest = await claimMedia(store, T0 + 5, "m2", 10);
+    assert.deepEqual(
+      rest.map((job) => [job.senderKey, job.messageId]),
+      [[OTHER_SENDER, "m-o1"]],
+    );
+    assert.deepEqual(await claimMedia(store, T0 + 6, "m3"), []);
+  });
+});
+
+test("a leased attachment is not claimed twice; nextMediaDueAt is its lease's end, then it is claimable again", async () => {
+  await withStore(async (store) => {
+    await ingestImage(store, "l1", T0);
+    assert.equal(await store.nextMediaDueAt(), T0);
+    const [job] = await claimMedia(store, T0 + 10, "m1");
+    assert.ok(job);
+    assert.deepEqual(await claimMedia(store, T0 + 10, "m2"), []);
+    // Not a past time: a media worker sleeping until then must not spin on a leased attachment.
+    assert.equal(await store.nextMediaDueAt(), T0 + 10 + MEDIA_LEASE);
+    assert.deepEqual(await claimMedia(store, T0 + 10 + MEDIA_LEASE - 1, "m2"), []);
+    const [again] = await claimMedia(store, T0 + 10 + MEDIA_LEASE, "m2");
+    assert.equal(again?.eventId, job.eventId);
+    assert.equal(again?.attempts, 0, "an expired lease is not a failed attempt");
+  });
+});
+
+const SETTLED: Array<{ name: string; outcome: MediaOutcome; media: Record<string, unknown> }> = [
+  {
+    name: "stored",
+    outcome: storedAs(`${SENDER}/1`, "jpeg bytes"),
+    media: {
+      state: "stored",
+      contentType: "image/jpeg",
+      size: 10,
+      sha256: createHash("sha256").update("jpeg bytes").digest("hex"),
+      path: `${SENDER}/1`,
+      goneReason: null,
+    },
+  },
+  {
+    name: "gone",
+    outcome: { state: "gone", reason: "LINE answered 404: the content no longer exists" },
+    media: {
+      state: "gone",
+      contentType: null,
+      size: null,
+      sha256: null,
+      path: null,
+      goneReason: "LINE answered 404: the content no longer exists",
+    },
+  },
+];
+
+for (const c of SETTLED) {
+  test(`finishMedia ${c.name}: the held delivery is claimable at once and findMessage shows the attachment`, async () => {
+    await withStore(async (store) => {
+      const serial = await ingestImage(store, "s1", T0);
+      await ingestImage(store, "s2", T0, OTHER_SENDER); // another held message stays held
+      assert.deepEqual(await claim(store, T0 + 1), []);
+      const [job] = await claimMedia(store, T0 + 2, "m1", 1);
+      assert.equal(job?.messageId, "m-s1");
+      assert.ok(job);
+      assert.equal(await store.finishMedia(job, c.outcome, T0 + 3), true);
+
+      const [claimed, ...others] = await claim(store, T0 + 3);
+      assert.deepEqual(messageIds(claimed), ["m-s1"], "relayed before mediaWaitMs is over");
+      assert.equal(claimed?.senderKey, SENDER);
+      assert.deepEqual(others, []);
+      assert.deepEqual((await store.findMessage(SENDER, serial))?.media, { kind: "image", ...c.media });
+      assert.equal(await store.nextMediaDueAt(), T0, "only the other channel's attachment waits");
+      const later = await claimMedia(store, T0 + 10 * MEDIA_LEASE);
+      assert.deepEqual(
+        later.map((j) => j.messageId),
+        ["m-s2"],
+        "settled: never fetched again",
+      );
+    });
+  });
+}
+
+const LATE: Array<{ first: MediaOutcome; late: MediaOutcome }> = [
+  { first: storedAs(`${SENDER}/1`), late: storedAs(`${SENDER}/1`, "other bytes") },
+  { first: storedAs(`${SENDER}/1`), late: { state: "pending", nextAttemptAt: T0 + 9, error: "HTTP 500" } },
+  { first: storedAs(`${SENDER}/1`), late: { state: "gone", reason: "LINE answered 404" } },
+  { first: { state: "gone", reason: "LINE answered 410" }, late: storedAs(`${SENDER}/1`) },
+  { first: { state: "gone", reason: "LINE answered 410" }, late: { state: "gone", reason: "again" } },
+];
+
+for (const c of LATE) {
+  test(`a late finishMedia ${c.late.state} (lapsed lease) leaves an attachment already ${c.first.state} as it was`, async () => {
+    await withStore(async (store) => {
+      const serial = await ingestImage(store, "late", T0);
+      const [slow] = await claimMedia(store, T0, "m-slow");
+      const [fast] = await claimMedia(store, T0 + MEDIA_LEASE, "m-fast");
+      assert.ok(slow && fast);
+      assert.equal(await store.finishMedia(fast, c.first, T0 + MEDIA_LEASE + 1), true);
+      const settled = (await store.findMessage(SENDER, serial))?.media;
+      await store.finishMedia(slow, c.late, T0 + MEDIA_LEASE + 2);
+      assert.deepEqual((await store.findMessage(SENDER, serial))?.media, settled);
+      assert.deepEqual(await claimMedia(store, T0 + 10 * MEDIA_LEASE), []);
+    });
+  });
+}
+
+test("finishMedia stored wakes a conversation whose head is the held message, ahead of a later text", async () => {
+  await withStore(async (store) => {
+    await store.ingest(
+      mediaRequest(
+        [
+          { raw: mediaEvent("h1", undefined, { timestamp: 1 }), media: "image" },
+          { raw: lineEvent({ id: "h2", timestamp: 2 }) },
+        ],
+        T0,
+      ),
+    );
+    assert.deepEqual(await claim(store, T0 + 1), [], "the text waits behind the held image");
+    const [job] = await claimMedia(store, T0 + 1);
+    assert.ok(job);
+    await store.finishMedia(job, storedAs(`${SENDER}/${job.eventId}`), T0 + 2);
+    assert.equal(await store.nextDueAt(), T0 + 2);
+    assert.deepEqual(messageIds((await claim(store, T0 + 2))[0]), ["m-h1", "m-h2"]);
+  });
+});
+
+test("finishMedia pending: retried at nextAttemptAt with attempts grown, its delivery still held", async () => {
+  await withStore(async (store) => {
+    const serial = await ingestImage(store, "p1", T0);
+    const [job] = await claimMedia(store, T0);
+    assert.ok(job);
+    const retryAt = T0 + 4_000;
+    assert.equal(
+      await store.finishMedia(
+        job,
+        { state: "pending", nextAttemptAt: retryAt, error: "not ready yet (202)" },
+        T0 + 1,
+      ),
+      true,
+    );
+    assert.equal(await store.nextMediaDueAt(), retryAt);
+    assert.deepEqual(await claimMedia(store, retryAt - 1), []);
+    assert.equal((await store.findMessage(SENDER, serial))?.media?.state, "pending");
+    assert.deepEqual(await claim(store, T0 + 2), [], "the message is still held");
+
+    const [second] = await claimMedia(store, retryAt, "m2");
+    assert.equal(second?.eventId, job.eventId);
+    assert.equal(second?.attempts, 1);
+    assert.ok(second);
+    await store.finishMedia(
+      second,
+      { state: "pending", nextAttemptAt: retryAt + 8_000, error: "HTTP 500" },
+      retryAt,
+    );
+    const [third] = await claimMedia(store, retryAt + 8_000, "m3");
+    assert.equal(third?.attempts, 2);
+    // Past mediaWaitMs the message goes without its attachment.
+    assert.deepEqual(messageIds((await claim(store, T0 + MEDIA_WAIT))[0]), ["m-p1"]);
+  });
+});
+
+test("an unsend scrubs the message, marks its stored attachment gone and returns the file to delete", async () => {
+  await withStore(async (store) => {
+    const raw = mediaEvent("u1", {
+      type: "file",
+      fileName: "비밀.pdf",
+      fileSize: 5,
+      quoteToken: "q",
+    });
+    const { stored } = await store.ingest(mediaRequest([{ raw, media: "file" }], T0));
+    const serial = stored[0]?.serialNumber ?? "";
+    const [job] = await claimMedia(store, T0);
+    assert.ok(job);
+    const path = `${SENDER}/${job.eventId}`;
+    await store.finishMedia(job, storedAs(path), T0 + 1);
+
+    const result = await store.ingest(mediaRequest([{ raw: unsendEvent("un1", "m-u1") }], T0 + 2));
+    assert.deepEqual(result.unsentFiles, [path]);
+    assert.equal(result.stored[0]?.facts.type, "unsend");
+
+    const found = await store.findMessage(SENDER, serial);
+    assert.equal(found?.unsent, true);
+    assert.deepEqual(found?.event.message, { id: "m-u1", type: "file" });
+    assert.ok(!JSON.stringify(found?.event).includes("비밀"), "the file name is gone too");
+    assert.equal(found?.media?.state, "gone");
+    assert.equal(found?.media?.goneReason, "unsent");
+  });
+});
+
+test("an unsend scrubs a text message and returns no file", async () => {
+  await withStore(async (store) => {
+    const raw = mediaEvent("tx", { type: "text", text: "지워 주세요" });
+    const [serial] = await serials(store, [raw], T0);
+    const result = await store.ingest(mediaRequest([{ raw: unsendEvent("un-tx", "m-tx") }], T0 + 1));
+    assert.deepEqual(result.unsentFiles, []);
+    const found = await store.findMessage(SENDER, serial ?? "");
+    assert.equal(found?.unsent, true);
+    assert.deepEqual(found?.event.message, { id: "m-tx", type: "text" });
+    assert.equal(found?.media, null);
+    // The rest of the event stays, so the unsent message still reads as a message of that user.
+    assert.equal(found?.event.type, "message");
+    assert.deepEqual(found?.event.source, raw.source);
+  });
+});
+
+test("an unsend releases a message held for its attachment, and its delivery carries no content", async () => {
+  await withStore(async (store) => {
+    await store.ingest(
+      mediaRequest(
+        [{ raw: mediaEvent("r1", { type: "image", contentProvider: { type: "line" } }), media: "image" }],
+        T0,
+      ),
+    );
+    const [job] = await claimMedia(store, T0);
+    assert.ok(job);
+    const result = await store.ingest(mediaRequest([{ raw: unsendEvent("un-r1", "m-r1") }], T0 + 5));
+    assert.deepEqual(result.unsentFiles, [], "still being fetched: no file yet");
+
+    const [claimed] = await claim(store, T0 + 5);
+    const bodies = (claimed?.deliveries ?? []).map((d) => JSON.parse(d.body) as Record<string, unknown>);
+    assert.deepEqual(
+      bodies.map((b) => b.type),
+      ["message", "unsend"],
+      "released at once, before mediaWaitMs",
+    );
+    assert.deepEqual(bodies[0]?.message, { id: "m-r1", type: "image" });
+
+    // The fetch that was under way finishes: the attachment is no longer wanted.
+    assert.equal(await store.finishMedia(job, storedAs(`${SENDER}/${job.eventId}`), T0 + 6), false);
+    const found = await store.findMessage(SENDER, claimed?.deliveries[0]?.serialNumber ?? "");
+    assert.equal(found?.media?.state, "gone");
+    assert.equal(found?.media?.goneReason, "unsent");
+    assert.equal(found?.media?.path, null);
+  });
+});
+
+test("an unsend only takes back the message of its own channel", async () => {
+  await withStore(async (store) => {
+    const mine = await ingestImage(store, "same", T0, SENDER);
+    const theirs = await ingestImage(store, "same", T0, OTHER_SENDER);
+    const result = await store.ingest(
+      mediaRequest([{ raw: unsendEvent("un-same", "m-same") }], T0 + 1, { senderKey: OTHER_SENDER }),
+    );
+    assert.deepEqual(result.unsentFiles, []);
+    assert.equal((await store.findMessage(SENDER, mine))?.unsent, false);
+    assert.equal((await store.findMessage(SENDER, mine))?.media?.state, "pending");
+    assert.equal((await store.findMessage(OTHER_SENDER, theirs))?.unsent, true);
+  });
+});
+
+test("an unsend that arrives before its message: the message is stored already scrubbed, its media gone", async () => {
+  await withStore(async (store) => {
+    const early = await store.ingest(mediaRequest([{ raw: unsendEvent("un-e1", "m-e1") }], T0));
+    assert.deepEqual(early.unsentFiles, []);
+    const raw = mediaEvent("e1", { type: "video", duration: 1000, contentProvider: { type: "line" } });
+    const { stored } = await store.ingest(mediaRequest([{ raw, media: "video" }], T0 + 1));
+    const found = await store.findMessage(SENDER, stored[0]?.serialNumber ?? "");
+    assert.equal(found?.unsent, true);
+    assert.deepEqual(found?.event.message, { id: "m-e1", type: "video" });
+    assert.equal(found?.media?.state, "gone");
+    assert.equal(found?.media?.goneReason, "unsent");
+    assert.deepEqual(await claimMedia(store, T0 + 1), [], "nothing to fetch");
+    // Not held for an attachment that will never come.
+    const [claimed] = await claim(store, T0 + 1);
+    assert.deepEqual(
+      claimed?.deliveries.map((d) => [d.serialNumber, (JSON.parse(d.body) as { type: string }).type]),
+      [
+        [early.stored[0]?.serialNumber, "unsend"],
+        [stored[0]?.serialNumber, "message"],
+      ],
+    );
+  });
+});
+
+for (const order of [
+  ["message", "unsend"],
+  ["unsend", "message"],
+] as const) {
+  test(`an unsend in the same webhook body as its message (${order.join(" then ")}) scrubs it`, async () => {
+    await withStore(async (store) => {
+      const entries = {
+        message: { raw: mediaEvent("b1"), media: "image" as const },
+        unsend: { raw: unsendEvent("un-b1", "m-b1") },
+      };
+      const result = await store.ingest(
+        mediaRequest(
+          order.map((kind) => entries[kind]),
+          T0,
+        ),
+      );
+      const serial = result.stored.find((s) => s.facts.type === "message")?.serialNumber ?? "";
+      const found = await store.findMessage(SENDER, serial);
+      assert.equal(found?.unsent, true);
+      assert.deepEqual(found?.event.message, { id: "m-b1", type: "image" });
+      assert.equal(found?.media?.state, "gone");
+      assert.deepEqual(await claimMedia(store, T0), []);
+    });
+  });
+}
+
+test("findMessage: null for an unknown serial, or one of another channel; media null for a text", async () => {
+  await withStore(async (store) => {
+    const [text] = await serials(store, [lineEvent({ id: "f1" })], T0);
+    const image = await ingestImage(store, "f2", T0);
+    assert.equal(await store.findMessage(SENDER, "Uae87c693e28-9999-65A51E00"), null);
+    assert.equal(await store.findMessage(SENDER, ""), null);
+    assert.equal(await store.findMessage(OTHER_SENDER, image), null);
+    const found = await store.findMessage(SENDER, text ?? "");
+    assert.equal(found?.serialNumber, text);
+    assert.equal(typeof found?.eventId, "number");
+    assert.equal(found?.media, null);
+    assert.equal(found?.unsent, false);
+    assert.deepEqual(found?.event.message, { id: "m-f1", type: "text", text: "hello" });
+  });
+});
+
+test("reopening the file voids media leases: the attachment is claimable at once", async () => {
+  const path = newPath();
+  const first = openSqliteStore(path);
+  await ingestImage(first, "crash", T0);
+  const [job] = await claimMedia(first, T0, "crashed-fetcher");
+  assert.ok(job);
+  await first.close();
+
+  const second = openSqliteStore(path);
+  try {
+    const due = await second.nextMediaDueAt();
+    assert.ok(due !== null && due <= T0 + 1, `next media due at ${due}, not the old lease's end`);
+    const [again] = await claimMedia(second, T0 + 1, "new-fetcher");
+    assert.equal(again?.eventId, job.eventId);
+    assert.equal(again?.messageId, "m-crash");
+    assert.equal(again?.attempts, 0);
+  } finally {
+    await second.close();
+  }
+});
+
+test("reopening keeps pending, stored and gone attachments as they were", async () => {
+  const path = newPath();
+  const first = openSqliteStore(path);
+  const pending = await ingestImage(first, "k1", T0);
+  const stored = await ingestImage(first, "k2", T0 + 1);
+  const [, job] = await claimMedia(first, T0 + 2);
+  assert.equal(job?.messageId, "m-k2");
+  await first.finishMedia(job, storedAs(`${SENDER}/k2`), T0 + 3);
+  await first.close();
+
+  const second = openSqliteStore(path);
+  try {
+    assert.equal((await second.findMessage(SENDER, stored))?.media?.path, `${SENDER}/k2`);
+    assert.equal((await second.findMessage(SENDER, pending))?.media?.state, "pending");
+  } finally {
+    await second.close();
+  }
+});
+
+test("a fetch whose lease lapsed does not count once another fetch stored the attachment", async () => {
+  // The late fetch is told false and removes its own file (each attempt writes its own path), never
+  // the one the other fetch stored.
+  await withStore(async (store) => {
+    const serial = await ingestImage(store, "dup", T0);
+    const [slow] = await claimMedia(store, T0, "m-slow");
+    const [fast] = await claimMedia(store, T0 + MEDIA_LEASE, "m-fast");
+    assert.ok(slow && fast);
+    assert.equal(await store.finishMedia(fast, storedAs(`${SENDER}/fast`), T0 + MEDIA_LEASE + 1), true);
+    assert.equal(await store.finishMedia(slow, storedAs(`${SENDER}/slow`), T0 + MEDIA_LEASE + 2), false);
+    const media = (await store.findMessage(SENDER, serial))?.media;
+    assert.equal(media?.path, `${SENDER}/fast`);
+    assert.equal(media?.state, "stored");
+  });
 });

@@ -251,6 +251,7 @@ export class SqliteStore implements Store {
         this.#sql.leaseMedia.run(owner, now + leaseMs, row.event_id);
         return {
           eventId: row.event_id,
+          owner,
           senderKey: row.sender_key,
           messageId: row.message_id,
           kind: row.kind,
@@ -267,11 +268,17 @@ export class SqliteStore implements Store {
       let changed: number | bigint;
       if (outcome.state === "stored") {
         const { contentType, size, sha256, path } = outcome;
-        changed = sql.mediaStored.run(contentType, size, sha256, path, now, job.eventId).changes;
+        changed = sql.mediaStored.run(contentType, size, sha256, path, now, job.eventId, job.owner).changes;
       } else if (outcome.state === "gone") {
-        changed = sql.mediaGone.all(outcome.reason, now, job.eventId).length;
+        changed = sql.mediaGaveUp.run(outcome.reason, now, job.eventId, job.owner).changes;
       } else {
-        changed = sql.mediaRetry.run(outcome.nextAttemptAt, outcome.error, now, job.eventId).changes;
+        changed = sql.mediaRetry.run(
+          outcome.nextAttemptAt,
+          outcome.error,
+          now,
+          job.eventId,
+          job.owner,
+        ).changes;
       }
       if (changed && outcome.state !== "pending") this.#releaseGate(job.eventId, now);
       return changed > 0;
@@ -537,8 +544,14 @@ function prepareStatements(db: DatabaseSync) {
     mediaStored: prepare(
       `UPDATE media SET state = 'stored', content_type = ?, size = ?, sha256 = ?, path = ?, updated_at = ?,
          attempts = attempts + 1, lease_owner = NULL, lease_until = NULL, last_error = NULL
-       WHERE event_id = ? AND state = 'pending'`,
+       WHERE event_id = ? AND state = 'pending' AND lease_owner = ?`,
     ),
+    mediaGaveUp: prepare(
+      `UPDATE media SET state = 'gone', gone_reason = ?, updated_at = ?, attempts = attempts + 1,
+         lease_owner = NULL, lease_until = NULL
+       WHERE event_id = ? AND state = 'pending' AND lease_owner = ?`,
+    ),
+    // The user unsent the message: whoever holds the job, and whatever state it is in.
     mediaGone: prepare(
       `UPDATE media SET state = 'gone', gone_reason = ?, updated_at = ?, lease_owner = NULL, lease_until = NULL
        WHERE event_id = ? AND state <> 'gone' RETURNING path`,
@@ -546,7 +559,7 @@ function prepareStatements(db: DatabaseSync) {
     mediaRetry: prepare(
       `UPDATE media SET next_attempt_at = ?, attempts = attempts + 1, last_error = ?, updated_at = ?,
          lease_owner = NULL, lease_until = NULL
-       WHERE event_id = ? AND state = 'pending'`,
+       WHERE event_id = ? AND state = 'pending' AND lease_owner = ?`,
     ),
     nextMediaDue: prepare(
       "SELECT min(next_attempt_at) AS next_attempt_at FROM media WHERE state = 'pending'",
