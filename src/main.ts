@@ -89,6 +89,7 @@ export async function startTalkgate(config: TalkgateConfig, options: StartOption
       clock,
       send: { store, line, clock, options: config.send },
       publicBaseUrl: config.publicBaseUrl,
+      limits: config.partnerApi,
     },
     intake: {
       store,

@@ -75,6 +75,7 @@ test("parseConfig accepts the SPEC §7 example, resolves paths against baseDir a
     media: { ...DEFAULTS.media },
     longText: { threshold: 1000, previewLength: 300 },
     send: { ...DEFAULTS.send },
+    partnerApi: { ...DEFAULTS.partnerApi },
     partners: [
       {
         id: "jedai",

@@ -37,6 +37,7 @@ export const DEFAULTS = {
   },
   longText: { threshold: 1000, previewLength: 300 },
   send: { replyTokenMaxAgeMs: 50_000, attempts: 3, retryDelayMs: 300, staleAfterMs: 60_000 },
+  partnerApi: { rateLimitMax: 600, rateLimitWindowMs: 60_000, bodyLimitBytes: 1024 * 1024 },
 } as const;
 
 const PositiveInt = Type.Integer({ minimum: 1 });
@@ -80,6 +81,7 @@ const FileSchema = Type.Object(
     profiles: tunables(DEFAULTS.profiles),
     longText: tunables(DEFAULTS.longText),
     send: tunables(DEFAULTS.send),
+    partnerApi: tunables(DEFAULTS.partnerApi),
     partners: Type.Array(
       Type.Object(
         {
@@ -142,6 +144,7 @@ export interface TalkgateConfig {
   media: { [K in keyof typeof DEFAULTS.media]: number };
   longText: { threshold: number; previewLength: number };
   send: { [K in keyof typeof DEFAULTS.send]: number };
+  partnerApi: { [K in keyof typeof DEFAULTS.partnerApi]: number };
   partners: readonly PartnerConfig[];
   channels: readonly ChannelConfig[];
 }
@@ -276,6 +279,7 @@ export function parseConfig(
     media: { ...DEFAULTS.media, ...file.media },
     longText: { ...DEFAULTS.longText, ...file.longText },
     send: { ...DEFAULTS.send, ...file.send },
+    partnerApi: { ...DEFAULTS.partnerApi, ...file.partnerApi },
     partners,
     channels,
   });

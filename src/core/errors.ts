@@ -21,6 +21,10 @@ export const ERROR_CODES = {
   "-413": { status: 413, meaning: "request body too large" },
   "-415": { status: 415, meaning: "unsupported content type" },
   "-423": { status: 409, meaning: "the same serial_number is being sent right now" },
+  "-429": {
+    status: 429,
+    meaning: "too many requests with this partner API key; retry after the Retry-After seconds",
+  },
   "-202": { status: 202, meaning: "the attachment is not stored yet; ask again later" },
   "-410": { status: 410, meaning: "gone: unsent by the user, or deleted at LINE before it could be fetched" },
   "-508": { status: 404, meaning: "no such data (no message with that serial_number in that channel)" },

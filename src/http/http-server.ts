@@ -28,6 +28,8 @@ export function buildHttpServer(deps: HttpDeps): FastifyInstance {
     // LINE waits 2 s; nothing talkgate answers needs longer.
     connectionTimeout: 30_000,
     return503OnClosing: true,
+    // JSON bodies of the partner API; webhooks and uploads set their own limits.
+    bodyLimit: deps.partnerApi.limits.bodyLimitBytes,
   });
   installErrorHandling(app);
   registerOpenApi(app, deps.version);

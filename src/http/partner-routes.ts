@@ -1,6 +1,7 @@
 // The partner API ("상담톡 API", SPEC §6) under /line: authenticated, scoped to the key's channels.
 
 import multipart from "@fastify/multipart";
+import rateLimit from "@fastify/rate-limit";
 import { Type } from "@sinclair/typebox";
 import { create as contentDisposition } from "content-disposition";
 import type { FastifyInstance, FastifyReply, FastifyRequest } from "fastify";
@@ -10,12 +11,14 @@ import type { MediaFiles, Store } from "../app/ports.ts";
 import { findAttachment, readText } from "../app/read-message.ts";
 import type { SendDeps } from "../app/send-message.ts";
 import { attachmentFileName } from "../core/attachment.ts";
+import { TalkgateError } from "../core/errors.ts";
 import { registerActionRoutes } from "./action-routes.ts";
 import { PARTNER_API_TAG, ROUTE_SUMMARIES } from "./openapi.ts";
 import type { PartnerAccess, PartnerKeys } from "./partner-auth.ts";
 import { registerPublicMediaRoute, registerUploadRoute } from "./upload-routes.ts";
 
 export interface PartnerApiDeps extends ChatDeps {
+  limits: { rateLimitMax: number; rateLimitWindowMs: number; bodyLimitBytes: number };
   keys: PartnerKeys;
   store: Store;
   files: MediaFiles;
@@ -62,6 +65,15 @@ export function registerPartnerRoutes(app: FastifyInstance, deps: PartnerApiDeps
     });
     api.addHook("onRequest", async (request) => {
       request.partner = deps.keys.authenticate(request.headers.authorization);
+    });
+    // Per key, after authentication: one busy partner cannot starve the others.
+    await api.register(rateLimit, {
+      hook: "preHandler",
+      max: deps.limits.rateLimitMax,
+      timeWindow: deps.limits.rateLimitWindowMs,
+      keyGenerator: (request) => request.partner.partnerId,
+      errorResponseBuilder: (_request, context) =>
+        new TalkgateError("-429", `too many requests: at most ${context.max} per ${context.after}`),
     });
 
     api.get<{ Querystring: MessageQuery }>(
