@@ -12,6 +12,11 @@ commands:
                               run the LINE platform emulator for the channels in FILE
   dev       [--config FILE]   run talkgate, the LINE emulator and a demo partner that prints
                               what it receives (development only; used by npm start)
+  deliveries list   [--sender-key K] [--state pending|retrying|delivered|dead] [--limit N]
+  deliveries replay --sender-key K (--serial S [--serial S …] | --from TIME [--to TIME]) [--state S]
+                              list or replay deliveries of a running talkgate (through its partner
+                              API, with the channel's partner key from the configuration);
+                              TIME is ISO 8601 or Unix ms; --url overrides the address
 
 --config defaults to talkgate.config.json. Secrets may come from the environment: see docs/configuration.md.`;
 
@@ -26,6 +31,13 @@ async function main(argv: string[]): Promise<void> {
       config: { type: "string", default: "talkgate.config.json" },
       port: { type: "string" },
       help: { type: "boolean" },
+      url: { type: "string" },
+      "sender-key": { type: "string" },
+      state: { type: "string" },
+      limit: { type: "string" },
+      serial: { type: "string", multiple: true },
+      from: { type: "string" },
+      to: { type: "string" },
     },
   });
   const command = positionals[0];
@@ -40,6 +52,7 @@ async function main(argv: string[]): Promise<void> {
     return;
   }
   if (command === "dev") return dev(config);
+  if (command === "deliveries") return deliveries(config, positionals[1], values);
   console.error(`unknown command ${JSON.stringify(command)}\n\n${USAGE}`);
   process.exitCode = 2;
 }
@@ -106,6 +119,62 @@ async function dev(config: TalkgateConfig): Promise<void> {
     -d '{"userId":"${DEMO_USER}","text":"Hello talkgate"}'
 or play a whole scripted conversation with: npm run demo`);
   }
+}
+
+interface DeliveryOptions {
+  url?: string | undefined;
+  "sender-key"?: string | undefined;
+  state?: string | undefined;
+  limit?: string | undefined;
+  serial?: string[] | undefined;
+  from?: string | undefined;
+  to?: string | undefined;
+}
+
+/** `talkgate deliveries list|replay`: calls the running talkgate's partner API with a key from the config. */
+async function deliveries(
+  config: TalkgateConfig,
+  action: string | undefined,
+  options: DeliveryOptions,
+): Promise<void> {
+  const senderKey = options["sender-key"];
+  const channel = config.channels.find((c) => c.senderKey === (senderKey ?? config.channels[0]?.senderKey));
+  const key = config.partners.find((p) => p.id === channel?.partner)?.apiKeys[0];
+  if (!channel || !key) {
+    console.error(`no channel ${senderKey ?? ""} with a partner API key in the configuration`);
+    process.exitCode = 2;
+    return;
+  }
+  const host = ["0.0.0.0", "::"].includes(config.listen.host) ? "127.0.0.1" : config.listen.host;
+  const base = options.url ?? `http://${host}:${config.listen.port}`;
+  const headers = { authorization: `Bearer ${key}`, "content-type": "application/json" };
+  const time = (value: string | undefined) =>
+    value === undefined ? undefined : /^\d+$/.test(value) ? Number(value) : Date.parse(value);
+  let response: Response;
+  if (action === "list") {
+    const query = new URLSearchParams({ sender_key: channel.senderKey, limit: options.limit ?? "100" });
+    if (options.state) query.set("state", options.state);
+    response = await fetch(`${base}/line/deliveries?${query}`, { headers });
+  } else if (action === "replay") {
+    const body = {
+      sender_key: channel.senderKey,
+      serial_numbers: options.serial,
+      state: options.state,
+      from: time(options.from),
+      to: time(options.to),
+    };
+    response = await fetch(`${base}/line/deliveries/replay`, {
+      method: "POST",
+      headers,
+      body: JSON.stringify(body),
+    });
+  } else {
+    console.error(`usage: talkgate deliveries list|replay …\n\n${USAGE}`);
+    process.exitCode = 2;
+    return;
+  }
+  console.log(JSON.stringify(await response.json(), null, 2));
+  if (!response.ok) process.exitCode = 1;
 }
 
 /** Runs `close` once on SIGINT or SIGTERM, then exits. */

@@ -4,7 +4,7 @@ import pino, { type Logger } from "pino";
 import { DeliveryWorker } from "./app/deliver-outbox.ts";
 import { MediaWorker } from "./app/fetch-media.ts";
 import type { IntakeChannel } from "./app/ingest-webhook.ts";
-import { type Clock, systemClock } from "./app/ports.ts";
+import { type Clock, type Store, systemClock } from "./app/ports.ts";
 import { UserNames } from "./app/user-names.ts";
 import type { TalkgateConfig } from "./config/config.ts";
 import type { RetryPolicy } from "./core/retry-policy.ts";
@@ -31,6 +31,8 @@ export interface Talkgate {
 export interface StartOptions {
   logger?: Logger;
   clock?: Clock;
+  /** Use this store instead of opening `config.database` (tests: fault injection); talkgate closes it. */
+  store?: Store;
 }
 
 /** Creates the logger talkgate uses: JSON lines on stdout, secrets and message text never passed to it. */
@@ -42,7 +44,7 @@ export function createLogger(level: string): Logger {
 export async function startTalkgate(config: TalkgateConfig, options: StartOptions = {}): Promise<Talkgate> {
   const logger = options.logger ?? createLogger(config.logLevel);
   const clock = options.clock ?? systemClock;
-  const store = openSqliteStore(config.database.path);
+  const store = options.store ?? openSqliteStore(config.database.path);
 
   const line = new LineClient(
     config.channels.flatMap((c) =>
@@ -90,6 +92,7 @@ export async function startTalkgate(config: TalkgateConfig, options: StartOption
       send: { store, line, clock, options: config.send },
       publicBaseUrl: config.publicBaseUrl,
       limits: config.partnerApi,
+      afterReplay: () => worker.wake(),
     },
     intake: {
       store,

@@ -117,7 +117,7 @@ export class DeliveryWorker {
       return { eventId: task.eventId, at, status: result.status, error: null, state: "delivered" };
     }
     const next = afterFailure(
-      { attempts: task.attempts + 1, createdAt: task.receivedAt },
+      { attempts: task.attempts + 1, createdAt: task.retryFrom },
       at,
       this.#options.retry,
       this.#deps.random,

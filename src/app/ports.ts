@@ -53,8 +53,10 @@ export interface DeliveryTask {
   conversation: string;
   /** Failed attempts so far. */
   attempts: number;
-  /** When the event was received (ms): the payload's `time`, and the start of its retry window. */
+  /** When the event was received (ms): the payload's `time`. */
   receivedAt: number;
+  /** Start of the retry window (when the event was received, or when it was last replayed). */
+  retryFrom: number;
   /** The stored event JSON. */
   body: string;
   e164: string | null;
@@ -150,6 +152,36 @@ export type BeginSend =
   | { kind: "conflict" }
   | { kind: "standby" };
 
+export type DeliveryState = "pending" | "retrying" | "delivered" | "dead";
+
+/** One delivery as operators list it. */
+export interface DeliveryRecord {
+  eventId: number;
+  serialNumber: string;
+  senderKey: string;
+  conversation: string;
+  eventType: string;
+  state: DeliveryState;
+  attempts: number;
+  lastStatus: number | null;
+  lastError: string | null;
+  receivedAt: number;
+  updatedAt: number;
+  nextAttemptAt: number;
+}
+
+/** Which deliveries to list or replay: all conditions given must hold. */
+export interface DeliveryFilter {
+  senderKeys: readonly string[];
+  state?: DeliveryState | undefined;
+  conversation?: string | undefined;
+  serialNumbers?: readonly string[] | undefined;
+  /** Received at or after (ms). */
+  from?: number | undefined;
+  /** Received before (ms). */
+  to?: number | undefined;
+}
+
 /** Durable storage of events and the delivery outbox. Every write has committed when its promise resolves. */
 export interface Store {
   /** Stores new events (deduped per channel on their key), assigns serial numbers, queues deliveries. */
@@ -167,6 +199,13 @@ export interface Store {
   }): Promise<ConversationClaim[]>;
   /** Records the outcomes of a claim's attempts and releases its lease. */
   completeClaim(claim: ConversationClaim, outcomes: DeliveryOutcome[]): Promise<void>;
+  /** Deliveries matching the filter, oldest first, after the event id `after` (for paging). */
+  listDeliveries(filter: DeliveryFilter, page: { after: number; limit: number }): Promise<DeliveryRecord[]>;
+  /**
+   * Queues the matching deliveries again, due now, with a fresh retry window; they keep their
+   * serial_number. Answers the serial numbers replayed (at most `limit`).
+   */
+  replayDeliveries(filter: DeliveryFilter, now: number, limit: number): Promise<string[]>;
   /** The earliest time a conversation becomes due, or null when nothing waits. */
   nextDueAt(): Promise<number | null>;
   /** Leases up to `limit` attachments due to be fetched. */

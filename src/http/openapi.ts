@@ -20,6 +20,8 @@ export const ROUTE_SUMMARIES: Readonly<Record<string, string>> = {
   "/line/user": "Set a user's directory fields (e164, agree_type), carried in later payloads",
   "/line/channel/webhook/endpoint/set": "Set the channel's webhook URL at LINE",
   "/line/channel/webhook/endpoint/info": "The channel's webhook URL at LINE",
+  "/line/deliveries": "List deliveries to the partner: by channel, state, conversation, time range; paged",
+  "/line/deliveries/replay": "Deliver again, by serial_numbers or time range (they keep their serial_number)",
 };
 
 // MessageSchema keeps its shared parts in `$defs`; in the document they become components.

@@ -5,6 +5,8 @@ import { TalkgateError } from "../core/errors.ts";
 /** What one authenticated key may reach. */
 export interface PartnerAccess {
   partnerId: string;
+  /** The channels this key reaches. */
+  senderKeys: readonly string[];
   /** Throws -406 for a channel that is not this partner's, exactly as for one that does not exist. */
   requireChannel(senderKey: string): void;
 }
@@ -23,6 +25,7 @@ export class PartnerKeys {
       const own = new Set(channels.filter((c) => c.partner === partner.id).map((c) => c.senderKey));
       const access: PartnerAccess = {
         partnerId: partner.id,
+        senderKeys: [...own],
         requireChannel(senderKey) {
           if (!own.has(senderKey))
             throw new TalkgateError("-406", `unknown sender_key ${JSON.stringify(senderKey)}`);

@@ -13,11 +13,14 @@ import type { SendDeps } from "../app/send-message.ts";
 import { attachmentFileName } from "../core/attachment.ts";
 import { TalkgateError } from "../core/errors.ts";
 import { registerActionRoutes } from "./action-routes.ts";
+import { registerDeliveryRoutes } from "./delivery-routes.ts";
 import { PARTNER_API_TAG, ROUTE_SUMMARIES } from "./openapi.ts";
 import type { PartnerAccess, PartnerKeys } from "./partner-auth.ts";
 import { registerPublicMediaRoute, registerUploadRoute } from "./upload-routes.ts";
 
 export interface PartnerApiDeps extends ChatDeps {
+  /** Called when deliveries were queued again (wakes the delivery worker). */
+  afterReplay(): void;
   limits: { rateLimitMax: number; rateLimitWindowMs: number; bodyLimitBytes: number };
   keys: PartnerKeys;
   store: Store;
@@ -95,6 +98,11 @@ export function registerPartnerRoutes(app: FastifyInstance, deps: PartnerApiDeps
     });
 
     registerActionRoutes(api, deps);
+    registerDeliveryRoutes(api, {
+      store: deps.store,
+      now: () => deps.clock.now(),
+      afterReplay: deps.afterReplay,
+    });
     await api.register(multipart);
     registerUploadRoute(api, deps);
   });

@@ -1,11 +1,14 @@
 // The embedded store: one SQLite file (WAL, full sync), writes group-committed. One talkgate process per file.
 import { mkdirSync } from "node:fs";
 import { dirname } from "node:path";
-import { DatabaseSync, type StatementSync } from "node:sqlite";
+import { DatabaseSync, type SQLInputValue, type SQLOutputValue, type StatementSync } from "node:sqlite";
 import type {
   BeginSend,
   ConversationClaim,
+  DeliveryFilter,
   DeliveryOutcome,
+  DeliveryRecord,
+  DeliveryState,
   DeliveryTask,
   IngestRequest,
   IngestResult,
@@ -59,6 +62,7 @@ interface TaskRow {
   attempts: number;
   next_attempt_at: number;
   received_at: number;
+  created_at: number;
   body: string;
   e164: string | null;
   agree_type: number | null;
@@ -228,6 +232,58 @@ export class SqliteStore implements Store {
       }
       const head = sql.waitingDeliveries.get(claim.senderKey, claim.conversation, 1) as TaskRow | undefined;
       sql.release.run(head?.next_attempt_at ?? null, claim.senderKey, claim.conversation, claim.owner);
+    });
+  }
+
+  async listDeliveries(
+    filter: DeliveryFilter,
+    page: { after: number; limit: number },
+  ): Promise<DeliveryRecord[]> {
+    const { where, params } = deliveryWhere(filter);
+    const rows = this.db
+      .prepare(
+        `SELECT d.event_id, e.serial_number, d.sender_key, d.conversation, e.type, d.state, d.attempts, d.last_status,
+           d.last_error, e.received_at, d.updated_at, d.next_attempt_at
+         FROM deliveries d JOIN events e ON e.id = d.event_id
+         WHERE ${where} AND d.event_id > ? ORDER BY d.event_id LIMIT ?`,
+      )
+      .all(...params, page.after, page.limit) as Array<Record<string, SQLOutputValue>>;
+    return rows.map((row) => ({
+      eventId: Number(row.event_id),
+      serialNumber: String(row.serial_number),
+      senderKey: String(row.sender_key),
+      conversation: String(row.conversation),
+      eventType: String(row.type),
+      state: row.state as DeliveryState,
+      attempts: Number(row.attempts),
+      lastStatus: row.last_status === null ? null : Number(row.last_status),
+      lastError: row.last_error === null ? null : String(row.last_error),
+      receivedAt: Number(row.received_at),
+      updatedAt: Number(row.updated_at),
+      nextAttemptAt: Number(row.next_attempt_at),
+    }));
+  }
+
+  replayDeliveries(filter: DeliveryFilter, now: number, limit: number): Promise<string[]> {
+    const { where, params } = deliveryWhere(filter);
+    return this.#writes.run(() => {
+      const rows = this.db
+        .prepare(
+          `SELECT d.event_id, d.sender_key, d.conversation, e.serial_number
+           FROM deliveries d JOIN events e ON e.id = d.event_id
+           WHERE ${where} ORDER BY d.event_id LIMIT ?`,
+        )
+        .all(...params, limit) as Array<{
+        event_id: number;
+        sender_key: string;
+        conversation: string;
+        serial_number: string;
+      }>;
+      for (const row of rows) {
+        this.#sql.replay.run(now, row.event_id);
+        this.#sql.wakeConversation.run(row.sender_key, row.conversation, now);
+      }
+      return rows.map((row) => row.serial_number);
     });
   }
 
@@ -477,6 +533,33 @@ export class SqliteStore implements Store {
   }
 }
 
+// The WHERE clause of a delivery filter over deliveries d joined with events e, and its parameters.
+function deliveryWhere(filter: DeliveryFilter): { where: string; params: SQLInputValue[] } {
+  const conditions = [`d.sender_key IN (${filter.senderKeys.map(() => "?").join(", ") || "NULL"})`];
+  const params: SQLInputValue[] = [...filter.senderKeys];
+  if (filter.state) {
+    conditions.push("d.state = ?");
+    params.push(filter.state);
+  }
+  if (filter.conversation) {
+    conditions.push("d.conversation = ?");
+    params.push(filter.conversation);
+  }
+  if (filter.serialNumbers) {
+    conditions.push(`e.serial_number IN (${filter.serialNumbers.map(() => "?").join(", ") || "NULL"})`);
+    params.push(...filter.serialNumbers);
+  }
+  if (filter.from !== undefined) {
+    conditions.push("e.received_at >= ?");
+    params.push(filter.from);
+  }
+  if (filter.to !== undefined) {
+    conditions.push("e.received_at < ?");
+    params.push(filter.to);
+  }
+  return { where: conditions.join(" AND "), params };
+}
+
 function takeWhile<T>(items: T[], predicate: (item: T) => boolean): T[] {
   const end = items.findIndex((item) => !predicate(item));
   return end === -1 ? items : items.slice(0, end);
@@ -491,6 +574,7 @@ function toTask(row: TaskRow): DeliveryTask {
     conversation: row.conversation,
     attempts: row.attempts,
     receivedAt: row.received_at,
+    retryFrom: row.created_at,
     body: row.body,
     e164: row.e164,
     agreeType: row.agree_type,
@@ -617,6 +701,11 @@ function prepareStatements(db: DatabaseSync) {
          agree_type = CASE WHEN ?7 THEN excluded.agree_type ELSE agree_type END,
          updated_at = excluded.updated_at`,
     ),
+    // A replayed delivery starts over: due now, with a fresh retry window; its attempts stay on record.
+    replay: prepare(
+      `UPDATE deliveries SET state = 'pending', next_attempt_at = ?1, created_at = ?1, updated_at = ?1
+       WHERE event_id = ?2`,
+    ),
     findMessage: prepare(
       `SELECT e.id, e.serial_number, e.body, e.unsent_at, m.kind, m.state, m.content_type, m.size, m.sha256, m.path,
          m.gone_reason
@@ -637,7 +726,7 @@ function prepareStatements(db: DatabaseSync) {
     ),
     waitingDeliveries: prepare(
       `SELECT d.event_id, e.serial_number, d.sender_key, d.partner_id, d.conversation, d.attempts,
-         d.next_attempt_at, e.received_at, e.body, u.e164, u.agree_type
+         d.next_attempt_at, e.received_at, d.created_at, e.body, u.e164, u.agree_type
        FROM deliveries d
        JOIN events e ON e.id = d.event_id
        LEFT JOIN user_directory u ON u.sender_key = d.sender_key AND u.user_id = e.user_id
