@@ -60,7 +60,16 @@ export async function startTalkgate(config: TalkgateConfig, options: StartOption
   });
   const worker = new DeliveryWorker(
     { store, transport, userNames, clock, logger },
-    { ...config.delivery, retry: retryPolicy(config.delivery), longText: config.longText },
+    {
+      ...config.delivery,
+      retry: retryPolicy(config.delivery),
+      pause: {
+        failuresToPause: config.delivery.pauseAfterFailures,
+        initialPauseMs: config.delivery.pauseInitialMs,
+        maxPauseMs: config.delivery.pauseMaxMs,
+      },
+      longText: config.longText,
+    },
   );
   const media = new MediaWorker(
     { store, line, files, clock, logger, onSettled: () => worker.wake() },

@@ -160,6 +160,36 @@ describe("delivery to the partner", () => {
     assert.equal(deliveryRows(s)[0]?.last_error, "destination is a private address");
   });
 
+  test("a partner failing for a while is paused, not hammered, and resumes by itself when it answers", async () => {
+    const s = await start({
+      config: {
+        delivery: {
+          initialBackoffMs: 20,
+          maxBackoffMs: 40,
+          pollMs: 20,
+          pauseAfterFailures: 3,
+          pauseInitialMs: 300,
+          pauseMaxMs: 600,
+        },
+      },
+    });
+    let down = true;
+    s.sink.respondWith(() => (down ? { status: 503 } : undefined));
+    const users = Array.from({ length: 20 }, () => ev.randomUserId());
+    await s.emulator.sendWebhook(
+      SENDER_KEY,
+      users.map((user) => ev.textEvent(ev.userSource(user), "hello")),
+    );
+    await new Promise((resolve) => setTimeout(resolve, 1_500));
+    // Without the pause, 20 conversations retrying every 20–40 ms would make hundreds of attempts.
+    const attempts = s.sink.received.length;
+    assert.ok(attempts < 40, `${attempts} attempts in 1.5 s while down`);
+    down = false;
+    const accepted = await s.sink.waitFor((a) => a.length === users.length);
+    assert.equal(new Set(accepted.map((p) => (p as PartnerPayload).user_key)).size, users.length);
+    await waitUntil(() => deliveryRows(s).every((row) => row.state === "delivered"));
+  });
+
   test("a restart resumes pending deliveries", async () => {
     const s = await start();
     s.sink.respondWith(() => ({ status: 503 }));

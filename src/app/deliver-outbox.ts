@@ -3,6 +3,7 @@ import { randomUUID } from "node:crypto";
 import type { Logger } from "pino";
 import { asObject, senderOf } from "../core/line-event.ts";
 import type { LongTextPolicy } from "../core/long-text.ts";
+import { PartnerHealth, type PausePolicy } from "../core/partner-health.ts";
 import { buildPartnerPayload } from "../core/partner-payload.ts";
 import { afterFailure, type RetryPolicy } from "../core/retry-policy.ts";
 import type {
@@ -26,6 +27,8 @@ export interface DeliveryOptions {
   /** Longest sleep when idle (new events and finished claims wake the worker sooner). */
   pollMs: number;
   retry: RetryPolicy;
+  /** When a partner that keeps failing is paused instead of hammered. */
+  pause: PausePolicy;
   longText: LongTextPolicy;
 }
 
@@ -43,6 +46,7 @@ export class DeliveryWorker {
   readonly #deps: DeliveryDeps;
   readonly #options: DeliveryOptions;
   readonly #loop: WorkLoop<ConversationClaim>;
+  readonly #partners = new Map<string, PartnerHealth>();
 
   constructor(deps: DeliveryDeps, options: DeliveryOptions) {
     this.#deps = deps;
@@ -92,7 +96,8 @@ export class DeliveryWorker {
           break;
         const outcome = await this.#attempt(task);
         outcomes.push(outcome);
-        if (outcome.state === "retrying") break; // the head waits; the rest of the conversation waits behind it
+        // The head waits (a retry, or its partner paused); the rest of the conversation waits behind it.
+        if (outcome.state === "retrying" || outcome.state === "deferred") break;
       }
     } catch (error) {
       // A bug, not a partner failure: record what was done; the rest comes back when the lease ends.
@@ -106,12 +111,54 @@ export class DeliveryWorker {
     }
   }
 
+  #health(partnerId: string): PartnerHealth {
+    let health = this.#partners.get(partnerId);
+    if (!health) {
+      health = new PartnerHealth(this.#options.pause);
+      this.#partners.set(partnerId, health);
+    }
+    return health;
+  }
+
   async #attempt(task: DeliveryTask): Promise<DeliveryOutcome> {
     const { transport, clock, logger } = this.#deps;
+    const health = this.#health(task.partnerId);
+    const admission = health.admit(clock.now());
+    if (!admission.send) {
+      const at = clock.now();
+      // Paused past its retry window, it is dead like one that kept failing.
+      if (at >= task.retryFrom + this.#options.retry.maxAgeMs) {
+        logger.error({ serial_number: task.serialNumber, partner: task.partnerId }, "delivery:dead");
+        return {
+          eventId: task.eventId,
+          at,
+          status: null,
+          error: "partner paused past the retry window",
+          state: "dead",
+        };
+      }
+      return {
+        eventId: task.eventId,
+        at,
+        status: null,
+        error: null,
+        state: "deferred",
+        nextAttemptAt: admission.retryAt,
+      };
+    }
     const body = JSON.stringify(await this.#payload(task));
     const result = await transport.send(task.partnerId, task.serialNumber, body);
     const at = clock.now();
     const log = { serial_number: task.serialNumber, partner: task.partnerId, attempt: task.attempts + 1 };
+    const pausedUntil = health.record(result.ok, at);
+    if (pausedUntil !== null) {
+      logger.warn(
+        { partner: task.partnerId, until: pausedUntil, probe: admission.probe },
+        "delivery:partner:paused",
+      );
+    } else if (admission.probe && result.ok) {
+      logger.info({ partner: task.partnerId }, "delivery:partner:resumed");
+    }
     if (result.ok) {
       logger.info({ ...log, status: result.status }, "delivery:delivered");
       return { eventId: task.eventId, at, status: result.status, error: null, state: "delivered" };

@@ -76,7 +76,13 @@ export type DeliveryOutcome = {
   at: number;
   status: number | null;
   error: string | null;
-} & ({ state: "delivered" } | { state: "retrying"; nextAttemptAt: number } | { state: "dead" });
+} & (
+  | { state: "delivered" }
+  | { state: "retrying"; nextAttemptAt: number }
+  | { state: "dead" }
+  /** Not attempted (its partner is paused): it waits until then, no attempt counted. */
+  | { state: "deferred"; nextAttemptAt: number }
+);
 
 /** An attachment to fetch from LINE. */
 export interface MediaJob {

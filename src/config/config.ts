@@ -22,6 +22,9 @@ export const DEFAULTS = {
     batchSize: 32,
     leaseMs: 60_000,
     pollMs: 1_000,
+    pauseAfterFailures: 20,
+    pauseInitialMs: 5_000,
+    pauseMaxMs: 10 * 60_000,
   },
   profiles: { waitMs: 1_500, ttlMs: 24 * 60 * 60_000, missTtlMs: 10 * 60_000, maxEntries: 100_000 },
   media: {

@@ -220,6 +220,10 @@ export class SqliteStore implements Store {
     return this.#writes.run(() => {
       const sql = this.#sql;
       for (const outcome of outcomes) {
+        if (outcome.state === "deferred") {
+          sql.defer.run(outcome.nextAttemptAt, outcome.at, outcome.eventId);
+          continue;
+        }
         const nextAttemptAt = outcome.state === "retrying" ? outcome.nextAttemptAt : outcome.at;
         sql.recordOutcome.run(
           outcome.state,
@@ -702,6 +706,7 @@ function prepareStatements(db: DatabaseSync) {
          updated_at = excluded.updated_at`,
     ),
     // A replayed delivery starts over: due now, with a fresh retry window; its attempts stay on record.
+    defer: prepare("UPDATE deliveries SET next_attempt_at = ?, updated_at = ? WHERE event_id = ?"),
     replay: prepare(
       `UPDATE deliveries SET state = 'pending', next_attempt_at = ?1, created_at = ?1, updated_at = ?1
        WHERE event_id = ?2`,
