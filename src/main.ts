@@ -12,6 +12,7 @@ import { buildHttpServer } from "./http/http-server.ts";
 import { PartnerKeys } from "./http/partner-auth.ts";
 import { LineClient } from "./line/line-client.ts";
 import { DiskMediaFiles } from "./media/disk-media-files.ts";
+import { PrometheusMetrics } from "./metrics/prometheus-metrics.ts";
 import { HttpPartnerTransport } from "./partner/http-partner-transport.ts";
 import { openSqliteStore } from "./store/sqlite/sqlite-store.ts";
 
@@ -45,12 +46,17 @@ export async function startTalkgate(config: TalkgateConfig, options: StartOption
   const logger = options.logger ?? createLogger(config.logLevel);
   const clock = options.clock ?? systemClock;
   const store = options.store ?? openSqliteStore(config.database.path);
+  const metrics = new PrometheusMetrics(store, clock);
 
   const line = new LineClient(
     config.channels.flatMap((c) =>
       c.channelAccessToken ? [{ senderKey: c.senderKey, channelAccessToken: c.channelAccessToken }] : [],
     ),
-    { ...config.line, contentTimeoutMs: config.media.timeoutMs },
+    {
+      ...config.line,
+      contentTimeoutMs: config.media.timeoutMs,
+      onCall: (endpoint, status) => metrics.lineCall(endpoint, status),
+    },
   );
   const files = new DiskMediaFiles(config.mediaDir);
   const userNames = new UserNames(line, clock, config.profiles);
@@ -59,7 +65,7 @@ export async function startTalkgate(config: TalkgateConfig, options: StartOption
     clock,
   });
   const worker = new DeliveryWorker(
-    { store, transport, userNames, clock, logger },
+    { store, transport, userNames, clock, logger, metrics },
     {
       ...config.delivery,
       retry: retryPolicy(config.delivery),
@@ -72,7 +78,7 @@ export async function startTalkgate(config: TalkgateConfig, options: StartOption
     },
   );
   const media = new MediaWorker(
-    { store, line, files, clock, logger, onSettled: () => worker.wake() },
+    { store, line, files, clock, logger, metrics, onSettled: () => worker.wake() },
     { ...config.media, retry: retryPolicy(config.media) },
   );
 
@@ -89,6 +95,7 @@ export async function startTalkgate(config: TalkgateConfig, options: StartOption
   );
   const app = buildHttpServer({
     version: TALKGATE_VERSION,
+    metrics,
     logger,
     store,
     webhookBodyLimit: config.webhook.bodyLimitBytes,
@@ -101,6 +108,7 @@ export async function startTalkgate(config: TalkgateConfig, options: StartOption
       send: { store, line, clock, options: config.send },
       publicBaseUrl: config.publicBaseUrl,
       limits: config.partnerApi,
+      metrics,
       afterReplay: () => worker.wake(),
     },
     intake: {

@@ -11,6 +11,7 @@ import type {
   ConversationClaim,
   DeliveryOutcome,
   DeliveryTask,
+  Metrics,
   PartnerTransport,
   Store,
 } from "./ports.ts";
@@ -38,6 +39,7 @@ export interface DeliveryDeps {
   userNames: UserNames;
   clock: Clock;
   logger: Logger;
+  metrics: Metrics;
   random?: () => number;
 }
 
@@ -96,6 +98,8 @@ export class DeliveryWorker {
           break;
         const outcome = await this.#attempt(task);
         outcomes.push(outcome);
+        const lag = outcome.state === "delivered" ? outcome.at - task.receivedAt : undefined;
+        this.#deps.metrics.deliveryAttempt(task.partnerId, outcome.state, lag);
         // The head waits (a retry, or its partner paused); the rest of the conversation waits behind it.
         if (outcome.state === "retrying" || outcome.state === "deferred") break;
       }

@@ -2,7 +2,7 @@
 import { randomUUID } from "node:crypto";
 import type { Logger } from "pino";
 import { afterFailure, type RetryPolicy } from "../core/retry-policy.ts";
-import type { Clock, LineApi, MediaFiles, MediaJob, MediaOutcome, Store } from "./ports.ts";
+import type { Clock, LineApi, MediaFiles, MediaJob, MediaOutcome, Metrics, Store } from "./ports.ts";
 import { WorkLoop } from "./work-loop.ts";
 
 export interface MediaOptions {
@@ -20,6 +20,7 @@ export interface MediaDeps {
   files: MediaFiles;
   clock: Clock;
   logger: Logger;
+  metrics: Metrics;
   /** Called when an attachment is stored or gone, so that its held-back message is relayed. */
   onSettled(): void;
 }
@@ -70,6 +71,7 @@ export class MediaWorker {
       attempt: job.attempts + 1,
     };
     const wanted = await store.finishMedia(job, outcome, clock.now());
+    this.#deps.metrics.mediaDownload(outcome.state === "pending" ? "retry" : outcome.state);
     if (outcome.state === "stored") {
       if (!wanted) await files.remove(outcome.path); // unsent meanwhile, or taken over by another worker
       logger.info({ ...log, size: outcome.size, kept: wanted }, "media:stored");

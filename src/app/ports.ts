@@ -9,6 +9,33 @@ export interface Clock {
 
 export const systemClock: Clock = { now: () => Date.now() };
 
+/** What talkgate counts for operators (Prometheus at /metrics); every method is cheap and never throws. */
+export interface Metrics {
+  webhookReceived(senderKey: string): void;
+  webhookRefused(senderKey: string, code: string): void;
+  eventsStored(senderKey: string, count: number): void;
+  /** One delivery attempt's outcome; `lagMs` (receive → partner ack) when delivered. */
+  deliveryAttempt(
+    partnerId: string,
+    outcome: "delivered" | "retrying" | "dead" | "deferred",
+    lagMs?: number,
+  ): void;
+  mediaDownload(outcome: "stored" | "gone" | "retry"): void;
+  lineCall(endpoint: string, status: number | null): void;
+  send(method: "reply" | "push" | "failed"): void;
+}
+
+/** Metrics that count nothing (tests, tools). */
+export const noMetrics: Metrics = {
+  webhookReceived() {},
+  webhookRefused() {},
+  eventsStored() {},
+  deliveryAttempt() {},
+  mediaDownload() {},
+  lineCall() {},
+  send() {},
+};
+
 /** One event of a webhook body, ready to be stored. */
 export interface NewEvent {
   facts: EventFacts;
@@ -212,6 +239,13 @@ export interface Store {
    * serial_number. Answers the serial numbers replayed (at most `limit`).
    */
   replayDeliveries(filter: DeliveryFilter, now: number, limit: number): Promise<string[]>;
+  /** Counts of waiting and dead deliveries, and when the oldest waiting one was received. */
+  deliveryStats(): Promise<{
+    pending: number;
+    retrying: number;
+    dead: number;
+    oldestWaitingAt: number | null;
+  }>;
   /** The earliest time a conversation becomes due, or null when nothing waits. */
   nextDueAt(): Promise<number | null>;
   /** Leases up to `limit` attachments due to be fetched. */

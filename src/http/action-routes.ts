@@ -10,6 +10,7 @@ import {
   userProfile,
   webhookEndpoint,
 } from "../app/chat-actions.ts";
+import type { Metrics } from "../app/ports.ts";
 import { type SendDeps, type SendTarget, sendMessage } from "../app/send-message.ts";
 import { TalkgateError } from "../core/errors.ts";
 
@@ -79,7 +80,10 @@ function targetOf(body: Static<typeof SendBody>): SendTarget {
 }
 
 /** Registers the action routes in the (already authenticated) partner API scope. */
-export function registerActionRoutes(api: FastifyInstance, deps: ChatDeps & { send: SendDeps }): void {
+export function registerActionRoutes(
+  api: FastifyInstance,
+  deps: ChatDeps & { send: SendDeps; metrics: Metrics },
+): void {
   api.post<{ Body: Static<typeof SendBody> }>(
     "/line/message/send",
     { schema: { body: SendBody } },

@@ -3,6 +3,7 @@ import Fastify, { type FastifyBaseLogger, type FastifyInstance, LogController } 
 import type { Logger } from "pino";
 import type { IngestDeps } from "../app/ingest-webhook.ts";
 import type { Store } from "../app/ports.ts";
+import type { PrometheusMetrics } from "../metrics/prometheus-metrics.ts";
 import { installErrorHandling } from "./error-handler.ts";
 import { registerHealthRoutes } from "./health-routes.ts";
 import { registerOpenApi } from "./openapi.ts";
@@ -15,6 +16,7 @@ export interface HttpDeps {
   intake: IngestDeps;
   webhookBodyLimit: number;
   partnerApi: PartnerApiDeps;
+  metrics: PrometheusMetrics;
   /** talkgate's version, shown in the OpenAPI document. */
   version: string;
 }
@@ -33,8 +35,13 @@ export function buildHttpServer(deps: HttpDeps): FastifyInstance {
   });
   installErrorHandling(app);
   registerOpenApi(app, deps.version);
-  registerWebhookRoute(app, deps.intake, deps.webhookBodyLimit);
+  registerWebhookRoute(app, deps.intake, { bodyLimit: deps.webhookBodyLimit, metrics: deps.metrics });
   registerHealthRoutes(app, deps.store);
+  app.get("/metrics", async (_request, reply) =>
+    reply
+      .header("content-type", deps.metrics.registry.contentType)
+      .send(await deps.metrics.registry.metrics()),
+  );
   registerPartnerRoutes(app, deps.partnerApi);
   return app;
 }

@@ -7,7 +7,7 @@ import { create as contentDisposition } from "content-disposition";
 import type { FastifyInstance, FastifyReply, FastifyRequest } from "fastify";
 import parseRange from "range-parser";
 import type { ChatDeps } from "../app/chat-actions.ts";
-import type { MediaFiles, Store } from "../app/ports.ts";
+import type { MediaFiles, Metrics, Store } from "../app/ports.ts";
 import { findAttachment, readText } from "../app/read-message.ts";
 import type { SendDeps } from "../app/send-message.ts";
 import { attachmentFileName } from "../core/attachment.ts";
@@ -19,6 +19,7 @@ import type { PartnerAccess, PartnerKeys } from "./partner-auth.ts";
 import { registerPublicMediaRoute, registerUploadRoute } from "./upload-routes.ts";
 
 export interface PartnerApiDeps extends ChatDeps {
+  metrics: Metrics;
   /** Called when deliveries were queued again (wakes the delivery worker). */
   afterReplay(): void;
   limits: { rateLimitMax: number; rateLimitWindowMs: number; bodyLimitBytes: number };

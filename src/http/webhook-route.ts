@@ -1,10 +1,16 @@
 // POST /line/webhook/:senderKey — LINE's webhooks in (SPEC §2): raw bytes, signature first, 200 only once stored.
 import type { FastifyInstance } from "fastify";
 import { type IngestDeps, ingestWebhook } from "../app/ingest-webhook.ts";
+import type { Metrics } from "../app/ports.ts";
 import { TalkgateError } from "../core/errors.ts";
 
 /** Registers the webhook route. Bodies are taken as raw bytes of any content type, up to `bodyLimit`. */
-export function registerWebhookRoute(app: FastifyInstance, deps: IngestDeps, bodyLimit: number): void {
+export function registerWebhookRoute(
+  app: FastifyInstance,
+  deps: IngestDeps,
+  options: { bodyLimit: number; metrics: Metrics },
+): void {
+  const { bodyLimit, metrics } = options;
   void app.register(async (scope) => {
     // The signature covers the exact bytes, so nothing may parse or re-encode the body before it is checked.
     scope.removeAllContentTypeParsers();
@@ -14,6 +20,7 @@ export function registerWebhookRoute(app: FastifyInstance, deps: IngestDeps, bod
 
     scope.post<{ Params: { senderKey: string } }>("/line/webhook/:senderKey", async (request, reply) => {
       const { senderKey } = request.params;
+      metrics.webhookReceived(senderKey);
       const body = Buffer.isBuffer(request.body) ? request.body : Buffer.alloc(0);
       const signature = request.headers["x-line-signature"];
       let result: Awaited<ReturnType<typeof ingestWebhook>>;
@@ -24,13 +31,16 @@ export function registerWebhookRoute(app: FastifyInstance, deps: IngestDeps, bod
           signature: Array.isArray(signature) ? signature[0] : signature,
         });
       } catch (error) {
-        if (error instanceof TalkgateError) {
-          request.log.warn({ sender_key: senderKey, code: error.code }, "webhook:refused");
-          throw error;
-        }
-        // Not stored: a 5xx makes LINE's redelivery bring the events back.
-        throw new TalkgateError("-600", "events could not be stored; retry later", { cause: error });
+        const refusal =
+          error instanceof TalkgateError
+            ? error
+            : // Not stored: a 5xx makes LINE's redelivery bring the events back.
+              new TalkgateError("-600", "events could not be stored; retry later", { cause: error });
+        request.log.warn({ sender_key: senderKey, code: refusal.code }, "webhook:refused");
+        metrics.webhookRefused(senderKey, refusal.code);
+        throw refusal;
       }
+      metrics.eventsStored(senderKey, result.stored.length);
       for (const event of result.stored) {
         request.log.info(
           {

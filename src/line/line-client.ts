@@ -23,6 +23,8 @@ export interface LineClientOptions {
   contentTimeoutMs: number;
   /** Longest wait for any other LINE API answer. */
   timeoutMs: number;
+  /** Told of every call's endpoint and HTTP status (null: LINE not reached), for metrics. */
+  onCall?: (endpoint: string, status: number | null) => void;
 }
 
 interface Channel {
@@ -58,7 +60,7 @@ export class LineClient implements LineApi {
   }
 
   getProfile(senderKey: string, chat: ChatRef, userId: string): Promise<LineResult<LineProfile>> {
-    return this.#call(senderKey, ({ api }) => {
+    return this.#call("profile", senderKey, ({ api }) => {
       if (chat.type === "group") return api.getGroupMemberProfileWithHttpInfo(chat.id, userId);
       if (chat.type === "room") return api.getRoomMemberProfileWithHttpInfo(chat.id, userId);
       return api.getProfileWithHttpInfo(userId);
@@ -66,7 +68,7 @@ export class LineClient implements LineApi {
   }
 
   async getTranscoding(senderKey: string, messageId: string): Promise<LineResult<TranscodingStatus>> {
-    const result = await this.#call(senderKey, ({ blob }) =>
+    const result = await this.#call("transcoding", senderKey, ({ blob }) =>
       blob.getMessageContentTranscodingByMessageIdWithHttpInfo(messageId),
     );
     return result.ok ? { ...result, value: result.value.status as TranscodingStatus } : result;
@@ -78,7 +80,7 @@ export class LineClient implements LineApi {
     messages: unknown[],
     notificationDisabled: boolean,
   ): Promise<LineResult<SentMessages>> {
-    return this.#call(senderKey, ({ api }) =>
+    return this.#call("reply", senderKey, ({ api }) =>
       api.replyMessageWithHttpInfo({
         replyToken,
         messages: messages as messagingApi.Message[],
@@ -94,7 +96,7 @@ export class LineClient implements LineApi {
     notificationDisabled: boolean,
     retryKey: string,
   ): Promise<LineResult<SentMessages>> {
-    return this.#call(senderKey, ({ api }) =>
+    return this.#call("push", senderKey, ({ api }) =>
       api.pushMessageWithHttpInfo(
         { to, messages: messages as messagingApi.Message[], notificationDisabled },
         retryKey,
@@ -103,28 +105,32 @@ export class LineClient implements LineApi {
   }
 
   async showLoading(senderKey: string, chatId: string, seconds: number): Promise<LineResult<null>> {
-    const result = await this.#call(senderKey, ({ api }) =>
+    const result = await this.#call("loading", senderKey, ({ api }) =>
       api.showLoadingAnimationWithHttpInfo({ chatId, loadingSeconds: seconds }),
     );
     return result.ok ? { ...result, value: null } : result;
   }
 
   async markAsRead(senderKey: string, markAsReadToken: string): Promise<LineResult<null>> {
-    const result = await this.#call(senderKey, ({ api }) =>
+    const result = await this.#call("markAsRead", senderKey, ({ api }) =>
       api.markMessagesAsReadByTokenWithHttpInfo({ markAsReadToken }),
     );
     return result.ok ? { ...result, value: null } : result;
   }
 
   async getWebhookEndpoint(senderKey: string): Promise<LineResult<{ endpoint: string; active: boolean }>> {
-    const result = await this.#call(senderKey, ({ api }) => api.getWebhookEndpointWithHttpInfo());
+    const result = await this.#call("webhookEndpoint", senderKey, ({ api }) =>
+      api.getWebhookEndpointWithHttpInfo(),
+    );
     return result.ok
       ? { ...result, value: { endpoint: result.value.endpoint, active: result.value.active } }
       : result;
   }
 
   async setWebhookEndpoint(senderKey: string, endpoint: string): Promise<LineResult<null>> {
-    const result = await this.#call(senderKey, ({ api }) => api.setWebhookEndpointWithHttpInfo({ endpoint }));
+    const result = await this.#call("webhookEndpoint", senderKey, ({ api }) =>
+      api.setWebhookEndpointWithHttpInfo({ endpoint }),
+    );
     return result.ok ? { ...result, value: null } : result;
   }
 
@@ -144,9 +150,11 @@ export class LineClient implements LineApi {
         bodyTimeout: this.#options.contentTimeoutMs,
       });
     } catch (error) {
+      this.#options.onCall?.("content", null);
       return { kind: "failed", status: null, reason: (error as { code?: string }).code ?? String(error) };
     }
     const { statusCode: status, headers, body } = response;
+    this.#options.onCall?.("content", status);
     if (status === 200) {
       const length = Number(headers["content-length"]);
       const type = headers["content-type"];
@@ -169,6 +177,7 @@ export class LineClient implements LineApi {
 
   // Runs one SDK call with a time bound and turns every outcome into a LineResult with LINE's request id.
   async #call<T>(
+    endpoint: string,
     senderKey: string,
     call: (channel: Channel) => Promise<{ httpResponse: Response; body: T }>,
   ): Promise<LineResult<T>> {
@@ -180,8 +189,10 @@ export class LineClient implements LineApi {
     });
     try {
       const { httpResponse, body } = await Promise.race([call(channel), timeout]);
+      this.#options.onCall?.(endpoint, httpResponse.status);
       return { ok: true, value: body, requestId: httpResponse.headers.get("x-line-request-id") };
     } catch (error) {
+      this.#options.onCall?.(endpoint, error instanceof HTTPFetchError ? error.status : null);
       if (!(error instanceof HTTPFetchError)) {
         const reason = error instanceof LineTimeout ? "timed out" : describeNetworkError(error);
         return { ok: false, status: null, reason };

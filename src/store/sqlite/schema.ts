@@ -130,4 +130,8 @@ export const MIGRATIONS: readonly string[] = [
   -- later calls its token invalid, the reply was delivered.
   ALTER TABLE sends ADD COLUMN reply_unanswered INTEGER NOT NULL DEFAULT 0;
   `,
+  `
+  -- Dead deliveries are counted for /metrics and listed for replay.
+  CREATE INDEX deliveries_dead ON deliveries (event_id) WHERE state = 'dead';
+  `,
 ];

@@ -291,6 +291,26 @@ export class SqliteStore implements Store {
     });
   }
 
+  async deliveryStats(): Promise<{
+    pending: number;
+    retrying: number;
+    dead: number;
+    oldestWaitingAt: number | null;
+  }> {
+    const waiting = this.#sql.waitingStats.get() as {
+      pending: number;
+      retrying: number;
+      oldest: number | null;
+    };
+    const { dead } = this.#sql.deadCount.get() as { dead: number };
+    return {
+      pending: waiting.pending ?? 0,
+      retrying: waiting.retrying ?? 0,
+      dead,
+      oldestWaitingAt: waiting.oldest,
+    };
+  }
+
   async nextDueAt(): Promise<number | null> {
     const row = this.#sql.nextDue.get() as { due_at: number | null };
     return row.due_at;
@@ -706,6 +726,11 @@ function prepareStatements(db: DatabaseSync) {
          updated_at = excluded.updated_at`,
     ),
     // A replayed delivery starts over: due now, with a fresh retry window; its attempts stay on record.
+    waitingStats: prepare(
+      `SELECT sum(d.state = 'pending') AS pending, sum(d.state = 'retrying') AS retrying, min(d.created_at) AS oldest
+       FROM deliveries d WHERE d.${WAITING}`,
+    ),
+    deadCount: prepare("SELECT count(*) AS dead FROM deliveries WHERE state = 'dead'"),
     defer: prepare("UPDATE deliveries SET next_attempt_at = ?, updated_at = ? WHERE event_id = ?"),
     replay: prepare(
       `UPDATE deliveries SET state = 'pending', next_attempt_at = ?1, created_at = ?1, updated_at = ?1
