@@ -172,18 +172,30 @@ export interface NewSend {
   requestHash: string;
 }
 
-/** Whether a send may go ahead, and with which reply token. */
+/**
+ * An attempt of a send that went (or was about to go) to LINE without talkgate learning LINE's answer:
+ * cut off by a crash, or never answered. A repeat of the send must finish it the same way.
+ */
+export type InterruptedAttempt =
+  | { method: "push" }
+  | { method: "reply"; token: string /** when the token's event was received */; tokenAt: number };
+
+/** Whether a send may go ahead, and how. */
 export type BeginSend =
-  | {
-      kind: "go";
-      replyToken: string | null;
-      /** An earlier attempt sent a reply with `replyToken` and never learnt whether LINE took it. */
-      replyUnanswered: boolean;
-    }
+  | { kind: "go"; replyToken: string | null; interrupted: InterruptedAttempt | null }
   | { kind: "done"; answer: SendAnswer }
+  | { kind: "failed"; error: { code: string; message: string } }
   | { kind: "busy" }
   | { kind: "conflict" }
   | { kind: "standby" };
+
+/** How a send ended, as recorded. */
+export type SendOutcome =
+  | { answer: SendAnswer }
+  /** `interrupted`: an attempt may have reached LINE; a repeat finishes it the same way. */
+  | { error: { code: string; message: string }; interrupted: boolean }
+  /** It cannot be known whether LINE delivered it; it is not sent again. */
+  | { unknown: { code: string; message: string } };
 
 export type DeliveryState = "pending" | "retrying" | "delivered" | "dead";
 
@@ -272,8 +284,8 @@ export interface Store {
     options: { staleAfterMs: number; replyTokenMaxAgeMs: number },
   ): Promise<BeginSend>;
   /**
-   * Claims the conversation's reply token for one send (false when another send has it), and notes on
-   * the send, before the reply goes out, that it may be answered by LINE without us hearing back.
+   * Claims the conversation's reply token for one send (false when another send has it) and records,
+   * before the reply goes out, that a reply with it is under way.
    */
   claimReplyToken(
     senderKey: string,
@@ -281,6 +293,8 @@ export interface Store {
     token: string,
     serialNumber: string,
   ): Promise<boolean>;
+  /** Records, before the push goes out, that a push of this send is under way. */
+  notePush(senderKey: string, serialNumber: string): Promise<void>;
   /** The user directory entry (e164, agree_type) of a user, or null. */
   getDirectoryEntry(
     senderKey: string,
@@ -294,12 +308,7 @@ export interface Store {
     now: number,
   ): Promise<void>;
   /** Records how a send ended (kept for repeats and for audit). */
-  finishSend(
-    senderKey: string,
-    serialNumber: string,
-    outcome: { answer: SendAnswer } | { error: { code: string; message: string }; replyUnanswered: boolean },
-    now: number,
-  ): Promise<void>;
+  finishSend(senderKey: string, serialNumber: string, outcome: SendOutcome, now: number): Promise<void>;
   /** Resolves when the store answers a trivial query. */
   ping(): Promise<void>;
   close(): Promise<void>;

@@ -1,9 +1,17 @@
 // Use case: a partner answers a customer (POST /line/message/send) — once, never twice, at the lowest cost LINE allows.
 import { createHash } from "node:crypto";
-import { TalkgateError } from "../core/errors.ts";
+import { type ErrorCode, TalkgateError } from "../core/errors.ts";
 import { validateMessages } from "../core/line-messages.ts";
 import { lineFailure, requireToken } from "./line-answers.ts";
-import type { Clock, LineApi, LineResult, SendAnswer, Store } from "./ports.ts";
+import type {
+  Clock,
+  InterruptedAttempt,
+  LineApi,
+  LineResult,
+  SendAnswer,
+  SendOutcome,
+  Store,
+} from "./ports.ts";
 
 /** Who a send goes to: a user's 1:1 chat, a group or a room. */
 export interface SendTarget {
@@ -77,6 +85,8 @@ export async function sendMessage(deps: SendDeps, request: SendRequest): Promise
   switch (begun.kind) {
     case "done":
       return begun.answer;
+    case "failed":
+      throw new TalkgateError(begun.error.code as ErrorCode, begun.error.message);
     case "busy":
       throw new TalkgateError("-423", `serial_number ${request.serialNumber} is being sent right now`);
     case "conflict":
@@ -93,49 +103,51 @@ export async function sendMessage(deps: SendDeps, request: SendRequest): Promise
 
   const outcome = await deliver(deps, request, conversation, begun);
   await store.finishSend(request.senderKey, request.serialNumber, outcome, clock.now());
-  if ("error" in outcome) throw outcome.error;
-  return outcome.answer;
+  if ("answer" in outcome) return outcome.answer;
+  const { code, message } = "error" in outcome ? outcome.error : outcome.unknown;
+  throw new TalkgateError(code as ErrorCode, message);
 }
 
-/** How a delivery attempt ended; `replyUnanswered`: a reply went to LINE without a definite answer. */
-type Delivered = { answer: SendAnswer } | { error: TalkgateError; replyUnanswered: boolean };
+const UNKNOWN = {
+  code: "-424",
+  message:
+    "an earlier attempt of this send was cut off after its reply went to LINE, and LINE no longer says " +
+    "whether it delivered it (the reply token has expired); it is not sent again",
+};
 
+/**
+ * Sends by reply or push. Each attempt is recorded before it goes out, so that a repeat after a
+ * crash or a timeout finishes it the same way: a push with the same retry key (LINE answers 409 if it
+ * took it), a reply with the same token (LINE calls a token it took "invalid").
+ */
 async function deliver(
   deps: SendDeps,
   request: SendRequest,
   conversation: string,
-  { replyToken, replyUnanswered }: { replyToken: string | null; replyUnanswered: boolean },
-): Promise<Delivered> {
-  const { line, store } = deps;
-  const { senderKey, messages, notificationDisabled } = request;
-  // A token is claimed before use, so two sends can never spend the same one.
-  if (
-    replyToken &&
-    (await store.claimReplyToken(senderKey, conversation, replyToken, request.serialNumber))
-  ) {
-    // An earlier attempt of this send may have spent the token without learning so (timeout, crash).
-    let unanswered = replyUnanswered;
-    const replied = await withRetries(deps, async () => {
-      const result = await line.reply(senderKey, replyToken, messages, notificationDisabled);
-      if (isRetryable(result)) unanswered = true;
-      return result;
-    });
-    if (replied.ok) {
-      return {
-        answer: {
-          method: "reply",
-          sentMessages: replied.value.sentMessages,
-          requestId: replied.requestId ?? null,
-        },
-      };
-    }
-    if (!isInvalidReplyToken(replied)) return { error: lineFailure(replied), replyUnanswered: unanswered };
-    // LINE took the token, and only this send had it: the unanswered attempt delivered the messages.
-    if (unanswered) return { answer: { method: "reply", sentMessages: [], requestId: null } };
+  { replyToken, interrupted }: { replyToken: string | null; interrupted: InterruptedAttempt | null },
+): Promise<SendOutcome> {
+  const { store } = deps;
+  if (interrupted?.method === "reply") {
+    const replied = await reply(deps, request, interrupted.token, interrupted.tokenAt, true);
+    return replied === INVALID_TOKEN ? { unknown: UNKNOWN } : replied; // (resumed: never INVALID_TOKEN)
   }
+  if (!interrupted && replyToken) {
+    const claimed = await store.claimReplyToken(
+      request.senderKey,
+      conversation,
+      replyToken,
+      request.serialNumber,
+    );
+    if (claimed) {
+      const replied = await reply(deps, request, replyToken, deps.clock.now(), false);
+      if (replied !== INVALID_TOKEN) return replied;
+    }
+  }
+  await store.notePush(request.senderKey, request.serialNumber);
+  const { senderKey, messages, notificationDisabled } = request;
   const retryKey = retryKeyOf(senderKey, request.serialNumber);
   const pushed = await withRetries(deps, () =>
-    line.push(senderKey, request.target.id, messages, notificationDisabled, retryKey),
+    deps.line.push(senderKey, request.target.id, messages, notificationDisabled, retryKey),
   );
   if (pushed.ok) {
     return {
@@ -156,7 +168,48 @@ async function deliver(
       },
     };
   }
-  return { error: lineFailure(pushed), replyUnanswered: false };
+  return { error: toError(pushed), interrupted: isRetryable(pushed) };
+}
+
+// A first reply LINE refused for its token: nothing was sent, push instead.
+const INVALID_TOKEN = Symbol("invalid reply token");
+
+/**
+ * Replies with `token`. "Invalid reply token" after an attempt that may have reached LINE means LINE
+ * took that attempt — while the token is young enough that it cannot simply have expired.
+ */
+async function reply(
+  deps: SendDeps,
+  request: SendRequest,
+  token: string,
+  tokenAt: number,
+  resumed: boolean,
+): Promise<SendOutcome | typeof INVALID_TOKEN> {
+  const { senderKey, messages, notificationDisabled } = request;
+  let unanswered = resumed;
+  const replied = await withRetries(deps, async () => {
+    const result = await deps.line.reply(senderKey, token, messages, notificationDisabled);
+    if (isRetryable(result)) unanswered = true;
+    return result;
+  });
+  if (replied.ok) {
+    return {
+      answer: {
+        method: "reply",
+        sentMessages: replied.value.sentMessages,
+        requestId: replied.requestId ?? null,
+      },
+    };
+  }
+  if (!isInvalidReplyToken(replied)) return { error: toError(replied), interrupted: isRetryable(replied) };
+  if (!unanswered) return INVALID_TOKEN;
+  const young = deps.clock.now() - tokenAt < deps.options.replyTokenMaxAgeMs;
+  return young ? { answer: { method: "reply", sentMessages: [], requestId: null } } : { unknown: UNKNOWN };
+}
+
+function toError(result: LineResult<unknown>): { code: string; message: string } {
+  const error = result.ok ? new TalkgateError("-699", "not a failure") : lineFailure(result);
+  return { code: error.code, message: error.message };
 }
 
 function isRetryable(result: LineResult<unknown>): boolean {

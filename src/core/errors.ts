@@ -21,6 +21,10 @@ export const ERROR_CODES = {
   "-413": { status: 413, meaning: "request body too large" },
   "-415": { status: 415, meaning: "unsupported content type" },
   "-423": { status: 409, meaning: "the same serial_number is being sent right now" },
+  "-424": {
+    status: 409,
+    meaning: "unknown whether an interrupted reply of this serial_number reached the user; not sent again",
+  },
   "-429": {
     status: 429,
     meaning: "too many requests with this partner API key; retry after the Retry-After seconds",

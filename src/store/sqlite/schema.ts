@@ -134,4 +134,12 @@ export const MIGRATIONS: readonly string[] = [
   -- Dead deliveries are counted for /metrics and listed for replay.
   CREATE INDEX deliveries_dead ON deliveries (event_id) WHERE state = 'dead';
   `,
+  `
+  -- An attempt of a send that is under way or was cut off: 'reply' (with its token and when the token's
+  -- event was received) or 'push'. Written before the call to LINE; cleared once LINE's answer is known.
+  ALTER TABLE sends ADD COLUMN attempt_method TEXT;
+  ALTER TABLE sends ADD COLUMN attempt_token TEXT;
+  ALTER TABLE sends ADD COLUMN attempt_token_at INTEGER;
+  ALTER TABLE sends DROP COLUMN reply_unanswered;
+  `,
 ];

@@ -12,11 +12,13 @@ import type {
   DeliveryTask,
   IngestRequest,
   IngestResult,
+  InterruptedAttempt,
   MediaJob,
   MediaOutcome,
   MediaRecord,
   NewSend,
   SendAnswer,
+  SendOutcome,
   Store,
   StoredEvent,
   StoredMessage,
@@ -82,6 +84,7 @@ export class SqliteStore implements Store {
     db.exec(`
       UPDATE conversations SET lease_owner = NULL, lease_until = NULL, due_at = 0 WHERE lease_owner IS NOT NULL;
       UPDATE media SET lease_owner = NULL, lease_until = NULL, next_attempt_at = 0 WHERE lease_owner IS NOT NULL;
+      UPDATE sends SET updated_at = 0 WHERE state = 'sending';
     `);
   }
 
@@ -420,15 +423,32 @@ export class SqliteStore implements Store {
             request_hash: string;
             answer: string | null;
             updated_at: number;
-            reply_unanswered: number;
+            attempt_method: "reply" | "push" | null;
+            attempt_token: string | null;
+            attempt_token_at: number | null;
           }
         | undefined;
       if (previous) {
         if (previous.request_hash !== send.requestHash) return { kind: "conflict" };
         if (previous.state === "sent")
           return { kind: "done", answer: JSON.parse(previous.answer ?? "{}") as SendAnswer };
+        if (previous.state === "unknown") {
+          return {
+            kind: "failed",
+            error: JSON.parse(previous.answer ?? "{}") as { code: string; message: string },
+          };
+        }
         if (previous.state === "sending" && now - previous.updated_at < options.staleAfterMs)
           return { kind: "busy" };
+      }
+      let interrupted: InterruptedAttempt | null = null;
+      if (previous?.attempt_method === "push") interrupted = { method: "push" };
+      if (previous?.attempt_method === "reply" && previous.attempt_token !== null) {
+        interrupted = {
+          method: "reply",
+          token: previous.attempt_token,
+          tokenAt: previous.attempt_token_at ?? 0,
+        };
       }
       const conversation = sql.conversationState.get(send.senderKey, send.conversation) as
         | {
@@ -438,7 +458,8 @@ export class SqliteStore implements Store {
             reply_token_used_by: string | null;
           }
         | undefined;
-      const standby = conversation?.last_mode === "standby";
+      // An interrupted attempt is finished whatever the conversation's mode is now.
+      const standby = !interrupted && conversation?.last_mode === "standby";
       sql.upsertSend.run(
         send.senderKey,
         send.serialNumber,
@@ -454,15 +475,11 @@ export class SqliteStore implements Store {
       );
       if (standby) return { kind: "standby" };
       const token = conversation?.reply_token ?? null;
-      const replyUnanswered = previous?.reply_unanswered === 1;
-      // Its own token again only to learn the fate of an unanswered reply; else a fresh, unused one.
-      const mine =
-        replyUnanswered && token !== null && conversation?.reply_token_used_by === send.serialNumber;
       const fresh =
         token !== null &&
         conversation?.reply_token_used_by === null &&
         now - (conversation.reply_token_at ?? 0) < options.replyTokenMaxAgeMs;
-      return { kind: "go", replyToken: mine || fresh ? token : null, replyUnanswered: mine };
+      return { kind: "go", replyToken: fresh ? token : null, interrupted };
     });
   }
 
@@ -473,47 +490,63 @@ export class SqliteStore implements Store {
     serialNumber: string,
   ): Promise<boolean> {
     return this.#writes.run(() => {
-      const claimed =
-        Number(this.#sql.claimReplyToken.run(serialNumber, senderKey, conversation, token).changes) > 0;
-      if (claimed) this.#sql.replyPending.run(senderKey, serialNumber);
-      return claimed;
+      const claimed = this.#sql.claimReplyToken.get(serialNumber, senderKey, conversation, token) as
+        | { reply_token_at: number | null }
+        | undefined;
+      if (claimed) this.#sql.noteAttempt.run("reply", token, claimed.reply_token_at, senderKey, serialNumber);
+      return claimed !== undefined;
     });
   }
 
-  finishSend(
-    senderKey: string,
-    serialNumber: string,
-    outcome: { answer: SendAnswer } | { error: { code: string; message: string }; replyUnanswered: boolean },
-    now: number,
-  ): Promise<void> {
+  notePush(senderKey: string, serialNumber: string): Promise<void> {
     return this.#writes.run(() => {
+      this.#sql.noteAttempt.run("push", null, null, senderKey, serialNumber);
+    });
+  }
+
+  finishSend(senderKey: string, serialNumber: string, outcome: SendOutcome, now: number): Promise<void> {
+    return this.#writes.run(() => {
+      const sql = this.#sql;
       if ("answer" in outcome) {
         const { answer } = outcome;
-        this.#sql.finishSend.run(
+        sql.finishSend.run(
           "sent",
           answer.method,
           answer.requestId,
           JSON.stringify(answer),
           null,
-          0,
+          now,
+          senderKey,
+          serialNumber,
+        );
+      } else if ("unknown" in outcome) {
+        const { code } = outcome.unknown;
+        sql.finishSend.run(
+          "unknown",
+          null,
+          null,
+          JSON.stringify(outcome.unknown),
+          code,
           now,
           senderKey,
           serialNumber,
         );
       } else {
-        const { code, message } = outcome.error;
-        this.#sql.finishSend.run(
+        const { code } = outcome.error;
+        sql.finishSend.run(
           "failed",
           null,
           null,
-          JSON.stringify({ code, message }),
+          JSON.stringify(outcome.error),
           code,
-          outcome.replyUnanswered ? 1 : 0,
           now,
           senderKey,
           serialNumber,
         );
       }
+      // An attempt whose answer is known is over; one that may have reached LINE stays for the repeat.
+      if (!("error" in outcome && outcome.interrupted))
+        sql.noteAttempt.run(null, null, null, senderKey, serialNumber);
     });
   }
 
@@ -694,11 +727,15 @@ function prepareStatements(db: DatabaseSync) {
     ),
     claimReplyToken: prepare(
       `UPDATE conversations SET reply_token_used_by = ?1
-       WHERE sender_key = ?2 AND conversation = ?3 AND reply_token = ?4
-         AND (reply_token_used_by IS NULL OR reply_token_used_by = ?1)`,
+       WHERE sender_key = ?2 AND conversation = ?3 AND reply_token = ?4 AND reply_token_used_by IS NULL
+       RETURNING reply_token_at`,
+    ),
+    noteAttempt: prepare(
+      `UPDATE sends SET attempt_method = ?, attempt_token = ?, attempt_token_at = ?
+       WHERE sender_key = ? AND serial_number = ?`,
     ),
     findSend: prepare(
-      `SELECT state, request_hash, answer, updated_at, reply_unanswered FROM sends
+      `SELECT state, request_hash, answer, updated_at, attempt_method, attempt_token, attempt_token_at FROM sends
        WHERE sender_key = ? AND serial_number = ?`,
     ),
     upsertSend: prepare(
@@ -709,11 +746,9 @@ function prepareStatements(db: DatabaseSync) {
          updated_at = excluded.updated_at`,
     ),
     finishSend: prepare(
-      `UPDATE sends SET state = ?, method = ?, line_request_id = ?, answer = ?, error_code = ?, reply_unanswered = ?,
-         updated_at = ?
+      `UPDATE sends SET state = ?, method = ?, line_request_id = ?, answer = ?, error_code = ?, updated_at = ?
        WHERE sender_key = ? AND serial_number = ?`,
     ),
-    replyPending: prepare("UPDATE sends SET reply_unanswered = 1 WHERE sender_key = ? AND serial_number = ?"),
     getDirectoryEntry: prepare(
       "SELECT e164, agree_type FROM user_directory WHERE sender_key = ? AND user_id = ?",
     ),

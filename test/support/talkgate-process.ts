@@ -1,0 +1,121 @@
+// Runs `talkgate serve` as a child process on a fixed port, so tests can SIGKILL it and start it again on
+// the same database, as a crash and a supervisor's restart would.
+import { type ChildProcess, spawn } from "node:child_process";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { createServer } from "node:net";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { createInterface } from "node:readline";
+import { DatabaseSync } from "node:sqlite";
+
+/** A loopback port that was free a moment ago. */
+export async function freePort(): Promise<number> {
+  const server = createServer().listen(0, "127.0.0.1");
+  await new Promise((resolve) => server.once("listening", resolve));
+  const address = server.address();
+  await new Promise((resolve) => server.close(resolve));
+  return typeof address === "object" && address ? address.port : 0;
+}
+
+/** A talkgate child process that can be killed and restarted on the same port and database. */
+export interface TalkgateProcess {
+  /** `http://127.0.0.1:<port>`, the same across restarts. */
+  readonly url: string;
+  readonly port: number;
+  /** The data directory (config, SQLite file, media). */
+  readonly dir: string;
+  /** The SQLite file. */
+  readonly databasePath: string;
+  /** How many times it was SIGKILLed. */
+  readonly kills: number;
+  /** For each restart, the ms from the SIGKILL to talkgate's next `talkgate:ready`. */
+  readonly restartMs: readonly number[];
+  /** SIGKILL (no shutdown of any kind), wait for the exit, start again; resolves once it is ready. */
+  killAndRestart(): Promise<void>;
+  /** Runs `sql` on a read-only connection of its own (the store is in WAL mode: readers do not block it). */
+  query<T>(sql: string, ...params: Array<string | number>): T[];
+  /** SIGKILLs it and removes the data directory. */
+  close(): Promise<void>;
+}
+
+/**
+ * Writes `config` (a raw configuration object; `listen` is set here) to a fresh data directory and
+ * starts `talkgate serve` on it; resolves once talkgate logs `talkgate:ready`. The configuration's
+ * `logLevel` must let `info` through.
+ */
+export async function startTalkgateProcess(
+  config: Record<string, unknown>,
+  port: number,
+): Promise<TalkgateProcess> {
+  const dir = mkdtempSync(join(tmpdir(), "talkgate-crash-"));
+  const configPath = join(dir, "talkgate.config.json");
+  writeFileSync(
+    configPath,
+    JSON.stringify({ ...config, logLevel: "info", listen: { host: "127.0.0.1", port } }),
+  );
+  let child = await spawnTalkgate(configPath);
+  let kills = 0;
+  const restartMs: number[] = [];
+  const killChild = async () => {
+    if (child.exitCode !== null || child.signalCode !== null) return;
+    const exited = new Promise((resolve) => child.once("exit", resolve));
+    child.kill("SIGKILL");
+    await exited;
+  };
+  return {
+    url: `http://127.0.0.1:${port}`,
+    port,
+    dir,
+    databasePath: join(dir, "talkgate.db"),
+    get kills() {
+      return kills;
+    },
+    restartMs,
+    async killAndRestart() {
+      const killedAt = Date.now();
+      await killChild();
+      kills++;
+      child = await spawnTalkgate(configPath);
+      restartMs.push(Date.now() - killedAt);
+    },
+    query<T>(sql: string, ...params: Array<string | number>): T[] {
+      const db = new DatabaseSync(join(dir, "talkgate.db"), { readOnly: true });
+      try {
+        return db.prepare(sql).all(...params) as T[];
+      } finally {
+        db.close();
+      }
+    },
+    async close() {
+      await killChild();
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}
+
+// Starts `talkgate serve` and resolves once it logs that it is ready (within 20 s).
+async function spawnTalkgate(configPath: string): Promise<ChildProcess> {
+  const child = spawn(process.execPath, ["bin/talkgate.ts", "serve", "--config", configPath], {
+    stdio: ["ignore", "pipe", "inherit"],
+  });
+  // Every log line is read (and dropped) so that a full pipe never stalls talkgate.
+  const lines = createInterface({ input: child.stdout as NodeJS.ReadableStream });
+  await new Promise<void>((resolve, reject) => {
+    const timer = setTimeout(() => {
+      child.kill("SIGKILL");
+      reject(new Error("talkgate was not ready within 20 s"));
+    }, 20_000);
+    const onExit = (code: number | null) => {
+      clearTimeout(timer);
+      reject(new Error(`talkgate exited with ${code} before it was ready`));
+    };
+    child.once("exit", onExit);
+    lines.on("line", (line) => {
+      if (!line.includes('"talkgate:ready"')) return;
+      clearTimeout(timer);
+      child.off("exit", onExit);
+      resolve();
+    });
+  });
+  return child;
+}
