@@ -159,8 +159,16 @@ export async function startTalkgate(config: TalkgateConfig, options: StartOption
     url: `http://${host.includes(":") ? `[${host}]` : host}:${port}`,
     async close() {
       clearInterval(pruning);
-      await app.close();
-      await Promise.all([worker.stop(), media.stop()]);
+      // Keep-alive connections that go idle while closing would hold the server open (Fastify keeps
+      // them 72 s): close them as they go idle, and all of them after a bound.
+      const sweep = setInterval(() => app.server.closeIdleConnections(), 100);
+      const deadline = setTimeout(() => app.server.closeAllConnections(), 10_000);
+      try {
+        await Promise.all([app.close(), worker.stop(), media.stop()]);
+      } finally {
+        clearInterval(sweep);
+        clearTimeout(deadline);
+      }
       await Promise.all([transport.close(), line.close()]);
       await store.close();
       logger.info("talkgate:stopped");

@@ -127,23 +127,15 @@ export class DeliveryWorker {
   async #attempt(task: DeliveryTask): Promise<DeliveryOutcome> {
     const { transport, clock, logger } = this.#deps;
     const health = this.#health(task.partnerId);
-    const admission = health.admit(clock.now());
+    const now = clock.now();
+    // Past its retry window a delivery gets its last try even while its partner is paused: it is dead
+    // only once that try has failed, and the deliveries behind it are not held by the pause either.
+    const lastTry = now >= task.retryFrom + this.#options.retry.maxAgeMs;
+    const admission = lastTry ? { send: true as const, probe: false } : health.admit(now);
     if (!admission.send) {
-      const at = clock.now();
-      // Paused past its retry window, it is dead like one that kept failing.
-      if (at >= task.retryFrom + this.#options.retry.maxAgeMs) {
-        logger.error({ serial_number: task.serialNumber, partner: task.partnerId }, "delivery:dead");
-        return {
-          eventId: task.eventId,
-          at,
-          status: null,
-          error: "partner paused past the retry window",
-          state: "dead",
-        };
-      }
       return {
         eventId: task.eventId,
-        at,
+        at: now,
         status: null,
         error: null,
         state: "deferred",

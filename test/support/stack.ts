@@ -5,6 +5,7 @@ import { join } from "node:path";
 import pino from "pino";
 import { type EmulatorOptions, type LineEmulator, startLineEmulator } from "../../emulator/line-emulator.ts";
 import { type PartnerSink, startPartnerSink } from "../../emulator/partner-sink.ts";
+import type { Clock, Store } from "../../src/app/ports.ts";
 import { parseConfig, type TalkgateConfig } from "../../src/config/config.ts";
 import { startTalkgate, type Talkgate } from "../../src/main.ts";
 
@@ -30,6 +31,10 @@ export interface StackOptions {
   line?: Record<string, unknown>;
   /** Options of the LINE emulator (e.g. `replyTokenTtlMs`), its channels excepted. */
   emulator?: Omit<EmulatorOptions, "channels">;
+  /** The clock talkgate runs on (default: the system clock); the emulator and sink keep real time. */
+  clock?: Clock;
+  /** Opens the store talkgate uses, at each (re)start, instead of talkgate opening the SQLite file itself. */
+  openStore?: (path: string) => Store;
 }
 
 export interface Stack {
@@ -90,8 +95,10 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
   const sink = await startPartnerSink({ signingSecret: SIGNING_SECRET });
   const config = parseConfig(stackConfig(emulator.url, sink.url, options), { baseDir: dir });
   const logger = pino({ level: "silent" });
+  const launch = () =>
+    startTalkgate(config, { logger, clock: options.clock, store: options.openStore?.(config.database.path) });
 
-  let talkgate = await startTalkgate(config, { logger });
+  let talkgate = await launch();
   const pointEmulator = () =>
     emulator.setWebhookUrl(SENDER_KEY, `${talkgate.url}/line/webhook/${SENDER_KEY}`);
   pointEmulator();
@@ -111,7 +118,7 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
     },
     async restart() {
       await stack.stopTalkgate();
-      talkgate = await startTalkgate(config, { logger });
+      talkgate = await launch();
       running = true;
       pointEmulator();
     },

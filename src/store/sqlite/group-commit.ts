@@ -42,8 +42,10 @@ export class GroupCommit {
     try {
       results = this.#transaction(batch);
     } catch (error) {
-      // Nothing of the batch was written. A lone unit has failed by itself; otherwise find out which.
-      if (batch.length === 1) batch[0]?.reject(error);
+      // Nothing of the batch was written. If a unit failed (not the database: locked, full), find out
+      // which by running each alone; otherwise running them again would only fail again, slowly.
+      if (batch.length === 1 || !(error instanceof UnitError))
+        for (const unit of batch) unit.reject(unwrap(error));
       else for (const unit of batch) this.#runAlone(unit);
       return;
     }
@@ -57,7 +59,7 @@ export class GroupCommit {
       const [result] = this.#transaction([unit]);
       unit.resolve(result);
     } catch (error) {
-      unit.reject(error);
+      unit.reject(unwrap(error));
     }
   }
 
@@ -66,9 +68,14 @@ export class GroupCommit {
     db.exec("BEGIN IMMEDIATE");
     try {
       const results = units.map((unit) => {
-        const result = unit.work(db);
+        let result: unknown;
+        try {
+          result = unit.work(db);
+        } catch (error) {
+          throw new UnitError(error);
+        }
         // Were a unit to end the transaction, the units after it would write outside any transaction.
-        if (!db.isTransaction) throw new Error("a write unit ended the shared transaction");
+        if (!db.isTransaction) throw new UnitError(new Error("a write unit ended the shared transaction"));
         return result;
       });
       db.exec("COMMIT");
@@ -78,4 +85,15 @@ export class GroupCommit {
       throw error;
     }
   }
+}
+
+// A failure of one unit's work, as opposed to the database refusing the transaction itself.
+class UnitError extends Error {
+  constructor(cause: unknown) {
+    super("a write unit failed", { cause });
+  }
+}
+
+function unwrap(error: unknown): unknown {
+  return error instanceof UnitError ? error.cause : error;
 }
