@@ -48,11 +48,11 @@ export async function ingestWebhook(
   if (!Array.isArray(events) || events.length === 0) return { stored: [], duplicates: 0, unsentFiles: [] };
 
   const receivedAt = deps.clock.now();
-  const newEvents: NewEvent[] = events.map((event) => {
-    const facts = readEventFacts(event, receivedAt);
+  const newEvents: NewEvent[] = events.map((event, i) => {
+    const facts = guard(() => readEventFacts(event, receivedAt), i);
     return {
       facts,
-      body: JSON.stringify(event),
+      body: guard(() => JSON.stringify(event), i),
       forward: channel.forwardEventTypes.has(facts.type),
       media: attachmentKind(asObject(event) ?? {}),
     };
@@ -66,4 +66,14 @@ export async function ingestWebhook(
   });
   deps.afterStored(channel.senderKey, result);
   return result;
+}
+
+// An event parsed from JSON serializes (and hashes) again, unless it is nested deeper than the
+// serializer's stack: that is bad input, not a storage failure.
+function guard<T>(work: () => T, index: number): T {
+  try {
+    return work();
+  } catch {
+    throw new TalkgateError("-405", `events[${index}]: nested too deeply to be stored`);
+  }
 }

@@ -10,7 +10,9 @@ export interface SerialScope {
 /** The prefix P: the event's own prefix (user, else group/room id), else the sender_key's first 12 characters. */
 export function serialScope(eventPrefix: string | null, senderKey: string, receivedAt: number): SerialScope {
   return {
-    prefix: eventPrefix ?? senderKey.slice(0, 12),
+    // LINE's ids are letters and digits; anything else (hostile input) becomes "_", so that a serial
+    // number is always a valid HTTP header value (it travels as webhook-id).
+    prefix: (eventPrefix ?? senderKey.slice(0, 12)).replace(/[^A-Za-z0-9]/g, "_"),
     day: new Date(receivedAt).toISOString().slice(0, 10),
   };
 }

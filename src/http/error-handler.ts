@@ -13,6 +13,8 @@ const FASTIFY_CODES: Record<string, ErrorCode> = {
   FST_PARTS_LIMIT: "-413",
   FST_FILES_LIMIT: "-413",
   FST_INVALID_MULTIPART_CONTENT_TYPE: "-415",
+  FST_ERR_BAD_URL: "-405",
+  FST_ERR_MAX_PARAM_LENGTH: "-405",
 };
 
 /** Turns any error into a talkgate error (unexpected ones become `-699`). */
@@ -22,6 +24,10 @@ export function toTalkgateError(error: FastifyError | Error): TalkgateError {
   const mapped = fastify.code ? FASTIFY_CODES[fastify.code] : undefined;
   if (mapped) return new TalkgateError(mapped, fastify.message, { cause: error });
   if (fastify.validation) return new TalkgateError("-405", fastify.message, { cause: error });
+  // Other client errors Fastify raises (4xx) are bad input, not talkgate's fault.
+  if (typeof fastify.statusCode === "number" && fastify.statusCode >= 400 && fastify.statusCode < 500) {
+    return new TalkgateError("-405", fastify.message, { cause: error });
+  }
   return new TalkgateError("-699", "internal error", { cause: error });
 }
 

@@ -1,10 +1,15 @@
 // The HTTP server: Fastify with talkgate's routes and its one error handler.
-import Fastify, { type FastifyBaseLogger, type FastifyInstance, LogController } from "fastify";
+import Fastify, {
+  type FastifyBaseLogger,
+  type FastifyInstance,
+  type FastifyReply,
+  LogController,
+} from "fastify";
 import type { Logger } from "pino";
 import type { IngestDeps } from "../app/ingest-webhook.ts";
 import type { Store } from "../app/ports.ts";
 import type { PrometheusMetrics } from "../metrics/prometheus-metrics.ts";
-import { installErrorHandling } from "./error-handler.ts";
+import { installErrorHandling, toTalkgateError } from "./error-handler.ts";
 import { registerHealthRoutes } from "./health-routes.ts";
 import { registerOpenApi } from "./openapi.ts";
 import { type PartnerApiDeps, registerPartnerRoutes } from "./partner-routes.ts";
@@ -32,6 +37,27 @@ export function buildHttpServer(deps: HttpDeps): FastifyInstance {
     return503OnClosing: true,
     // JSON bodies of the partner API; webhooks and uploads set their own limits.
     bodyLimit: deps.partnerApi.limits.bodyLimitBytes,
+    // Errors Fastify meets before routing (a URL it cannot decode…) answer in talkgate's shape too.
+    frameworkErrors: (error, _request, reply) => {
+      const answer = toTalkgateError(error);
+      void (reply as FastifyReply).status(answer.status).send({ code: answer.code, message: answer.message });
+    },
+    // Requests Node's HTTP parser refuses (headers too large, malformed) never reach Fastify.
+    clientErrorHandler: (error, socket) => {
+      const status = (error as { code?: string }).code === "HPE_HEADER_OVERFLOW" ? 431 : 400;
+      const body = JSON.stringify({
+        code: "-405",
+        message: `request refused by the HTTP parser (${status})`,
+      });
+      if (socket.writable) {
+        socket.end(
+          `HTTP/1.1 ${status} ${status === 431 ? "Request Header Fields Too Large" : "Bad Request"}\r\n` +
+            `content-type: application/json\r\ncontent-length: ${Buffer.byteLength(body)}\r\nconnection: close\r\n\r\n${body}`,
+        );
+      } else {
+        socket.destroy(error);
+      }
+    },
   });
   installErrorHandling(app);
   registerOpenApi(app, deps.version);

@@ -5,6 +5,8 @@ import { TalkgateError } from "../core/errors.ts";
 /** What one authenticated key may reach. */
 export interface PartnerAccess {
   partnerId: string;
+  /** Names the key without revealing it (the start of its SHA-256), e.g. for rate limits. */
+  keyId: string;
   /** The channels this key reaches. */
   senderKeys: readonly string[];
   /** Throws -406 for a channel that is not this partner's, exactly as for one that does not exist. */
@@ -23,16 +25,14 @@ export class PartnerKeys {
   ) {
     for (const partner of partners) {
       const own = new Set(channels.filter((c) => c.partner === partner.id).map((c) => c.senderKey));
-      const access: PartnerAccess = {
-        partnerId: partner.id,
-        senderKeys: [...own],
-        requireChannel(senderKey) {
-          if (!own.has(senderKey))
-            throw new TalkgateError("-406", `unknown sender_key ${JSON.stringify(senderKey)}`);
-        },
+      const requireChannel = (senderKey: string) => {
+        if (!own.has(senderKey))
+          throw new TalkgateError("-406", `unknown sender_key ${JSON.stringify(senderKey)}`);
       };
       for (const key of partner.apiKeys) {
         const hash = digest(key);
+        const keyId = hash.toString("hex").slice(0, 16);
+        const access: PartnerAccess = { partnerId: partner.id, keyId, senderKeys: [...own], requireChannel };
         this.#byDigest.set(hash.toString("hex"), { digest: hash, access });
       }
     }

@@ -75,7 +75,7 @@ export function registerPartnerRoutes(app: FastifyInstance, deps: PartnerApiDeps
       hook: "preHandler",
       max: deps.limits.rateLimitMax,
       timeWindow: deps.limits.rateLimitWindowMs,
-      keyGenerator: (request) => request.partner.partnerId,
+      keyGenerator: (request) => request.partner.keyId,
       errorResponseBuilder: (_request, context) =>
         new TalkgateError("-429", `too many requests: at most ${context.max} per ${context.after}`),
     });

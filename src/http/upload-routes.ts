@@ -17,19 +17,24 @@ const LARGEST = Math.max(...[...UPLOAD_TYPES.values()].map((type) => type.maxByt
 
 /** Registers POST /line/media in the (authenticated) partner API scope. */
 export function registerUploadRoute(api: FastifyInstance, deps: UploadDeps): void {
-  api.post("/line/media", async (request) => {
+  // @fastify/multipart traces its options with every request header (the partner's key among them).
+  api.post("/line/media", { logLevel: "info" }, async (request) => {
     if (!request.isMultipart())
       throw new TalkgateError("-415", "send multipart/form-data with a `file` part");
     const saved: Record<string, { url: string; content_type: string; size: number }> = {};
-    for await (const part of request.files({ limits: { fileSize: LARGEST, files: 2 } })) {
-      if (part.fieldname !== "file" && part.fieldname !== "preview") {
-        part.file.resume();
-        throw new TalkgateError(
-          "-405",
-          `${part.fieldname}: unknown part (send "file" and optionally "preview")`,
-        );
+    try {
+      for await (const part of request.files({ limits: { fileSize: LARGEST, files: 2 } })) {
+        if (part.fieldname !== "file" && part.fieldname !== "preview") {
+          part.file.resume();
+          throw new TalkgateError(
+            "-405",
+            `${part.fieldname}: unknown part (send "file" and optionally "preview")`,
+          );
+        }
+        saved[part.fieldname] = await store(deps, part);
       }
-      saved[part.fieldname] = await store(deps, part);
+    } catch (error) {
+      throw uploadError(error);
     }
     if (!saved.file) throw new TalkgateError("-405", "file: missing");
     const { file, preview } = saved;
@@ -45,6 +50,18 @@ export function registerUploadRoute(api: FastifyInstance, deps: UploadDeps): voi
       ...(preview ? { preview_url: preview.url } : {}),
     };
   });
+}
+
+// Errors of the file system (ENOSPC, EACCES…) are storage failures; the others come from a body that is
+// not well-formed multipart.
+function uploadError(error: unknown): unknown {
+  if (error instanceof TalkgateError) return error;
+  const code = (error as { code?: unknown }).code;
+  if (typeof code === "string" && code.startsWith("FST_")) return error;
+  if (typeof code === "string" && /^E[A-Z]+$/.test(code)) {
+    return new TalkgateError("-600", "the upload could not be stored", { cause: error });
+  }
+  return new TalkgateError("-405", `body: not well-formed multipart/form-data (${(error as Error).message})`);
 }
 
 async function store(deps: UploadDeps, part: MultipartFile) {

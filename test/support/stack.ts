@@ -94,7 +94,7 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
   });
   const sink = await startPartnerSink({ signingSecret: SIGNING_SECRET });
   const config = parseConfig(stackConfig(emulator.url, sink.url, options), { baseDir: dir });
-  const logger = pino({ level: "silent" });
+  const logger = pino({ level: process.env.TALKGATE_TEST_LOG ?? "silent" });
   const launch = () =>
     startTalkgate(config, { logger, clock: options.clock, store: options.openStore?.(config.database.path) });
 
