@@ -37,6 +37,9 @@ export interface StartOptions {
 }
 
 /** Creates the logger talkgate uses: JSON lines on stdout, secrets and message text never passed to it. */
+/** How often the write-ahead log is copied into the database file (by a worker thread). */
+const CHECKPOINT_EVERY_MS = 250;
+
 export function createLogger(level: string): Logger {
   return pino({ level, base: { service: "talkgate" } }, pino.destination({ sync: false }));
 }
@@ -45,7 +48,12 @@ export function createLogger(level: string): Logger {
 export async function startTalkgate(config: TalkgateConfig, options: StartOptions = {}): Promise<Talkgate> {
   const logger = options.logger ?? createLogger(config.logLevel);
   const clock = options.clock ?? systemClock;
-  const store = options.store ?? openSqliteStore(config.database.path);
+  const store =
+    options.store ??
+    openSqliteStore(config.database.path, {
+      backgroundCheckpointMs: CHECKPOINT_EVERY_MS,
+      onCheckpointError: (message) => logger.warn({ error: message }, "store:checkpoint:failed"),
+    });
   const metrics = new PrometheusMetrics(store, clock);
 
   const line = new LineClient(
@@ -125,10 +133,8 @@ export async function startTalkgate(config: TalkgateConfig, options: StartOption
         for (const path of result.unsentFiles) {
           files.remove(path).catch((error: unknown) => logger.error({ err: error }, "media:remove:failed"));
         }
-        if (result.stored.length > 0) {
-          worker.wake();
-          media.wake();
-        }
+        if (result.stored.length > 0) worker.wake();
+        if (result.stored.some((event) => event.fetchesMedia)) media.wake();
       },
     },
   });

@@ -62,6 +62,8 @@ export interface StoredEvent {
   serialNumber: string;
   facts: EventFacts;
   forward: boolean;
+  /** Its content is to be fetched from LINE (a media job was queued). */
+  fetchesMedia: boolean;
 }
 
 export interface IngestResult {

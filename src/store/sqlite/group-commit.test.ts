@@ -35,6 +35,8 @@ function openCounted(): { db: DatabaseSync; reader: DatabaseSync; begins: () => 
   };
 }
 
+const synced = () => Promise.resolve();
+
 function count(db: DatabaseSync): number {
   return (db.prepare("SELECT count(*) AS n FROM items").get() as { n: number }).n;
 }
@@ -42,7 +44,7 @@ function count(db: DatabaseSync): number {
 test("100 runs queued in one tick share one transaction, resolve with their results, and are committed", async () => {
   const { db, reader, begins, close } = openCounted();
   try {
-    const writes = new GroupCommit(db);
+    const writes = new GroupCommit(db, synced);
     const insert = db.prepare("INSERT INTO items (n, label) VALUES (?, ?) RETURNING n");
     const runs = Array.from({ length: 100 }, (_, i) =>
       writes.run(() => (insert.get(i, `item ${i}`) as { n: number }).n * 2),
@@ -63,7 +65,7 @@ test("100 runs queued in one tick share one transaction, resolve with their resu
 test("a run resolves only after its transaction has committed", async () => {
   const { db, reader, close } = openCounted();
   try {
-    const writes = new GroupCommit(db);
+    const writes = new GroupCommit(db, synced);
     const seen = await writes.run(() => {
       db.prepare("INSERT INTO items (n, label) VALUES (1, 'x')").run();
       return count(reader); // inside the transaction another connection sees nothing yet
@@ -78,7 +80,7 @@ test("a run resolves only after its transaction has committed", async () => {
 test("a unit that throws rolls back alone; the others in the batch commit", async () => {
   const { db, reader, begins, close } = openCounted();
   try {
-    const writes = new GroupCommit(db);
+    const writes = new GroupCommit(db, synced);
     const insert = db.prepare("INSERT INTO items (n, label) VALUES (?, ?)");
     const failure = new Error("unit 5 fails");
     const runs = Array.from({ length: 10 }, (_, i) =>
@@ -110,7 +112,7 @@ test("a unit that throws rolls back alone; the others in the batch commit", asyn
 test("a constraint violation in one unit does not affect its neighbours", async () => {
   const { db, reader, close } = openCounted();
   try {
-    const writes = new GroupCommit(db);
+    const writes = new GroupCommit(db, synced);
     const insert = db.prepare("INSERT INTO items (n, label) VALUES (?, ?)");
     const results = await Promise.allSettled([
       writes.run(() => insert.run(1, "a")),
@@ -140,7 +142,7 @@ test("a constraint violation in one unit does not affect its neighbours", async 
 test("runs queued after a flush go into the next transaction", async () => {
   const { db, reader, begins, close } = openCounted();
   try {
-    const writes = new GroupCommit(db);
+    const writes = new GroupCommit(db, synced);
     const insert = db.prepare("INSERT INTO items (n, label) VALUES (?, 'x')");
     await Promise.all([writes.run(() => insert.run(1)), writes.run(() => insert.run(2))]);
     assert.equal(begins(), 1);
@@ -167,7 +169,7 @@ test("runs queued after a flush go into the next transaction", async () => {
 test("a unit that ends the shared transaction fails alone and the group commit recovers", async () => {
   const { db, reader, close } = openCounted();
   try {
-    const writes = new GroupCommit(db);
+    const writes = new GroupCommit(db, synced);
     const insert = db.prepare("INSERT INTO items (n, label) VALUES (?, 'x')");
     const results = await Promise.allSettled([
       writes.run(() => insert.run(1)),
@@ -184,6 +186,38 @@ test("a unit that ends the shared transaction fails alone and the group commit r
     // The group commit still works afterwards.
     await writes.run(() => insert.run(9));
     assert.equal(count(reader), 3);
+  } finally {
+    close();
+  }
+});
+
+test("a run resolves only once its commit is durable, and fails when making it durable fails", async () => {
+  const { db, reader, close } = openCounted();
+  try {
+    let syncs = 0;
+    let finishSync = (_ok: boolean) => {};
+    const durable = () =>
+      new Promise<void>((resolve, reject) => {
+        syncs++;
+        finishSync = (ok) => (ok ? resolve() : reject(new Error("EIO")));
+      });
+    const writes = new GroupCommit(db, durable);
+    let resolved = false;
+    const first = writes.run(() => db.prepare("INSERT INTO items (n, label) VALUES (1, 'a')").run());
+    void first.then(() => {
+      resolved = true;
+    });
+    while (syncs === 0) await new Promise((r) => setImmediate(r));
+    assert.equal(count(reader), 1, "committed before the sync");
+    await new Promise((r) => setImmediate(r));
+    assert.equal(resolved, false, "not resolved while the sync runs");
+    finishSync(true);
+    await first;
+
+    const second = writes.run(() => db.prepare("INSERT INTO items (n, label) VALUES (2, 'b')").run());
+    while (syncs === 1) await new Promise((r) => setImmediate(r));
+    finishSync(false);
+    await assert.rejects(second, /EIO/);
   } finally {
     close();
   }

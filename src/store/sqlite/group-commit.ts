@@ -1,5 +1,5 @@
 // Group commit: every write queued in the same turn of the event loop shares one SQLite transaction.
-import type { DatabaseSync } from "node:sqlite";
+import type { DatabaseSync, StatementSync } from "node:sqlite";
 
 interface Pending {
   work: (db: DatabaseSync) => unknown;
@@ -8,21 +8,27 @@ interface Pending {
 }
 
 /**
- * Runs write units in shared transactions. Durability costs one fsync per transaction, not per write:
- * the writes that queue up while one commit runs are committed together by the next. Should a unit
- * throw, the shared transaction is rolled back and each unit runs again in a transaction of its own,
- * so that one failing unit fails alone; a failed commit fails every unit in it.
+ * Runs write units in shared transactions. Should a unit throw, the shared transaction is rolled back and
+ * each unit runs again in a transaction of its own, so that one failing unit fails alone; a failed commit
+ * fails every unit in it. A unit resolves only once `durable()` says its commit is on disk (the database
+ * commits without syncing; `durable` syncs off the event loop, one sync for many transactions).
  */
 export class GroupCommit {
   readonly #db: DatabaseSync;
+  readonly #durable: () => Promise<void>;
+  readonly #totalChanges: StatementSync;
+  /** The latest sync asked for, until it settles: what a transaction that changed nothing waits for. */
+  #syncing: Promise<void> | null = null;
   #queue: Pending[] = [];
   #scheduled = false;
 
-  constructor(db: DatabaseSync) {
+  constructor(db: DatabaseSync, durable: () => Promise<void>) {
     this.#db = db;
+    this.#durable = durable;
+    this.#totalChanges = db.prepare("SELECT total_changes() AS n");
   }
 
-  /** Queues `work`; resolves with its result once the transaction holding it has committed. */
+  /** Queues `work`; resolves with its result once the transaction holding it is committed and durable. */
   run<T>(work: (db: DatabaseSync) => T): Promise<T> {
     return new Promise<T>((resolve, reject) => {
       this.#queue.push({ work, resolve: resolve as (value: unknown) => void, reject });
@@ -39,8 +45,9 @@ export class GroupCommit {
     this.#queue = [];
     if (batch.length === 0) return;
     let results: unknown[];
+    let changed: boolean;
     try {
-      results = this.#transaction(batch);
+      ({ results, changed } = this.#transaction(batch));
     } catch (error) {
       // Nothing of the batch was written. If a unit failed (not the database: locked, full), find out
       // which by running each alone; otherwise running them again would only fail again, slowly.
@@ -49,22 +56,53 @@ export class GroupCommit {
       else for (const unit of batch) this.#runAlone(unit);
       return;
     }
-    batch.forEach((unit, i) => {
-      unit.resolve(results[i]);
-    });
+    this.#settle(
+      batch.map((unit, i) => [unit, results[i]]),
+      changed,
+    );
   }
 
   #runAlone(unit: Pending): void {
     try {
-      const [result] = this.#transaction([unit]);
-      unit.resolve(result);
+      const { results, changed } = this.#transaction([unit]);
+      this.#settle([[unit, results[0]]], changed);
     } catch (error) {
       unit.reject(unwrap(error));
     }
   }
 
-  #transaction(units: Pending[]): unknown[] {
+  // Committed: resolved once on disk. A failed sync fails them (a 5xx to LINE, which redelivers; the
+  // redelivery finds the events stored). A transaction that changed nothing (a claim that found no work)
+  // needs no sync of its own, but what it read must be on disk before it is acted on: it waits for the
+  // sync under way, if any.
+  #settle(committed: Array<[Pending, unknown]>, changed: boolean): void {
+    let durable: Promise<void>;
+    if (changed) {
+      const sync = this.#durable();
+      this.#syncing = sync;
+      const settled = () => {
+        if (this.#syncing === sync) this.#syncing = null;
+      };
+      sync.then(settled, settled);
+      durable = sync;
+    } else durable = this.#syncing ?? Promise.resolve();
+    durable.then(
+      () => {
+        for (const [unit, result] of committed) unit.resolve(result);
+      },
+      (error: unknown) => {
+        for (const [unit] of committed) unit.reject(error);
+      },
+    );
+  }
+
+  #changes(): number {
+    return (this.#totalChanges.get() as { n: number }).n;
+  }
+
+  #transaction(units: Pending[]): { results: unknown[]; changed: boolean } {
     const db = this.#db;
+    const before = this.#changes();
     db.exec("BEGIN IMMEDIATE");
     try {
       const results = units.map((unit) => {
@@ -79,7 +117,7 @@ export class GroupCommit {
         return result;
       });
       db.exec("COMMIT");
-      return results;
+      return { results, changed: this.#changes() !== before };
     } catch (error) {
       if (db.isTransaction) db.exec("ROLLBACK");
       throw error;

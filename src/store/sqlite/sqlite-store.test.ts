@@ -150,7 +150,12 @@ test("ingest returns the stored events with their facts and forward flags", asyn
     const result = await store.ingest(request([raw], T0, { forward: false }));
     assert.equal(result.duplicates, 0);
     assert.deepEqual(result.stored, [
-      { serialNumber: `Uae87c693e28-0001-${hex(T0)}`, facts: readEventFacts(raw, T0), forward: false },
+      {
+        serialNumber: `Uae87c693e28-0001-${hex(T0)}`,
+        facts: readEventFacts(raw, T0),
+        forward: false,
+        fetchesMedia: false,
+      },
     ]);
     // Not forwarded: stored, but nothing to deliver.
     assert.deepEqual(await claim(store, T0 + 1), []);
@@ -596,7 +601,7 @@ for (const kind of ["image", "video", "audio", "file"] as const) {
 test("claimMedia returns the due attachments as jobs, oldest first, up to limit", async () => {
   await withStore(async (store) => {
     await ingestImage(store, "i1", T0);
-    await store.ingest(
+    const mixed = await store.ingest(
       mediaRequest(
         [
           { raw: mediaEvent("v1", { type: "video", contentProvider: { type: "line" } }), media: "video" },
@@ -604,6 +609,11 @@ test("claimMedia returns the due attachments as jobs, oldest first, up to limit"
         ],
         T0 + 1,
       ),
+    );
+    assert.deepEqual(
+      mixed.stored.map((event) => event.fetchesMedia),
+      [true, false],
+      "the intake is told which events queued a download",
     );
     await ingestImage(store, "o1", T0 + 2, OTHER_SENDER);
     assert.deepEqual(await claimMedia(store, T0 - 1), [], "nothing is due before it was received");

@@ -26,20 +26,44 @@ import type {
 import { type MediaKind, withoutContent } from "../../core/attachment.ts";
 import { asObject } from "../../core/line-event.ts";
 import { formatSerialNumber, serialScope } from "../../core/serial-number.ts";
+import { Checkpointer } from "./checkpointer.ts";
 import { GroupCommit } from "./group-commit.ts";
 import { MIGRATIONS } from "./schema.ts";
+import { FileSync } from "./wal-sync.ts";
 
 const WAITING = "state IN ('pending', 'retrying')";
 
+export interface SqliteStoreOptions {
+  /**
+   * Copy the write-ahead log into the database file from a worker thread every this many ms, instead of
+   * SQLite's default (the committing connection does it, stalling the event loop with the copy and its
+   * fsyncs). `onCheckpointError` hears of failed checkpoints.
+   */
+  backgroundCheckpointMs?: number;
+  onCheckpointError?: (message: string) => void;
+}
+
 /** Opens (creating if needed) the SQLite database at `path` and brings its schema up to date. */
-export function openSqliteStore(path: string): SqliteStore {
+export function openSqliteStore(path: string, options: SqliteStoreOptions = {}): SqliteStore {
   if (path !== ":memory:") mkdirSync(dirname(path), { recursive: true });
   const db = new DatabaseSync(path);
   // Only another process (a backup, an operator's sqlite3) can hold the lock; SQLite waits for it on the
-  // event loop, so the wait is kept short: LINE redelivers a webhook answered 5xx.
-  db.exec("PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; PRAGMA busy_timeout = 250;");
+  // event loop, so the wait is kept short: LINE redelivers a webhook answered 5xx. Commits write the WAL
+  // without an fsync (NORMAL); every write resolves only after the WAL's fsync, run off the event loop.
+  db.exec("PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA busy_timeout = 250;");
   migrate(db);
-  return new SqliteStore(db);
+  if (path === ":memory:") return new SqliteStore(db, () => Promise.resolve(), null);
+  const wal = new FileSync(`${path}-wal`);
+  let checkpointer: Checkpointer | null = null;
+  if (options.backgroundCheckpointMs !== undefined) {
+    db.exec("PRAGMA wal_autocheckpoint = 0");
+    checkpointer = new Checkpointer(
+      path,
+      options.backgroundCheckpointMs,
+      options.onCheckpointError ?? ((message) => process.emitWarning(`SQLite checkpoint failed: ${message}`)),
+    );
+  }
+  return new SqliteStore(db, () => wal.sync(), checkpointer);
 }
 
 function migrate(db: DatabaseSync): void {
@@ -78,9 +102,13 @@ export class SqliteStore implements Store {
   readonly #writes: GroupCommit;
   readonly #sql: ReturnType<typeof prepareStatements>;
 
-  constructor(db: DatabaseSync) {
+  readonly #checkpointer: Checkpointer | null;
+
+  /** `durable` resolves once every commit made before the call is on disk. */
+  constructor(db: DatabaseSync, durable: () => Promise<void>, checkpointer: Checkpointer | null) {
     this.db = db;
-    this.#writes = new GroupCommit(db);
+    this.#checkpointer = checkpointer;
+    this.#writes = new GroupCommit(db, durable);
     this.#sql = prepareStatements(db);
     // Only this process uses the file, so leases left by an earlier run (killed or crashed) are void.
     db.exec(`
@@ -163,7 +191,7 @@ export class SqliteStore implements Store {
         if (facts.type === "unsend" && facts.messageId !== null) {
           unsentFiles.push(...this.#unsend(senderKey, facts.messageId, receivedAt));
         }
-        stored.push({ serialNumber, facts, forward: event.forward });
+        stored.push({ serialNumber, facts, forward: event.forward, fetchesMedia: media !== null && !unsent });
       }
       return { stored, duplicates, unsentFiles };
     });
@@ -588,6 +616,7 @@ export class SqliteStore implements Store {
   async close(): Promise<void> {
     // Let queued writes commit before closing.
     await this.#writes.run(() => undefined);
+    await this.#checkpointer?.close();
     this.db.close();
   }
 }
