@@ -40,7 +40,7 @@ const MiB = 1024 * 1024;
 const RSS_EVERY_MS = 20;
 /** How often leg 1 asks `HEAD /line/message/attachment` whether the attachment is stored yet. */
 const POLL_MS = 10;
-const AIM_GROWTH_MIB = 50;
+export const AIM_GROWTH_MIB = 50;
 const LEG_TIMEOUT_MS = 60_000;
 const WARMUP_BYTES = MiB;
 /** Idle time before the measured webhook (baseline) and after the download (settled RSS). */
@@ -56,8 +56,6 @@ export interface MediaOptions {
   nodeFlags: readonly string[];
   /** Preload bench/memory-probe.ts into talkgate to log process.memoryUsage() every 20 ms. */
   probe: boolean;
-  /** The machine, for the report. */
-  machine: string;
   say: (line?: string) => void;
 }
 
@@ -338,10 +336,18 @@ function readProbe(path: string): ProbeSample[] {
 // ---------------------------------------------------------------------------------------------------------
 
 /** Runs the media scenario and reports it under "## Media" through `say`; returns whether it passed. */
-export async function runMedia(options: MediaOptions): Promise<boolean> {
+export interface MediaResult {
+  /** Byte-exact both ways, nothing left half-written. */
+  ok: boolean;
+  leg1MiBs: number;
+  leg2MiBs: number;
+  /** talkgate's peak RSS over its baseline during the two legs. */
+  growthMiB: number;
+}
+
+export async function runMedia(options: MediaOptions): Promise<MediaResult> {
   const { dir, sizeBytes: size, seed, say } = options;
   mkdirSync(dir, { recursive: true });
-  const startedAt = Date.now();
 
   // The expected digest first, so hashing it competes with neither leg.
   const t = performance.now();
@@ -478,10 +484,6 @@ export async function runMedia(options: MediaOptions): Promise<boolean> {
       seconds === null ? "n/a" : fmt(seconds / (ms / 1000), 2);
     const leg1WithWebhookMs = run.storedAt - run.sentAt;
 
-    say("## Media");
-    say();
-    say(`- date: ${new Date(startedAt).toISOString()}`);
-    say(`- machine: ${options.machine}`);
     say(
       `- content: a ${mib(size, 0)} MiB video (${fmt(size)} B, \`generated: {size, seed: ${seed}}\`, video/mp4) ` +
         "served by the LINE emulator (in the bench process, generated on the fly), announced by one signed " +
@@ -609,7 +611,12 @@ export async function runMedia(options: MediaOptions): Promise<boolean> {
     console.log(
       `media: leg 1 ${fmt(rate(leg1Ms))} MiB/s, leg 2 ${fmt(rate(leg2Ms))} MiB/s, RSS growth ${signedMib(growth)} MiB`,
     );
-    return exact && incoming.length === 0;
+    return {
+      ok: exact && incoming.length === 0,
+      leg1MiBs: rate(leg1Ms),
+      leg2MiBs: rate(leg2Ms),
+      growthMiB: growth / MiB,
+    };
   } finally {
     await sampler?.stop();
     db?.close();

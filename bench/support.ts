@@ -1,9 +1,14 @@
 // Shared by the benchmark scenarios: child processes (every one killed at the end, on error, on Ctrl-C or on
-// timeout), readiness checks, free ports, /proc readings and number formatting.
+// timeout), talkgate children, readiness checks, free ports, /proc readings and number formatting.
 import { type ChildProcess, spawn } from "node:child_process";
-import { closeSync, openSync, readFileSync } from "node:fs";
+import { closeSync, mkdirSync, openSync, readFileSync, writeFileSync } from "node:fs";
 import { createServer } from "node:net";
-import { dirname } from "node:path";
+import { dirname, join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { stackConfig } from "../test/support/stack.ts";
+
+export const ROOT = fileURLToPath(new URL("..", import.meta.url));
+const TALKGATE_BIN = join(ROOT, "bin", "talkgate.ts");
 
 export interface Child {
   name: string;
@@ -66,7 +71,7 @@ export function tail(path: string, lines = 15): string {
 
 export const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
 
-export async function waitForHttp(url: string, child: Child, timeoutMs = 15_000): Promise<void> {
+export async function waitForHttp(url: string, child: Child, timeoutMs = 15_000, pollMs = 50): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   while (Date.now() < deadline) {
     if (child.exitCode !== undefined) {
@@ -81,7 +86,7 @@ export async function waitForHttp(url: string, child: Child, timeoutMs = 15_000)
     } catch {
       // not listening yet
     }
-    await sleep(50);
+    await sleep(pollMs);
   }
   throw new Error(`${child.name} not ready at ${url} after ${timeoutMs} ms:\n${tail(child.logPath)}`);
 }
@@ -138,3 +143,86 @@ export const fmt = (n: number, digits = 0) =>
   n.toLocaleString("en-US", { minimumFractionDigits: digits, maximumFractionDigits: digits });
 
 export const cores = (n: number | null) => (n === null ? "n/a" : fmt(n, 2));
+
+/** A talkgate child (`bin/talkgate.ts serve`) on a fresh data directory, ready. */
+export interface TalkgateChild {
+  child: Child;
+  url: string;
+  /** From spawn to the first 200 from /readyz. */
+  readyMs: number;
+  dbPath: string;
+  logPath: string;
+}
+
+/**
+ * Starts talkgate with production settings for delivery, media and profiles (the test stack shortens them) and
+ * info logging to a file; LINE (profiles, content) at `lineUrl`, the partner at `partnerUrl`.
+ */
+export async function startTalkgateChild(options: {
+  name: string;
+  dir: string;
+  lineUrl: string;
+  partnerUrl: string;
+  nodeFlags?: readonly string[];
+  config?: Record<string, unknown>;
+  /** How often readiness is asked. */
+  pollMs?: number;
+}): Promise<TalkgateChild> {
+  mkdirSync(options.dir, { recursive: true });
+  const port = await freePort();
+  const raw = stackConfig(options.lineUrl, options.partnerUrl, {
+    config: {
+      listen: { host: "127.0.0.1", port },
+      logLevel: "info",
+      delivery: {},
+      media: {},
+      profiles: {},
+      ...options.config,
+    },
+  });
+  const configPath = join(options.dir, "talkgate.config.json");
+  writeFileSync(configPath, `${JSON.stringify(raw, null, 2)}\n`);
+  const logPath = join(options.dir, "talkgate.log");
+  const spawned = performance.now();
+  const child = startChild(
+    options.name,
+    [...(options.nodeFlags ?? []), TALKGATE_BIN, "serve", "--config", configPath],
+    logPath,
+  );
+  const url = `http://127.0.0.1:${port}`;
+  await waitForHttp(`${url}/readyz`, child, 15_000, options.pollMs);
+  return {
+    child,
+    url,
+    readyMs: performance.now() - spawned,
+    dbPath: join(options.dir, "talkgate.db"),
+    logPath,
+  };
+}
+
+/** VmRSS of a process in bytes (Linux), or NaN. */
+export function rssOf(pid: number | undefined): number {
+  try {
+    const line = readFileSync(`/proc/${pid}/status`, "utf8")
+      .split("\n")
+      .find((l) => l.startsWith("VmRSS:"));
+    return line ? Number.parseInt(line.slice(6), 10) * 1024 : NaN;
+  } catch {
+    return NaN;
+  }
+}
+
+/** Reads a process's RSS every `everyMs` until stopped; returns the peak in bytes. */
+export function rssPeak(pid: number | undefined, everyMs = 50): () => number {
+  let peak = rssOf(pid);
+  const timer = setInterval(() => {
+    const rss = rssOf(pid);
+    if (rss > peak || Number.isNaN(peak)) peak = rss;
+  }, everyMs);
+  return () => {
+    clearInterval(timer);
+    return Math.max(peak, rssOf(pid));
+  };
+}
+
+export const MiB = 2 ** 20;
