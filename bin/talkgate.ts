@@ -3,6 +3,7 @@
 import { parseArgs } from "node:util";
 import { ConfigError, loadConfig, type TalkgateConfig } from "../src/config/config.ts";
 import { startTalkgate } from "../src/main.ts";
+import { settleAfterStart } from "../src/settle-after-start.ts";
 
 const USAGE = `usage: talkgate <command> [options]
 
@@ -72,6 +73,7 @@ function readConfig(path: string): TalkgateConfig {
 async function serve(config: TalkgateConfig): Promise<void> {
   const talkgate = await startTalkgate(config);
   onShutdown(() => talkgate.close());
+  settleAfterStart();
 }
 
 async function emulator(config: TalkgateConfig, port?: number) {

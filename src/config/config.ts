@@ -2,7 +2,7 @@
 import { readFileSync } from "node:fs";
 import { dirname, resolve } from "node:path";
 import { type Static, Type } from "@sinclair/typebox";
-import { Value, type ValueError } from "@sinclair/typebox/value";
+import { Errors, type ValueError } from "@sinclair/typebox/errors";
 import { DEFAULT_FORWARD_EVENT_TYPES, FORWARDABLE_EVENT_TYPES } from "../core/partner-payload.ts";
 
 /** Every default in one place; each can be overridden in the file. */
@@ -191,7 +191,7 @@ export function parseConfig(
 ): TalkgateConfig {
   // Empty variables count as unset, so that `FOO=` cannot silently blank a secret from the file.
   const env = (name: string) => options.env?.[name] || undefined;
-  const problems = [...Value.Errors(FileSchema, json)].map(describeSchemaError);
+  const problems = [...Errors(FileSchema, json)].map(describeSchemaError);
   // Read on even when the shape is wrong, so that every problem is reported in one go; each check
   // below looks only at values of the right type (the schema has reported the others).
   const file = (isRecord(json) ? json : {}) as Partial<ConfigFile>;

@@ -1,8 +1,13 @@
 // The OpenAPI 3.1 document of the partner API, generated from the route schemas (served, and kept in docs/openapi.json).
-import swagger from "@fastify/swagger";
-import swaggerUi from "@fastify/swagger-ui";
-import type { FastifyInstance } from "fastify";
+import {
+  type FastifyInstance,
+  type FastifyReply,
+  type FastifyRequest,
+  LogController,
+  type RouteOptions,
+} from "fastify";
 import { MessageSchema } from "../core/line-messages.ts";
+import { installErrorHandling } from "./error-handler.ts";
 
 export const PARTNER_API_TAG = "partner API";
 
@@ -38,11 +43,61 @@ function messageComponents(): Record<string, unknown> {
 }
 
 /**
- * Registers the generator (it must come before the routes it describes), the document at
- * /line/openapi.json and a readable page at /line/docs. Only routes tagged {@link PARTNER_API_TAG} appear.
+ * Serves the document at /line/openapi.json and a readable page at /line/docs. Only routes tagged
+ * {@link PARTNER_API_TAG} appear. The generator and the page (with their YAML, static-file and asset
+ * dependencies) load on the first request to either: `app` only records its routes (call this before
+ * registering them); the first request builds a separate Fastify instance with @fastify/swagger,
+ * @fastify/swagger-ui and the recorded routes, and hands this and later docs requests to it.
  */
 export function registerOpenApi(app: FastifyInstance, version: string): void {
-  void app.register(swagger, {
+  const routes: RouteOptions[] = [];
+  // The hook keeps each route's options object: hooks of the scopes below complete its schema later.
+  app.addHook("onRoute", (route) => {
+    routes.push(route);
+  });
+  let docs: Promise<FastifyInstance> | undefined;
+  const docsApp = () => {
+    docs ??= buildDocsApp(app, routes, version).catch((error: unknown) => {
+      docs = undefined;
+      throw error;
+    });
+    return docs;
+  };
+  app.addHook("onClose", async () => {
+    if (docs) await (await docs.catch(() => undefined))?.close();
+  });
+  void app.register(async (scope) => {
+    scope.get("/line/openapi.json", { schema: { hide: true } }, async () => (await docsApp()).swagger());
+    const page = async (request: FastifyRequest, reply: FastifyReply) => {
+      const docs = await docsApp();
+      reply.hijack();
+      docs.routing(request.raw, reply.raw);
+    };
+    scope.get("/line/docs", { schema: { hide: true } }, page);
+    scope.get("/line/docs/*", { schema: { hide: true } }, page);
+  });
+}
+
+// The instance generating the document from `routes` and serving the page under /line/docs.
+async function buildDocsApp(
+  app: FastifyInstance,
+  routes: readonly RouteOptions[],
+  version: string,
+): Promise<FastifyInstance> {
+  const [{ default: Fastify }, { default: swagger }, { default: swaggerUi }] = await Promise.all([
+    import("fastify"),
+    import("@fastify/swagger"),
+    import("@fastify/swagger-ui"),
+  ]);
+  const docs = Fastify({
+    loggerInstance: app.log,
+    logController: new LogController({ disableRequestLogging: true }),
+  });
+  // The recorded routes only describe; app validates and answers them.
+  docs.setValidatorCompiler(() => () => true);
+  docs.setSerializerCompiler(() => (data) => JSON.stringify(data));
+  installErrorHandling(docs);
+  await docs.register(swagger, {
     openapi: {
       openapi: "3.1.0",
       info: {
@@ -67,8 +122,13 @@ export function registerOpenApi(app: FastifyInstance, version: string): void {
       return { schema: { ...schema, body: { ...body, properties: { ...body.properties, messages } } }, url };
     },
   });
-  void app.register(swaggerUi, { routePrefix: "/line/docs" });
-  void app.register(async (scope) => {
-    scope.get("/line/openapi.json", { schema: { hide: true } }, async () => app.swagger());
-  });
+  await docs.register(swaggerUi, { routePrefix: "/line/docs" });
+  for (const route of routes) {
+    // HEAD twins come back with their GET routes (the document leaves HEAD routes out anyway).
+    if (route.method === "HEAD" || route.url === "/line/docs" || route.url.startsWith("/line/docs/"))
+      continue;
+    docs.route({ method: route.method, url: route.url, schema: route.schema, handler: () => undefined });
+  }
+  await docs.ready();
+  return docs;
 }

@@ -1,5 +1,5 @@
 // The LINE Messaging API through the official SDK's clients, one per channel, answering values not exceptions.
-import { HTTPFetchError, messagingApi } from "@line/bot-sdk";
+import type { messagingApi } from "@line/bot-sdk";
 import { Agent, request } from "undici";
 import type {
   ContentResult,
@@ -27,14 +27,23 @@ export interface LineClientOptions {
   onCall?: (endpoint: string, status: number | null) => void;
 }
 
+// A channel's SDK clients, made at its first call.
 interface Channel {
-  token: string;
   api: messagingApi.MessagingApiClient;
   blob: messagingApi.MessagingApiBlobClient;
 }
 
+type Sdk = typeof import("@line/bot-sdk");
+// The SDK (its index loads every LINE API client, ~380 modules) loads on the first call, not at start.
+let sdk: Promise<Sdk> | undefined;
+const loadSdk = (): Promise<Sdk> => {
+  sdk ??= import("@line/bot-sdk");
+  return sdk;
+};
+
 /** {@link LineApi} over `@line/bot-sdk`, pointed at LINE or the emulator. */
 export class LineClient implements LineApi {
+  readonly #tokens = new Map<string, string>();
   readonly #channels = new Map<string, Channel>();
   readonly #options: LineClientOptions;
   // Content downloads bypass the SDK's blob client: it cannot bound a stalled body or cancel a download.
@@ -43,20 +52,11 @@ export class LineClient implements LineApi {
   constructor(channels: readonly LineChannelCredentials[], options: LineClientOptions) {
     this.#options = options;
     this.#contentAgent = new Agent({ connections: 16, keepAliveTimeout: 30_000 });
-    for (const { senderKey, channelAccessToken: token } of channels) {
-      this.#channels.set(senderKey, {
-        token,
-        api: new messagingApi.MessagingApiClient({ channelAccessToken: token, baseURL: options.apiBaseUrl }),
-        blob: new messagingApi.MessagingApiBlobClient({
-          channelAccessToken: token,
-          baseURL: options.dataApiBaseUrl,
-        }),
-      });
-    }
+    for (const { senderKey, channelAccessToken } of channels) this.#tokens.set(senderKey, channelAccessToken);
   }
 
   hasToken(senderKey: string): boolean {
-    return this.#channels.has(senderKey);
+    return this.#tokens.has(senderKey);
   }
 
   getProfile(senderKey: string, chat: ChatRef, userId: string): Promise<LineResult<LineProfile>> {
@@ -135,8 +135,8 @@ export class LineClient implements LineApi {
   }
 
   async getContent(senderKey: string, messageId: string): Promise<ContentResult> {
-    const channel = this.#channels.get(senderKey);
-    if (!channel) return { kind: "failed", status: null, reason: "no channel access token" };
+    const token = this.#tokens.get(senderKey);
+    if (token === undefined) return { kind: "failed", status: null, reason: "no channel access token" };
     const url = new URL(
       `/v2/bot/message/${encodeURIComponent(messageId)}/content`,
       this.#options.dataApiBaseUrl,
@@ -144,7 +144,7 @@ export class LineClient implements LineApi {
     let response: Awaited<ReturnType<typeof request>>;
     try {
       response = await request(url, {
-        headers: { authorization: `Bearer ${channel.token}` },
+        headers: { authorization: `Bearer ${token}` },
         dispatcher: this.#contentAgent,
         headersTimeout: this.#options.contentTimeoutMs,
         bodyTimeout: this.#options.contentTimeoutMs,
@@ -181,8 +181,23 @@ export class LineClient implements LineApi {
     senderKey: string,
     call: (channel: Channel) => Promise<{ httpResponse: Response; body: T }>,
   ): Promise<LineResult<T>> {
-    const channel = this.#channels.get(senderKey);
-    if (!channel) return { ok: false, status: null, reason: "no channel access token" };
+    const token = this.#tokens.get(senderKey);
+    if (token === undefined) return { ok: false, status: null, reason: "no channel access token" };
+    const { HTTPFetchError, messagingApi } = await loadSdk();
+    let channel = this.#channels.get(senderKey);
+    if (!channel) {
+      channel = {
+        api: new messagingApi.MessagingApiClient({
+          channelAccessToken: token,
+          baseURL: this.#options.apiBaseUrl,
+        }),
+        blob: new messagingApi.MessagingApiBlobClient({
+          channelAccessToken: token,
+          baseURL: this.#options.dataApiBaseUrl,
+        }),
+      };
+      this.#channels.set(senderKey, channel);
+    }
     let timer: NodeJS.Timeout | undefined;
     const timeout = new Promise<never>((_, reject) => {
       timer = setTimeout(() => reject(new LineTimeout()), this.#options.timeoutMs);
