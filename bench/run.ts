@@ -13,7 +13,15 @@
 // media scenario's memory into heap, external and ArrayBuffers), BENCH_CPU_PROF=1 (every talkgate child runs
 // with --cpu-prof; the top self-time functions of each profile are printed), BENCH_TALKGATE_NODE_FLAGS (extra
 // Node flags for every talkgate child), BENCH_KEEP=1 (keep the temp directory with databases, logs, profiles).
-import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import {
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  writeFileSync,
+} from "node:fs";
 import { cpus, tmpdir, totalmem } from "node:os";
 import { join, relative } from "node:path";
 import { runDrain } from "./drain.ts";
@@ -273,6 +281,13 @@ async function main(): Promise<void> {
           ? ` with \`${talkgateFlags.join(" ")}\`${CPU_PROF ? " (**profiling: slower than normal**)" : ""}`
           : ""),
     ];
+    // The analysis of the misses is written by hand from profiles (bench/ANALYSIS.md) and kept with the figures.
+    const analysis = join(ROOT, "bench", "ANALYSIS.md");
+    if (existsSync(analysis))
+      sections.push({
+        title: "Misses: causes and what would close them",
+        lines: readFileSync(analysis, "utf8").trimEnd().split("\n"),
+      });
     const text = render(header, goals, sections);
     console.log(`\n${text}`);
     if (CPU_PROF)
