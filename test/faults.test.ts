@@ -143,14 +143,18 @@ describe("faults", () => {
     // worker sleeps at most pollMs of real time, so moving the clock and waiting a little wakes it.
     const delivery = { initialBackoffMs: 1_000, maxBackoffMs: 10 * MINUTE, maxAgeMs: DAY, pollMs: 20 };
 
-    /** Waits until every due conversation has had its attempt at the current (fake) time. */
+    /** Waits until every conversation whose head is due at the current (fake) time has had its attempt. */
     const settled = (s: Stack, clock: FakeClock, what: string) =>
       waitUntil(
         () =>
           count(
             s.config.database.path,
-            `SELECT count(*) AS n FROM conversations
-             WHERE lease_owner IS NOT NULL OR (due_at IS NOT NULL AND due_at <= ?)`,
+            `SELECT count(*) AS n FROM deliveries d
+             WHERE d.state IN ('pending', 'retrying') AND d.next_attempt_at <= ?1
+               AND NOT EXISTS (SELECT 1 FROM deliveries o
+                 WHERE o.sender_key = d.sender_key AND o.conversation = d.conversation
+                   AND o.state IN ('pending', 'retrying')
+                   AND (o.line_timestamp, o.event_id) < (d.line_timestamp, d.event_id))`,
             clock.now(),
           ) === 0,
         what,

@@ -1230,11 +1230,10 @@ describe("fuzzing: hostile input gets a clean answer, and talkgate keeps working
     const now = Date.now();
     const waiting = db
       .prepare(
-        `SELECT (d.next_attempt_at > ?) AS later, (c.lease_until > ?) AS leased, count(*) AS n, min(d.last_error) AS error
-           FROM deliveries d JOIN conversations c USING (sender_key, conversation)
-          WHERE d.state IN ('pending', 'retrying') GROUP BY 1, 2`,
+        `SELECT (next_attempt_at > ?) AS later, count(*) AS n, min(last_error) AS error
+           FROM deliveries WHERE state IN ('pending', 'retrying') GROUP BY 1`,
       )
-      .all(now, now);
+      .all(now);
     t.diagnostic(`waiting deliveries: ${JSON.stringify(waiting)}`);
     db.close();
     t.diagnostic(`deliveries by state: ${deliveries.map((row) => `${row.state}: ${row.n}`).join(", ")}`);

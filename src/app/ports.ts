@@ -92,11 +92,15 @@ export interface DeliveryTask {
   agreeType: number | null;
 }
 
-/** A conversation leased to one worker, with its due deliveries in LINE timestamp order. */
-export interface ConversationClaim {
+/** Which lease of which conversation: what completing a claim needs to know of it. */
+export interface ClaimRef {
   senderKey: string;
   conversation: string;
   owner: string;
+}
+
+/** A conversation leased to one worker, with its due deliveries in LINE timestamp order. */
+export interface ConversationClaim extends ClaimRef {
   deliveries: DeliveryTask[];
 }
 
@@ -245,7 +249,7 @@ export interface Store {
     leaseMs: number;
   }): Promise<ConversationClaim[]>;
   /** Records the outcomes of a claim's attempts and releases its lease. */
-  completeClaim(claim: ConversationClaim, outcomes: DeliveryOutcome[]): Promise<void>;
+  completeClaim(claim: ClaimRef, outcomes: DeliveryOutcome[]): Promise<void>;
   /** Deliveries matching the filter, oldest first, after the event id `after` (for paging). */
   listDeliveries(filter: DeliveryFilter, page: { after: number; limit: number }): Promise<DeliveryRecord[]>;
   /**

@@ -222,3 +222,46 @@ test("a run resolves only once its commit is durable, and fails when making it d
     close();
   }
 });
+
+test("a run queued with durable: false resolves once committed; synced() waits for the sync under way", async () => {
+  const { db, reader, close } = openCounted();
+  try {
+    let finishSync = () => {};
+    let syncs = 0;
+    const durable = () =>
+      new Promise<void>((resolve) => {
+        syncs++;
+        finishSync = resolve;
+      });
+    const writes = new GroupCommit(db, durable);
+    const insert = (n: number) => () => db.prepare("INSERT INTO items (n, label) VALUES (?, 'x')").run(n);
+    await writes.run(insert(1), { durable: false });
+    assert.equal(count(reader), 1, "committed");
+    assert.equal(syncs, 0, "no sync asked for a batch of runs that need none");
+    let synced = false;
+    void writes.synced().then(() => {
+      synced = true;
+    });
+    await new Promise((r) => setImmediate(r));
+    assert.equal(synced, true, "nothing to wait for without a sync under way");
+
+    const mixed = [writes.run(insert(2)), writes.run(insert(3), { durable: false })];
+    let durableDone = false;
+    void mixed[0]?.then(() => {
+      durableDone = true;
+    });
+    await mixed[1];
+    assert.equal(syncs, 1, "the durable run of the batch asked for a sync");
+    synced = false;
+    void writes.synced().then(() => {
+      synced = true;
+    });
+    await new Promise((r) => setImmediate(r));
+    assert.deepEqual([durableDone, synced], [false, false], "both wait for the sync");
+    finishSync();
+    await mixed[0];
+    await writes.synced();
+  } finally {
+    close();
+  }
+});

@@ -3,6 +3,8 @@ import type { DatabaseSync, StatementSync } from "node:sqlite";
 
 interface Pending {
   work: (db: DatabaseSync) => unknown;
+  /** Resolve only once the commit is on disk (else once it is committed). */
+  durable: boolean;
   resolve: (value: unknown) => void;
   reject: (error: unknown) => void;
 }
@@ -11,7 +13,8 @@ interface Pending {
  * Runs write units in shared transactions. Should a unit throw, the shared transaction is rolled back and
  * each unit runs again in a transaction of its own, so that one failing unit fails alone; a failed commit
  * fails every unit in it. A unit resolves only once `durable()` says its commit is on disk (the database
- * commits without syncing; `durable` syncs off the event loop, one sync for many transactions).
+ * commits without syncing; `durable` syncs off the event loop, one sync for many transactions), unless it
+ * was queued with `durable: false`: it resolves once committed, and a crash may still undo it.
  */
 export class GroupCommit {
   readonly #db: DatabaseSync;
@@ -28,15 +31,28 @@ export class GroupCommit {
     this.#totalChanges = db.prepare("SELECT total_changes() AS n");
   }
 
-  /** Queues `work`; resolves with its result once the transaction holding it is committed and durable. */
-  run<T>(work: (db: DatabaseSync) => T): Promise<T> {
+  /**
+   * Queues `work`; resolves with its result once the transaction holding it is committed and on disk, or
+   * only committed with `durable: false`.
+   */
+  run<T>(work: (db: DatabaseSync) => T, options: { durable: boolean } = { durable: true }): Promise<T> {
     return new Promise<T>((resolve, reject) => {
-      this.#queue.push({ work, resolve: resolve as (value: unknown) => void, reject });
+      this.#queue.push({
+        work,
+        durable: options.durable,
+        resolve: resolve as (value: unknown) => void,
+        reject,
+      });
       if (!this.#scheduled) {
         this.#scheduled = true;
         setImmediate(() => this.#flush());
       }
     });
+  }
+
+  /** Resolves once every commit made so far is on disk (at once when no sync is under way). */
+  synced(): Promise<void> {
+    return this.#syncing ?? Promise.resolve();
   }
 
   #flush(): void {
@@ -72,10 +88,15 @@ export class GroupCommit {
   }
 
   // Committed: resolved once on disk. A failed sync fails them (a 5xx to LINE, which redelivers; the
-  // redelivery finds the events stored). A transaction that changed nothing (a claim that found no work)
-  // needs no sync of its own, but what it read must be on disk before it is acted on: it waits for the
-  // sync under way, if any.
+  // redelivery finds the events stored). A transaction that changed nothing needs no sync of its own, but
+  // what it read must be on disk before it is acted on: it waits for the sync under way, if any.
   #settle(committed: Array<[Pending, unknown]>, changed: boolean): void {
+    const waiting: Array<[Pending, unknown]> = [];
+    for (const [unit, result] of committed) {
+      if (unit.durable) waiting.push([unit, result]);
+      else unit.resolve(result);
+    }
+    if (waiting.length === 0) return;
     let durable: Promise<void>;
     if (changed) {
       const sync = this.#durable();
@@ -85,13 +106,13 @@ export class GroupCommit {
       };
       sync.then(settled, settled);
       durable = sync;
-    } else durable = this.#syncing ?? Promise.resolve();
+    } else durable = this.synced();
     durable.then(
       () => {
-        for (const [unit, result] of committed) unit.resolve(result);
+        for (const [unit, result] of waiting) unit.resolve(result);
       },
       (error: unknown) => {
-        for (const [unit] of committed) unit.reject(error);
+        for (const [unit] of waiting) unit.reject(error);
       },
     );
   }

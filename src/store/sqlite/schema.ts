@@ -142,4 +142,11 @@ export const MIGRATIONS: readonly string[] = [
   ALTER TABLE sends ADD COLUMN attempt_token_at INTEGER;
   ALTER TABLE sends DROP COLUMN reply_unanswered;
   `,
+  `
+  -- When a conversation is due and who holds it are kept in memory by the process that owns the file.
+  DROP INDEX conversations_due;
+  ALTER TABLE conversations DROP COLUMN due_at;
+  ALTER TABLE conversations DROP COLUMN lease_owner;
+  ALTER TABLE conversations DROP COLUMN lease_until;
+  `,
 ];

@@ -4,6 +4,7 @@ import { dirname } from "node:path";
 import { DatabaseSync, type SQLInputValue, type SQLOutputValue, type StatementSync } from "node:sqlite";
 import type {
   BeginSend,
+  ClaimRef,
   ConversationClaim,
   DeliveryFilter,
   DeliveryOutcome,
@@ -27,6 +28,7 @@ import { type MediaKind, withoutContent } from "../../core/attachment.ts";
 import { asObject } from "../../core/line-event.ts";
 import { formatSerialNumber, serialScope } from "../../core/serial-number.ts";
 import { Checkpointer } from "./checkpointer.ts";
+import { ConversationSchedule } from "./conversation-schedule.ts";
 import { GroupCommit } from "./group-commit.ts";
 import { MIGRATIONS } from "./schema.ts";
 import { FileSync } from "./wal-sync.ts";
@@ -103,6 +105,8 @@ export class SqliteStore implements Store {
   readonly #sql: ReturnType<typeof prepareStatements>;
 
   readonly #checkpointer: Checkpointer | null;
+  /** Which conversations are due, and their leases: only this process uses the file, so memory will do. */
+  readonly #schedule = new ConversationSchedule();
 
   /** `durable` resolves once every commit made before the call is on disk. */
   constructor(db: DatabaseSync, durable: () => Promise<void>, checkpointer: Checkpointer | null) {
@@ -112,10 +116,15 @@ export class SqliteStore implements Store {
     this.#sql = prepareStatements(db);
     // Only this process uses the file, so leases left by an earlier run (killed or crashed) are void.
     db.exec(`
-      UPDATE conversations SET lease_owner = NULL, lease_until = NULL, due_at = 0 WHERE lease_owner IS NOT NULL;
       UPDATE media SET lease_owner = NULL, lease_until = NULL, next_attempt_at = 0 WHERE lease_owner IS NOT NULL;
       UPDATE sends SET updated_at = 0 WHERE state = 'sending';
     `);
+    // Every conversation with waiting deliveries is looked at once; its first claim learns when its head is due.
+    for (const ref of this.#sql.waitingConversations.all() as Array<{
+      sender_key: string;
+      conversation: string;
+    }>)
+      this.#schedule.wake({ senderKey: ref.sender_key, conversation: ref.conversation }, 0);
   }
 
   ingest(request: IngestRequest): Promise<IngestResult> {
@@ -176,12 +185,12 @@ export class SqliteStore implements Store {
             relayAt,
             receivedAt,
           );
+          this.#schedule.wake({ senderKey, conversation: facts.conversation }, receivedAt);
         }
         if (facts.conversation !== "channel") {
           sql.touchConversation.run(
             senderKey,
             facts.conversation,
-            event.forward ? receivedAt : null,
             facts.timestamp,
             facts.mode,
             facts.replyToken,
@@ -216,10 +225,11 @@ export class SqliteStore implements Store {
     const delivery = this.#sql.releaseGate.get(now, eventId, now) as
       | { sender_key: string; conversation: string }
       | undefined;
-    if (delivery) this.#sql.wakeConversation.run(delivery.sender_key, delivery.conversation, now);
+    if (delivery)
+      this.#schedule.wake({ senderKey: delivery.sender_key, conversation: delivery.conversation }, now);
   }
 
-  claimConversations(request: {
+  async claimConversations(request: {
     owner: string;
     limit: number;
     batchSize: number;
@@ -227,49 +237,53 @@ export class SqliteStore implements Store {
     leaseMs: number;
   }): Promise<ConversationClaim[]> {
     const { owner, limit, batchSize, now, leaseMs } = request;
-    return this.#writes.run(() => {
-      const sql = this.#sql;
-      const claims: ConversationClaim[] = [];
-      const due = sql.dueConversations.all(now, now, limit) as Array<{
-        sender_key: string;
-        conversation: string;
-      }>;
-      for (const { sender_key: senderKey, conversation } of due) {
-        const rows = sql.waitingDeliveries.all(senderKey, conversation, batchSize) as unknown as TaskRow[];
-        const dueRows = takeWhile(rows, (row) => row.next_attempt_at <= now);
-        if (dueRows.length === 0) {
-          // The hint was early (the head is waiting for a retry) or stale (nothing waits): correct it.
-          sql.setDue.run(rows[0]?.next_attempt_at ?? null, senderKey, conversation);
-          continue;
-        }
-        sql.lease.run(owner, now + leaseMs, now + leaseMs, senderKey, conversation);
-        claims.push({ senderKey, conversation, owner, deliveries: dueRows.map(toTask) });
-      }
-      return claims;
-    });
+    const claims: ConversationClaim[] = [];
+    for (const ref of this.#schedule.lease(now, limit, owner, now + leaseMs)) {
+      const rows = this.#sql.waitingDeliveries.all(
+        ref.senderKey,
+        ref.conversation,
+        batchSize,
+      ) as unknown as TaskRow[];
+      const dueRows = takeWhile(rows, (row) => row.next_attempt_at <= now);
+      // The wake-up was early (the head is waiting for a retry) or stale (nothing waits): correct it.
+      if (dueRows.length === 0) this.#schedule.release(ref, owner, rows[0]?.next_attempt_at ?? null);
+      else claims.push({ ...ref, owner, deliveries: dueRows.map(toTask) });
+    }
+    // What was read may have been committed by a write whose sync is still under way: it must be on disk
+    // before it goes to a partner.
+    await this.#writes.synced();
+    return claims;
   }
 
-  completeClaim(claim: ConversationClaim, outcomes: DeliveryOutcome[]): Promise<void> {
-    return this.#writes.run(() => {
-      const sql = this.#sql;
-      for (const outcome of outcomes) {
-        if (outcome.state === "deferred") {
-          sql.defer.run(outcome.nextAttemptAt, outcome.at, outcome.eventId);
-          continue;
+  completeClaim(claim: ClaimRef, outcomes: DeliveryOutcome[]): Promise<void> {
+    // Not waiting for the sync: an outcome a crash takes back only means the delivery is made again.
+    const recorded = this.#writes.run(
+      () => {
+        const sql = this.#sql;
+        for (const outcome of outcomes) {
+          if (outcome.state === "deferred") {
+            sql.defer.run(outcome.nextAttemptAt, outcome.at, outcome.eventId);
+            continue;
+          }
+          const nextAttemptAt = outcome.state === "retrying" ? outcome.nextAttemptAt : outcome.at;
+          sql.recordOutcome.run(
+            outcome.state,
+            nextAttemptAt,
+            outcome.at,
+            outcome.status,
+            outcome.error,
+            outcome.eventId,
+          );
         }
-        const nextAttemptAt = outcome.state === "retrying" ? outcome.nextAttemptAt : outcome.at;
-        sql.recordOutcome.run(
-          outcome.state,
-          nextAttemptAt,
-          outcome.at,
-          outcome.status,
-          outcome.error,
-          outcome.eventId,
-        );
-      }
-      const head = sql.waitingDeliveries.get(claim.senderKey, claim.conversation, 1) as TaskRow | undefined;
-      sql.release.run(head?.next_attempt_at ?? null, claim.senderKey, claim.conversation, claim.owner);
-    });
+        const head = sql.headDue.get(claim.senderKey, claim.conversation) as
+          | { next_attempt_at: number }
+          | undefined;
+        return head?.next_attempt_at ?? null;
+      },
+      { durable: false },
+    );
+    // Released only once recorded: should that fail, the lease runs out first and the events come again.
+    return recorded.then((nextAt) => this.#schedule.release(claim, claim.owner, nextAt));
   }
 
   async listDeliveries(
@@ -318,7 +332,7 @@ export class SqliteStore implements Store {
       }>;
       for (const row of rows) {
         this.#sql.replay.run(now, row.event_id);
-        this.#sql.wakeConversation.run(row.sender_key, row.conversation, now);
+        this.#schedule.wake({ senderKey: row.sender_key, conversation: row.conversation }, now);
       }
       return rows.map((row) => row.serial_number);
     });
@@ -345,8 +359,7 @@ export class SqliteStore implements Store {
   }
 
   async nextDueAt(): Promise<number | null> {
-    const row = this.#sql.nextDue.get() as { due_at: number | null };
-    return row.due_at;
+    return this.#schedule.nextDueAt();
   }
 
   claimMedia(request: { owner: string; limit: number; now: number; leaseMs: number }): Promise<MediaJob[]> {
@@ -736,13 +749,11 @@ function prepareStatements(db: DatabaseSync) {
     nextMediaDue: prepare(
       "SELECT min(next_attempt_at) AS next_attempt_at FROM media WHERE state = 'pending'",
     ),
-    // Every event updates what sending needs; only a forwarded one makes the conversation due.
+    // What sending needs of a conversation: the mode and reply token of its latest event.
     touchConversation: prepare(
-      `INSERT INTO conversations (sender_key, conversation, due_at, last_event_at, last_mode, reply_token, reply_token_at)
-       VALUES (?1, ?2, ?3, ?4, ?5, ?6, CASE WHEN ?6 IS NULL THEN NULL ELSE ?7 END)
+      `INSERT INTO conversations (sender_key, conversation, last_event_at, last_mode, reply_token, reply_token_at)
+       VALUES (?1, ?2, ?3, ?4, ?5, CASE WHEN ?5 IS NULL THEN NULL ELSE ?6 END)
        ON CONFLICT DO UPDATE SET
-         due_at = CASE WHEN excluded.due_at IS NULL OR lease_owner IS NOT NULL THEN due_at
-                       ELSE min(coalesce(due_at, excluded.due_at), excluded.due_at) END,
          last_mode = CASE WHEN excluded.last_event_at >= coalesce(last_event_at, 0) THEN excluded.last_mode ELSE last_mode END,
          reply_token = CASE WHEN excluded.reply_token IS NOT NULL AND excluded.last_event_at >= coalesce(last_event_at, 0)
                             THEN excluded.reply_token ELSE reply_token END,
@@ -808,17 +819,8 @@ function prepareStatements(db: DatabaseSync) {
        FROM events e LEFT JOIN media m ON m.event_id = e.id
        WHERE e.sender_key = ? AND e.serial_number = ?`,
     ),
-    // A leased conversation keeps its due_at (the lease's end): the worker holding it looks at the
-    // new head when it releases the lease, and an earlier due_at would only make idle workers spin.
-    wakeConversation: prepare(
-      `INSERT INTO conversations (sender_key, conversation, due_at) VALUES (?, ?, ?)
-       ON CONFLICT DO UPDATE SET due_at = min(coalesce(due_at, excluded.due_at), excluded.due_at)
-       WHERE lease_owner IS NULL`,
-    ),
-    dueConversations: prepare(
-      `SELECT sender_key, conversation FROM conversations
-       WHERE due_at IS NOT NULL AND due_at <= ? AND (lease_until IS NULL OR lease_until <= ?)
-       ORDER BY due_at LIMIT ?`,
+    waitingConversations: prepare(
+      `SELECT DISTINCT sender_key, conversation FROM deliveries WHERE ${WAITING}`,
     ),
     waitingDeliveries: prepare(
       `SELECT d.event_id, e.serial_number, d.sender_key, d.partner_id, d.conversation, d.attempts,
@@ -829,21 +831,14 @@ function prepareStatements(db: DatabaseSync) {
        WHERE d.sender_key = ? AND d.conversation = ? AND d.${WAITING}
        ORDER BY d.line_timestamp, d.event_id LIMIT ?`,
     ),
-    setDue: prepare("UPDATE conversations SET due_at = ? WHERE sender_key = ? AND conversation = ?"),
-    // While leased, due_at is the lease's end: should the worker die, the conversation is due again then.
-    lease: prepare(
-      `UPDATE conversations SET lease_owner = ?, lease_until = ?, due_at = ?
-       WHERE sender_key = ? AND conversation = ?`,
+    headDue: prepare(
+      `SELECT next_attempt_at FROM deliveries WHERE sender_key = ? AND conversation = ? AND ${WAITING}
+       ORDER BY line_timestamp, event_id LIMIT 1`,
     ),
     recordOutcome: prepare(
       `UPDATE deliveries SET state = ?, attempts = attempts + 1, next_attempt_at = ?, updated_at = ?,
          last_status = ?, last_error = ?
        WHERE event_id = ?`,
     ),
-    release: prepare(
-      `UPDATE conversations SET due_at = ?, lease_owner = NULL, lease_until = NULL
-       WHERE sender_key = ? AND conversation = ? AND lease_owner = ?`,
-    ),
-    nextDue: prepare("SELECT min(due_at) AS due_at FROM conversations WHERE due_at IS NOT NULL"),
   };
 }
