@@ -14,7 +14,7 @@ import { LineClient } from "./line/line-client.ts";
 import { DiskMediaFiles } from "./media/disk-media-files.ts";
 import { PrometheusMetrics } from "./metrics/prometheus-metrics.ts";
 import { HttpPartnerTransport } from "./partner/http-partner-transport.ts";
-import { openSqliteStore } from "./store/sqlite/sqlite-store.ts";
+import { openThreadedSqliteStore } from "./store/sqlite/threaded-store.ts";
 
 /** talkgate's version (package.json). */
 export const TALKGATE_VERSION: string = (
@@ -34,12 +34,14 @@ export interface StartOptions {
   clock?: Clock;
   /** Use this store instead of opening `config.database` (tests: fault injection); talkgate closes it. */
   store?: Store;
+  /**
+   * Called when talkgate cannot go on (its store thread has died); it is logged first. What was accepted is
+   * stored: the command line exits, for the supervisor to restart it.
+   */
+  onFatal?: (error: Error) => void;
 }
 
 /** Creates the logger talkgate uses: JSON lines on stdout, secrets and message text never passed to it. */
-/** How often the write-ahead log is copied into the database file (by a worker thread). */
-const CHECKPOINT_EVERY_MS = 250;
-
 export function createLogger(level: string): Logger {
   return pino({ level, base: { service: "talkgate" } }, pino.destination({ sync: false }));
 }
@@ -50,10 +52,10 @@ export async function startTalkgate(config: TalkgateConfig, options: StartOption
   const clock = options.clock ?? systemClock;
   const store =
     options.store ??
-    openSqliteStore(config.database.path, {
-      backgroundCheckpointMs: CHECKPOINT_EVERY_MS,
-      onCheckpointError: (message) => logger.warn({ error: message }, "store:checkpoint:failed"),
-    });
+    (await openThreadedSqliteStore(config.database.path, (error) => {
+      logger.fatal({ err: error }, "store:stopped");
+      logger.flush(() => options.onFatal?.(error));
+    }));
   const metrics = new PrometheusMetrics(store, clock);
 
   const line = new LineClient(

@@ -27,7 +27,6 @@ import type {
 import { type MediaKind, withoutContent } from "../../core/attachment.ts";
 import { asObject } from "../../core/line-event.ts";
 import { formatSerialNumber, serialScope } from "../../core/serial-number.ts";
-import { Checkpointer } from "./checkpointer.ts";
 import { ConversationSchedule } from "./conversation-schedule.ts";
 import { GroupCommit } from "./group-commit.ts";
 import { MIGRATIONS } from "./schema.ts";
@@ -35,37 +34,22 @@ import { FileSync } from "./wal-sync.ts";
 
 const WAITING = "state IN ('pending', 'retrying')";
 
-export interface SqliteStoreOptions {
-  /**
-   * Copy the write-ahead log into the database file from a worker thread every this many ms, instead of
-   * SQLite's default (the committing connection does it, stalling the event loop with the copy and its
-   * fsyncs). `onCheckpointError` hears of failed checkpoints.
-   */
-  backgroundCheckpointMs?: number;
-  onCheckpointError?: (message: string) => void;
-}
-
-/** Opens (creating if needed) the SQLite database at `path` and brings its schema up to date. */
-export function openSqliteStore(path: string, options: SqliteStoreOptions = {}): SqliteStore {
+/**
+ * Opens (creating if needed) the SQLite database at `path` and brings its schema up to date. Its calls run
+ * SQL on the calling thread: talkgate opens it on a thread of its own (threaded-store.ts).
+ */
+export function openSqliteStore(path: string): SqliteStore {
   if (path !== ":memory:") mkdirSync(dirname(path), { recursive: true });
   const db = new DatabaseSync(path);
-  // Only another process (a backup, an operator's sqlite3) can hold the lock; SQLite waits for it on the
-  // event loop, so the wait is kept short: LINE redelivers a webhook answered 5xx. Commits write the WAL
-  // without an fsync (NORMAL); every write resolves only after the WAL's fsync, run off the event loop.
+  // Only another process (a backup, an operator's sqlite3) can hold the lock; the wait for it is kept
+  // short: LINE redelivers a webhook answered 5xx. Commits write the WAL without an fsync (NORMAL); every
+  // write resolves only after the WAL's fsync, run in the thread pool while the next commits go on. The
+  // WAL is copied into the database file by the committing connection once it has grown past 1,000 pages.
   db.exec("PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA busy_timeout = 250;");
   migrate(db);
-  if (path === ":memory:") return new SqliteStore(db, () => Promise.resolve(), null);
+  if (path === ":memory:") return new SqliteStore(db, () => Promise.resolve());
   const wal = new FileSync(`${path}-wal`);
-  let checkpointer: Checkpointer | null = null;
-  if (options.backgroundCheckpointMs !== undefined) {
-    db.exec("PRAGMA wal_autocheckpoint = 0");
-    checkpointer = new Checkpointer(
-      path,
-      options.backgroundCheckpointMs,
-      options.onCheckpointError ?? ((message) => process.emitWarning(`SQLite checkpoint failed: ${message}`)),
-    );
-  }
-  return new SqliteStore(db, () => wal.sync(), checkpointer);
+  return new SqliteStore(db, () => wal.sync());
 }
 
 function migrate(db: DatabaseSync): void {
@@ -104,14 +88,12 @@ export class SqliteStore implements Store {
   readonly #writes: GroupCommit;
   readonly #sql: ReturnType<typeof prepareStatements>;
 
-  readonly #checkpointer: Checkpointer | null;
   /** Which conversations are due, and their leases: only this process uses the file, so memory will do. */
   readonly #schedule = new ConversationSchedule();
 
   /** `durable` resolves once every commit made before the call is on disk. */
-  constructor(db: DatabaseSync, durable: () => Promise<void>, checkpointer: Checkpointer | null) {
+  constructor(db: DatabaseSync, durable: () => Promise<void>) {
     this.db = db;
-    this.#checkpointer = checkpointer;
     this.#writes = new GroupCommit(db, durable);
     this.#sql = prepareStatements(db);
     // Only this process uses the file, so leases left by an earlier run (killed or crashed) are void.
@@ -629,7 +611,6 @@ export class SqliteStore implements Store {
   async close(): Promise<void> {
     // Let queued writes commit before closing.
     await this.#writes.run(() => undefined);
-    await this.#checkpointer?.close();
     this.db.close();
   }
 }
