@@ -4,6 +4,7 @@ import pino, { type Logger } from "pino";
 import { DeliveryWorker } from "./app/deliver-outbox.ts";
 import { MediaWorker } from "./app/fetch-media.ts";
 import type { IntakeChannel } from "./app/ingest-webhook.ts";
+import { IntakeLoad } from "./app/intake-load.ts";
 import { type Clock, type Store, systemClock } from "./app/ports.ts";
 import { UserNames } from "./app/user-names.ts";
 import type { TalkgateConfig } from "./config/config.ts";
@@ -41,9 +42,16 @@ export interface StartOptions {
   onFatal?: (error: Error) => void;
 }
 
+/** How long deliveries keep making way for intake after it was last busy (see delivery.intakeBusyAt). */
+const INTAKE_BUSY_HOLD_MS = 1_000;
+
 /** Creates the logger talkgate uses: JSON lines on stdout, secrets and message text never passed to it. */
 export function createLogger(level: string): Logger {
-  return pino({ level, base: { service: "talkgate" } }, pino.destination({ sync: false }));
+  // Lines are written 4 KiB at a time, and at least every 100 ms: far fewer writes under load.
+  return pino(
+    { level, base: { service: "talkgate" } },
+    pino.destination({ sync: false, minLength: 4096, periodicFlush: 100 }),
+  );
 }
 
 /** Starts talkgate: store, HTTP server (webhooks, partner API), delivery and media workers. */
@@ -74,8 +82,13 @@ export async function startTalkgate(config: TalkgateConfig, options: StartOption
     timeoutMs: config.delivery.timeoutMs,
     clock,
   });
+  const intakeLoad = new IntakeLoad({
+    busyAt: config.delivery.intakeBusyAt,
+    holdMs: INTAKE_BUSY_HOLD_MS,
+    clock,
+  });
   const worker = new DeliveryWorker(
-    { store, transport, userNames, clock, logger, metrics },
+    { store, intake: intakeLoad, transport, userNames, clock, logger, metrics },
     {
       ...config.delivery,
       retry: retryPolicy(config.delivery),
@@ -123,6 +136,7 @@ export async function startTalkgate(config: TalkgateConfig, options: StartOption
     },
     intake: {
       store,
+      load: intakeLoad,
       clock,
       mediaWaitMs: config.media.relayWaitMs,
       findChannel: (senderKey) => channels.get(senderKey),

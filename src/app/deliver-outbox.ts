@@ -6,6 +6,7 @@ import type { LongTextPolicy } from "../core/long-text.ts";
 import { PartnerHealth, type PausePolicy } from "../core/partner-health.ts";
 import { buildPartnerPayload } from "../core/partner-payload.ts";
 import { afterFailure, type RetryPolicy } from "../core/retry-policy.ts";
+import type { IntakeLoad } from "./intake-load.ts";
 import type {
   Clock,
   ConversationClaim,
@@ -21,6 +22,11 @@ import { WorkLoop } from "./work-loop.ts";
 export interface DeliveryOptions {
   /** Conversations delivered at the same time. */
   concurrency: number;
+  /**
+   * Conversations delivered at the same time while intake is busy, one event at a time: answering LINE
+   * within its 2 s comes first, and the backlog drains after the burst.
+   */
+  busyConcurrency: number;
   /** Most events taken from one conversation per claim. */
   batchSize: number;
   /** How long a claim is held; a worker that dies releases its conversations when this runs out. */
@@ -35,6 +41,7 @@ export interface DeliveryOptions {
 
 export interface DeliveryDeps {
   store: Store;
+  intake: IntakeLoad;
   transport: PartnerTransport;
   userNames: UserNames;
   clock: Clock;
@@ -57,6 +64,7 @@ export class DeliveryWorker {
     this.#loop = new WorkLoop({
       name: "delivery",
       concurrency: options.concurrency,
+      limit: () => (deps.intake.busy ? options.busyConcurrency : options.concurrency),
       pollMs: options.pollMs,
       clock: deps.clock,
       logger: deps.logger,
@@ -64,7 +72,7 @@ export class DeliveryWorker {
         deps.store.claimConversations({
           owner,
           limit,
-          batchSize: options.batchSize,
+          batchSize: deps.intake.busy ? 1 : options.batchSize,
           now: deps.clock.now(),
           leaseMs: options.leaseMs,
         }),

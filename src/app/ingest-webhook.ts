@@ -3,6 +3,7 @@ import { attachmentKind } from "../core/attachment.ts";
 import { TalkgateError } from "../core/errors.ts";
 import { asObject, readEventFacts } from "../core/line-event.ts";
 import { verifyLineSignature } from "../core/signature.ts";
+import type { IntakeLoad } from "./intake-load.ts";
 import type { Clock, IngestResult, NewEvent, Store } from "./ports.ts";
 
 /** What intake needs to know of a channel. */
@@ -15,6 +16,8 @@ export interface IntakeChannel {
 
 export interface IngestDeps {
   store: Store;
+  /** Counts this intake's webhooks while they are being stored. */
+  load: IntakeLoad;
   clock: Clock;
   /** Longest time a message with an attachment waits for its content before it is relayed anyway. */
   mediaWaitMs: number;
@@ -57,13 +60,19 @@ export async function ingestWebhook(
       media: attachmentKind(asObject(event) ?? {}),
     };
   });
-  const result = await deps.store.ingest({
-    senderKey: channel.senderKey,
-    partnerId: channel.partnerId,
-    receivedAt,
-    events: newEvents,
-    mediaWaitMs: deps.mediaWaitMs,
-  });
+  deps.load.started();
+  let result: IngestResult;
+  try {
+    result = await deps.store.ingest({
+      senderKey: channel.senderKey,
+      partnerId: channel.partnerId,
+      receivedAt,
+      events: newEvents,
+      mediaWaitMs: deps.mediaWaitMs,
+    });
+  } finally {
+    deps.load.ended();
+  }
   deps.afterStored(channel.senderKey, result);
   return result;
 }

@@ -42,7 +42,7 @@ const LIMIT = { timeout: 5_000 };
 const clock: Clock & { t: number } = { t: 1_700_000_000_000, now: () => clock.t };
 
 /** A loop over an in-memory queue of numbers; each item is processed until the test releases it. */
-function queueLoop(options: { concurrency: number; pollMs: number; items?: number }) {
+function queueLoop(options: { concurrency: number; pollMs: number; items?: number; limit?: () => number }) {
   const queue = Array.from({ length: options.items ?? 0 }, (_, i) => i);
   const releases = new Map<number, () => void>();
   const limits: number[] = [];
@@ -52,6 +52,7 @@ function queueLoop(options: { concurrency: number; pollMs: number; items?: numbe
   const loop = new WorkLoop<number>({
     name: "test",
     concurrency: options.concurrency,
+    ...(options.limit && { limit: options.limit }),
     pollMs: options.pollMs,
     clock,
     logger: pino({ level: "silent" }),
@@ -123,6 +124,24 @@ test(
     }
   },
 );
+
+test("a lower limit for now holds new claims down to it until it rises again", LIMIT, async () => {
+  let limit = 1;
+  const q = queueLoop({ concurrency: 4, pollMs: 60_000, items: 10, limit: () => limit });
+  q.loop.start();
+  try {
+    await eventually(() => q.inFlight() === 1, "one item in flight");
+    await delay(50);
+    assert.equal(q.inFlight(), 1, "no second item while the limit is 1");
+    limit = 4;
+    q.loop.wake();
+    await eventually(() => q.inFlight() === 4, "up to concurrency once the limit rose");
+    assert.equal(q.maxInFlight(), 4);
+  } finally {
+    q.releaseAll();
+    await q.loop.stop();
+  }
+});
 
 test("an item finishing wakes a full loop at once, without waiting pollMs", LIMIT, async () => {
   const q = queueLoop({ concurrency: 1, pollMs: 60_000, items: 3 });

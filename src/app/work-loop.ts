@@ -7,6 +7,8 @@ export interface WorkLoopOptions<T> {
   name: string;
   /** Items processed at the same time. */
   concurrency: number;
+  /** A lower bound for now, asked before each claim (while more urgent work is going on). */
+  limit?: () => number;
   /** Longest sleep when idle; wake() ends a sleep at once. */
   pollMs: number;
   clock: Clock;
@@ -61,7 +63,8 @@ export class WorkLoop<T> {
     const { logger, name } = this.#options;
     while (this.#running) {
       this.#woken = false;
-      const free = this.#options.concurrency - this.#inFlight.size;
+      const { concurrency, limit } = this.#options;
+      const free = Math.min(concurrency, limit?.() ?? concurrency) - this.#inFlight.size;
       if (free > 0) {
         let items: T[] = [];
         try {
