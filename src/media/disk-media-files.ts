@@ -1,11 +1,12 @@
 // Attachment files under mediaDir: streamed to a temporary file, fsynced, then renamed into place.
 import { createHash, randomUUID } from "node:crypto";
 import { createReadStream, createWriteStream, mkdirSync, rmSync } from "node:fs";
-import { mkdir, readdir, rename, rm, stat } from "node:fs/promises";
+import { mkdir, open, readdir, rename, rm, stat } from "node:fs/promises";
 import { dirname, join, resolve, sep } from "node:path";
 import { type Readable, Transform } from "node:stream";
 import { pipeline } from "node:stream/promises";
-import type { MediaFiles } from "../app/ports.ts";
+import type { ByteRange, MediaFiles, MediaSource } from "../app/ports.ts";
+import { sendFileRange } from "./send-file-range.ts";
 
 /** {@link MediaFiles} in a directory. Partial files from an earlier run are removed when it opens. */
 export class DiskMediaFiles implements MediaFiles {
@@ -51,8 +52,27 @@ export class DiskMediaFiles implements MediaFiles {
     return { size, sha256: hash.digest("hex") };
   }
 
-  open(name: string, range?: { start: number; end: number }): Readable {
+  open(name: string, range?: ByteRange): Readable {
     return createReadStream(this.#path(name), range);
+  }
+
+  async openSource(name: string): Promise<MediaSource> {
+    const file = await open(this.#path(name), "r");
+    try {
+      const info = await file.stat();
+      // Linux opens a directory for reading too; it would fail only at the first read.
+      if (!info.isFile()) throw Object.assign(new Error(`${name} is not a file`), { code: "EISDIR" });
+      const { size } = info;
+      return {
+        size,
+        sendTo: (destination, range = { start: 0, end: size - 1 }) =>
+          sendFileRange(file, destination, range).finally(() => file.close()),
+        close: () => file.close(),
+      };
+    } catch (error) {
+      await file.close();
+      throw error;
+    }
   }
 
   async size(name: string): Promise<number | null> {
