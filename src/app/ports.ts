@@ -345,7 +345,14 @@ export interface LineProfile {
 
 /** What LINE's content endpoint answered. */
 export type ContentResult =
-  | { kind: "ready"; contentType: string; length: number | null; body: Readable }
+  | {
+      kind: "ready";
+      contentType: string;
+      length: number | null;
+      body: Readable;
+      /** Frees the memory of a chunk of `body` its reader is done with, rather than at the next GC. */
+      release(chunk: Buffer): void;
+    }
   | { kind: "not-ready" }
   | { kind: "gone"; status: number }
   | { kind: "failed"; status: number | null; reason: string };
@@ -404,12 +411,14 @@ export interface MediaSource {
 export interface MediaFiles {
   /**
    * Streams `body` into a temporary file, checks that `expectedLength` bytes (when known) arrived,
-   * then moves it to `name` in one atomic rename: a reader never sees a partial file.
+   * then moves it to `name` in one atomic rename: a reader never sees a partial file. `release`, when
+   * given, gets each chunk of `body` once it is written and will not be read again.
    */
   save(
     name: string,
     body: Readable,
     expectedLength: number | null,
+    options?: { release?: (chunk: Buffer) => void },
   ): Promise<{ size: number; sha256: string }>;
   /** Reads `name`, or the inclusive byte range of it. */
   open(name: string, range?: ByteRange): Readable;

@@ -8,6 +8,7 @@ import {
   readdirSync,
   readFileSync,
   rmSync,
+  statSync,
   utimesSync,
   writeFileSync,
 } from "node:fs";
@@ -72,6 +73,29 @@ test("save with expectedLength null accepts any length, including an empty body"
     assert.deepEqual(readFileSync(join(root, name)), all);
   }
   assert.deepEqual(incoming(root), []);
+});
+
+test("save hands each chunk to release only once it is on disk, and never reads it again", async () => {
+  const { root, files } = fresh();
+  // Chunks with memory of their own, which the release below takes away.
+  const chunks = [bytes(70_000, 4), bytes(1, 5), bytes(200_000, 6)].map((chunk) => {
+    const own = Buffer.allocUnsafeSlow(chunk.length);
+    chunk.copy(own);
+    return own;
+  });
+  const all = Buffer.concat(chunks);
+  const onDisk: number[] = [];
+  const saved = await files.save("rel/1", body(chunks), all.length, {
+    release(chunk) {
+      const [temporary] = incoming(root);
+      onDisk.push(temporary ? statSync(join(root, ".incoming", temporary)).size : -1);
+      (chunk.buffer as ArrayBuffer).transfer(0);
+    },
+  });
+  assert.deepEqual(saved, { size: all.length, sha256: sha256(all) });
+  assert.deepEqual(readFileSync(join(root, "rel", "1")), all);
+  assert.deepEqual(onDisk, [70_000, 70_001, 270_001], "each chunk was written before its release");
+  assert.ok(chunks.every((chunk) => chunk.buffer.detached));
 });
 
 test("save replaces an existing file of the same name", async () => {
