@@ -4,7 +4,7 @@ import { createHash } from "node:crypto";
 import { readdirSync } from "node:fs";
 import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
-import { generatedSha256 } from "../emulator/content-stream.ts";
+import { generatedContent, generatedSha256 } from "../emulator/content-stream.ts";
 import * as ev from "../emulator/events.ts";
 import type { PartnerPayload } from "../src/core/partner-payload.ts";
 import {
@@ -17,6 +17,21 @@ import {
 } from "./support/stack.ts";
 
 const sha256 = (bytes: Uint8Array) => createHash("sha256").update(bytes).digest("hex");
+
+/** The bytes of `body` in each inclusive range, read in one pass. */
+async function slicesOf(body: AsyncIterable<Buffer>, ranges: Array<{ start: number; end: number }>) {
+  const slices = ranges.map(() => [] as Buffer[]);
+  let offset = 0;
+  for await (const chunk of body) {
+    for (const [i, { start, end }] of ranges.entries()) {
+      const from = Math.max(start, offset);
+      const to = Math.min(end + 1, offset + chunk.length);
+      if (from < to) slices[i]?.push(chunk.subarray(from - offset, to - offset));
+    }
+    offset += chunk.length;
+  }
+  return slices.map((parts) => Buffer.concat(parts));
+}
 
 describe("attachments and long texts", () => {
   let stack: Stack;
@@ -118,6 +133,32 @@ describe("attachments and long texts", () => {
     }
     assert.equal(length, size);
     assert.equal(hash.digest("hex"), await generatedSha256(size, 7));
+
+    // Ranges across the sender's buffer boundaries come back exact.
+    const RANGES = [
+      { start: 65_530, end: 200_000 },
+      { start: 131_072, end: 131_072 },
+      { start: size - 100_000, end: size - 1 },
+    ];
+    const expected = await slicesOf(generatedContent(size, 7), RANGES);
+    for (const [i, range] of RANGES.entries()) {
+      const part = await attachment(payload?.serial_number ?? "", {
+        headers: { range: `bytes=${range.start}-${range.end}` },
+      });
+      assert.equal(part.status, 206);
+      assert.equal(part.headers.get("content-range"), `bytes ${range.start}-${range.end}/${size}`);
+      assert.deepEqual(Buffer.from(await part.arrayBuffer()), expected[i], JSON.stringify(range));
+    }
+
+    // A partner that hangs up mid-body leaves the next download whole.
+    const abort = new AbortController();
+    const cut = await attachment(payload?.serial_number ?? "", { signal: abort.signal });
+    const reader = (cut.body as ReadableStream<Uint8Array>).getReader();
+    await reader.read();
+    abort.abort();
+    await reader.closed.catch(() => {});
+    const again = await attachment(payload?.serial_number ?? "");
+    assert.equal(sha256(new Uint8Array(await again.arrayBuffer())), await generatedSha256(size, 7));
   });
 
   test("202 while LINE prepares a video, then the content", async () => {

@@ -91,7 +91,7 @@ export class MediaWorker {
         // Each attempt writes its own file: one whose lease ran out can never remove another's.
         const path = `${job.senderKey}/${job.eventId}-${randomUUID().slice(0, 8)}`;
         try {
-          const saved = await files.save(path, content.body, content.length);
+          const saved = await files.save(path, content.body, content.length, { release: content.release });
           return { state: "stored", contentType: content.contentType, path, ...saved };
         } catch (error) {
           return this.#retry(

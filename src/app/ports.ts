@@ -1,5 +1,5 @@
 // The small interfaces the use cases talk to; adapters (SQLite, LINE client, HTTP partner transport) implement them.
-import type { Readable } from "node:stream";
+import type { Readable, Writable } from "node:stream";
 import type { MediaKind } from "../core/attachment.ts";
 import type { ChatRef, EventFacts, JsonObject } from "../core/line-event.ts";
 
@@ -349,7 +349,14 @@ export interface LineProfile {
 
 /** What LINE's content endpoint answered. */
 export type ContentResult =
-  | { kind: "ready"; contentType: string; length: number | null; body: Readable }
+  | {
+      kind: "ready";
+      contentType: string;
+      length: number | null;
+      body: Readable;
+      /** Frees the memory of a chunk of `body` its reader is done with, rather than at the next GC. */
+      release(chunk: Buffer): void;
+    }
   | { kind: "not-ready" }
   | { kind: "gone"; status: number }
   | { kind: "failed"; status: number | null; reason: string };
@@ -384,19 +391,46 @@ export interface LineApi {
   setWebhookEndpoint(senderKey: string, endpoint: string): Promise<LineResult<null>>;
 }
 
+/** An inclusive byte range of a file, as in `Range: bytes=start-end`. */
+export interface ByteRange {
+  start: number;
+  end: number;
+}
+
+/** A media file opened for sending; see {@link MediaFiles.openSource}. */
+export interface MediaSource {
+  /** The file's size in bytes when it was opened. */
+  readonly size: number;
+  /**
+   * Writes `range` of the file (all of it without one) to `destination`, ends `destination` and closes
+   * the file. The bytes pass through a few buffers reused for the whole transfer, never one per chunk.
+   * On failure (the destination closed early, a read failed) `destination` is destroyed and it rejects.
+   */
+  sendTo(destination: Writable, range?: ByteRange): Promise<void>;
+  /** Closes the file without sending it. */
+  close(): Promise<void>;
+}
+
 /** Attachment files on disk, named by talkgate (never by user input). */
 export interface MediaFiles {
   /**
    * Streams `body` into a temporary file, checks that `expectedLength` bytes (when known) arrived,
-   * then moves it to `name` in one atomic rename: a reader never sees a partial file.
+   * then moves it to `name` in one atomic rename: a reader never sees a partial file. `release`, when
+   * given, gets each chunk of `body` once it is written and will not be read again.
    */
   save(
     name: string,
     body: Readable,
     expectedLength: number | null,
+    options?: { release?: (chunk: Buffer) => void },
   ): Promise<{ size: number; sha256: string }>;
   /** Reads `name`, or the inclusive byte range of it. */
-  open(name: string, range?: { start: number; end: number }): Readable;
+  open(name: string, range?: ByteRange): Readable;
+  /**
+   * Opens `name` for sending a response body; rejects (ENOENT…) before anything is sent. The open file
+   * stays readable even if `name` is removed meanwhile.
+   */
+  openSource(name: string): Promise<MediaSource>;
   /** The size of `name` in bytes, or null when there is no such file. */
   size(name: string): Promise<number | null>;
   rename(from: string, to: string): Promise<void>;

@@ -16,6 +16,7 @@ import { registerActionRoutes } from "./action-routes.ts";
 import { registerDeliveryRoutes } from "./delivery-routes.ts";
 import { PARTNER_API_TAG, ROUTE_SUMMARIES } from "./openapi.ts";
 import type { PartnerAccess, PartnerKeys } from "./partner-auth.ts";
+import { sendMediaSource } from "./send-media-source.ts";
 import { registerPublicMediaRoute, registerUploadRoute } from "./upload-routes.ts";
 
 export interface PartnerApiDeps extends ChatDeps {
@@ -147,5 +148,5 @@ async function sendAttachment(
   }
   reply.header("content-length", range ? range.end - range.start + 1 : media.size);
   if (request.method === "HEAD") return reply.send();
-  return reply.send(deps.files.open(media.path, range));
+  return sendMediaSource(reply, await deps.files.openSource(media.path), range);
 }

@@ -5,6 +5,7 @@ import type { FastifyInstance } from "fastify";
 import type { MediaFiles } from "../app/ports.ts";
 import { TalkgateError } from "../core/errors.ts";
 import { detectUploadType, UPLOAD_TYPES } from "../core/upload-type.ts";
+import { sendMediaSource } from "./send-media-source.ts";
 
 export interface UploadDeps {
   files: MediaFiles;
@@ -13,6 +14,8 @@ export interface UploadDeps {
 
 // Unguessable names (32 random bytes) are the only protection of uploads: LINE fetches them without auth.
 const NAME = /^([A-Za-z0-9_-]{43})\.([a-z0-9]{3,4})$/;
+// What opening a name that is not a stored file fails with.
+const MISSING = new Set<unknown>(["ENOENT", "ENOTDIR", "EISDIR"]);
 const LARGEST = Math.max(...[...UPLOAD_TYPES.values()].map((type) => type.maxBytes));
 
 /** Registers POST /line/media in the (authenticated) partner API scope. */
@@ -107,13 +110,14 @@ export function registerPublicMediaRoute(app: FastifyInstance, deps: UploadDeps)
     const match = NAME.exec(request.params.name);
     const type = match?.[2] ? UPLOAD_TYPES.get(match[2]) : undefined;
     if (!match || !type) throw new TalkgateError("-508", "no such media");
-    const name = `uploads/${request.params.name}`;
-    const size = await deps.files.size(name);
-    if (size === null) throw new TalkgateError("-508", "no such media");
-    return reply
+    const source = await deps.files.openSource(`uploads/${request.params.name}`).catch((error: unknown) => {
+      if (MISSING.has((error as { code?: unknown }).code)) throw new TalkgateError("-508", "no such media");
+      throw error;
+    });
+    reply
       .header("content-type", type.contentType)
-      .header("content-length", size)
-      .header("cache-control", "public, max-age=86400, immutable")
-      .send(deps.files.open(name));
+      .header("content-length", source.size)
+      .header("cache-control", "public, max-age=86400, immutable");
+    return sendMediaSource(reply, source);
   });
 }

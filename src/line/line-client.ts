@@ -10,6 +10,7 @@ import type {
   TranscodingStatus,
 } from "../app/ports.ts";
 import type { ChatRef } from "../core/line-event.ts";
+import { releaseChunk } from "./release-chunk.ts";
 
 export interface LineChannelCredentials {
   senderKey: string;
@@ -163,6 +164,7 @@ export class LineClient implements LineApi {
         contentType: typeof type === "string" ? type : "application/octet-stream",
         length: Number.isSafeInteger(length) && length >= 0 ? length : null,
         body,
+        release: releaseChunk,
       };
     }
     await body.dump();

@@ -1,4 +1,4 @@
-// Unit tests for DiskMediaFiles on a temp dir: streamed atomic saves, length checks, ranges, removal, the root guard.
+// Unit tests for DiskMediaFiles on a temp dir: streamed atomic saves, length checks, ranges, sources, removal, the root guard.
 import assert from "node:assert/strict";
 import { createHash } from "node:crypto";
 import {
@@ -8,12 +8,13 @@ import {
   readdirSync,
   readFileSync,
   rmSync,
+  statSync,
   utimesSync,
   writeFileSync,
 } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { Readable } from "node:stream";
+import { Readable, Writable } from "node:stream";
 import { text } from "node:stream/consumers";
 import { after, test } from "node:test";
 import { DiskMediaFiles } from "./disk-media-files.ts";
@@ -72,6 +73,29 @@ test("save with expectedLength null accepts any length, including an empty body"
     assert.deepEqual(readFileSync(join(root, name)), all);
   }
   assert.deepEqual(incoming(root), []);
+});
+
+test("save hands each chunk to release only once it is on disk, and never reads it again", async () => {
+  const { root, files } = fresh();
+  // Chunks with memory of their own, which the release below takes away.
+  const chunks = [bytes(70_000, 4), bytes(1, 5), bytes(200_000, 6)].map((chunk) => {
+    const own = Buffer.allocUnsafeSlow(chunk.length);
+    chunk.copy(own);
+    return own;
+  });
+  const all = Buffer.concat(chunks);
+  const onDisk: number[] = [];
+  const saved = await files.save("rel/1", body(chunks), all.length, {
+    release(chunk) {
+      const [temporary] = incoming(root);
+      onDisk.push(temporary ? statSync(join(root, ".incoming", temporary)).size : -1);
+      (chunk.buffer as ArrayBuffer).transfer(0);
+    },
+  });
+  assert.deepEqual(saved, { size: all.length, sha256: sha256(all) });
+  assert.deepEqual(readFileSync(join(root, "rel", "1")), all);
+  assert.deepEqual(onDisk, [70_000, 70_001, 270_001], "each chunk was written before its release");
+  assert.ok(chunks.every((chunk) => chunk.buffer.detached));
 });
 
 test("save replaces an existing file of the same name", async () => {
@@ -137,6 +161,69 @@ test("open of a missing file errors on the stream", async () => {
   await assert.rejects(text(files.open("nope/1")), { code: "ENOENT" });
 });
 
+/** Collects what is written to it. */
+function collector(): { out: Writable; bytes: () => Buffer } {
+  const chunks: Buffer[] = [];
+  const out = new Writable({
+    write(chunk: Buffer, _encoding, callback) {
+      chunks.push(Buffer.from(chunk));
+      callback();
+    },
+  });
+  return { out, bytes: () => Buffer.concat(chunks) };
+}
+
+const openFds = () => readdirSync("/proc/self/fd").length;
+
+test("openSource sends the whole file or an inclusive byte range, then closes it", async () => {
+  const { files } = fresh();
+  const all = bytes(200_000, 9);
+  await files.save("o/1", body([all]), all.length);
+  for (const range of [
+    undefined,
+    { start: 0, end: 0 },
+    { start: 65_535, end: 131_072 },
+    { start: 199_999, end: 199_999 },
+  ]) {
+    const fds = openFds();
+    const source = await files.openSource("o/1");
+    assert.equal(source.size, all.length);
+    const { out, bytes: sent } = collector();
+    await source.sendTo(out, range);
+    assert.deepEqual(sent(), range ? all.subarray(range.start, range.end + 1) : all, JSON.stringify(range));
+    assert.equal(openFds(), fds, "the file is closed once sent");
+  }
+});
+
+test("openSource keeps sending a file removed after it was opened", async () => {
+  const { files } = fresh();
+  await files.save("o/2", body([Buffer.from("still here")]), 10);
+  const source = await files.openSource("o/2");
+  await files.remove("o/2");
+  const { out, bytes: sent } = collector();
+  await source.sendTo(out);
+  assert.equal(sent().toString(), "still here");
+});
+
+test("openSource rejects a missing file or a directory before anything is sent, leaving nothing open", async () => {
+  const { root, files } = fresh();
+  mkdirSync(join(root, "dir", "sub"), { recursive: true });
+  const fds = openFds();
+  await assert.rejects(files.openSource("nope/1"), { code: "ENOENT" });
+  await assert.rejects(files.openSource("dir/sub"), { code: "EISDIR" });
+  assert.equal(openFds(), fds);
+});
+
+test("close releases a source that is not sent", async () => {
+  const { files } = fresh();
+  await files.save("o/3", body([Buffer.from("x")]), 1);
+  const fds = openFds();
+  const source = await files.openSource("o/3");
+  assert.equal(openFds(), fds + 1);
+  await source.close();
+  assert.equal(openFds(), fds);
+});
+
 test("remove deletes the file and is idempotent", async () => {
   const { root, files } = fresh();
   await files.save("d/1", body([Buffer.from("bye")]), 3);
@@ -154,6 +241,7 @@ for (const name of ESCAPING) {
   test(`a name that is not inside the media directory is refused: ${JSON.stringify(name)}`, async () => {
     const { root, files } = fresh();
     assert.throws(() => files.open(name), /leaves the media directory/);
+    await assert.rejects(files.openSource(name), /leaves the media directory/);
     await assert.rejects(files.remove(name), /leaves the media directory/);
     await assert.rejects(files.save(name, body([Buffer.from("x")]), 1), /leaves the media directory/);
     assert.equal(existsSync(join(root, "..", "x")), false);

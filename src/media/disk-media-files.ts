@@ -1,11 +1,12 @@
 // Attachment files under mediaDir: streamed to a temporary file, fsynced, then renamed into place.
 import { createHash, randomUUID } from "node:crypto";
-import { createReadStream, createWriteStream, mkdirSync, rmSync } from "node:fs";
-import { mkdir, readdir, rename, rm, stat } from "node:fs/promises";
+import { createReadStream, mkdirSync, rmSync } from "node:fs";
+import { type FileHandle, mkdir, open, readdir, rename, rm, stat } from "node:fs/promises";
 import { dirname, join, resolve, sep } from "node:path";
-import { type Readable, Transform } from "node:stream";
+import { type Readable, Writable } from "node:stream";
 import { pipeline } from "node:stream/promises";
-import type { MediaFiles } from "../app/ports.ts";
+import type { ByteRange, MediaFiles, MediaSource } from "../app/ports.ts";
+import { sendFileRange } from "./send-file-range.ts";
 
 /** {@link MediaFiles} in a directory. Partial files from an earlier run are removed when it opens. */
 export class DiskMediaFiles implements MediaFiles {
@@ -23,21 +24,34 @@ export class DiskMediaFiles implements MediaFiles {
     name: string,
     body: Readable,
     expectedLength: number | null,
+    options: { release?: (chunk: Buffer) => void } = {},
   ): Promise<{ size: number; sha256: string }> {
     const target = this.#path(name);
     const temporary = join(this.#incoming, randomUUID());
     const hash = createHash("sha256");
     let size = 0;
-    const meter = new Transform({
-      transform(chunk: Buffer, _encoding, done) {
-        hash.update(chunk);
-        size += chunk.length;
-        done(null, chunk);
-      },
-    });
+    let file: FileHandle | undefined;
     try {
-      // flush: fsync before close, so that a file renamed into place survives a crash whole.
-      await pipeline(body, meter, createWriteStream(temporary, { flags: "wx", flush: true }));
+      const out = await open(temporary, "wx");
+      file = out;
+      // Written here rather than by a WriteStream, whose callbacks would not tell when each chunk is done.
+      const sink = new Writable({
+        write(chunk: Buffer, _encoding, done) {
+          hash.update(chunk);
+          size += chunk.length;
+          writeAll(out, chunk).then(() => {
+            options.release?.(chunk);
+            done();
+          }, done);
+        },
+        // fsync before close, so that a file renamed into place survives a crash whole.
+        final(done) {
+          out.sync().then(() => done(), done);
+        },
+      });
+      await pipeline(body, sink);
+      file = undefined;
+      await out.close();
       if (expectedLength !== null && size !== expectedLength) {
         throw new Error(`body ended after ${size} of ${expectedLength} bytes`);
       }
@@ -45,14 +59,35 @@ export class DiskMediaFiles implements MediaFiles {
       await rename(temporary, target);
     } catch (error) {
       body.destroy();
+      // The error worth reporting is the one that stopped the download, not a failing close.
+      await file?.close().catch(() => {});
       await rm(temporary, { force: true });
       throw error;
     }
     return { size, sha256: hash.digest("hex") };
   }
 
-  open(name: string, range?: { start: number; end: number }): Readable {
+  open(name: string, range?: ByteRange): Readable {
     return createReadStream(this.#path(name), range);
+  }
+
+  async openSource(name: string): Promise<MediaSource> {
+    const file = await open(this.#path(name), "r");
+    try {
+      const info = await file.stat();
+      // Linux opens a directory for reading too; it would fail only at the first read.
+      if (!info.isFile()) throw Object.assign(new Error(`${name} is not a file`), { code: "EISDIR" });
+      const { size } = info;
+      return {
+        size,
+        sendTo: (destination, range = { start: 0, end: size - 1 }) =>
+          sendFileRange(file, destination, range).finally(() => file.close()),
+        close: () => file.close(),
+      };
+    } catch (error) {
+      await file.close();
+      throw error;
+    }
   }
 
   async size(name: string): Promise<number | null> {
@@ -94,5 +129,14 @@ export class DiskMediaFiles implements MediaFiles {
     if (!path.startsWith(this.#root + sep))
       throw new Error(`media name ${JSON.stringify(name)} leaves the media directory`);
     return path;
+  }
+}
+
+// A write to a regular file may take fewer bytes than asked (near a full disk); the rest goes after it.
+async function writeAll(file: FileHandle, chunk: Buffer): Promise<void> {
+  for (let offset = 0; offset < chunk.length; ) {
+    const { bytesWritten } = await file.write(chunk, offset, chunk.length - offset);
+    if (bytesWritten === 0) throw new Error(`the disk took none of ${chunk.length - offset} bytes`);
+    offset += bytesWritten;
   }
 }
