@@ -71,7 +71,7 @@ function readConfig(path: string): TalkgateConfig {
 }
 
 async function serve(config: TalkgateConfig): Promise<void> {
-  const talkgate = await startTalkgate(config, { onFatal: exitAfterFatal });
+  const talkgate = await startTalkgate(config);
   onShutdown(() => talkgate.close());
   settleAfterStart();
 }
@@ -109,7 +109,7 @@ async function dev(config: TalkgateConfig): Promise<void> {
       }),
     ),
   );
-  const talkgate = await startTalkgate(config, { onFatal: exitAfterFatal });
+  const talkgate = await startTalkgate(config);
   onShutdown(async () => {
     await talkgate.close();
     await Promise.all(sinks.map((sink) => sink.close()));
@@ -177,11 +177,6 @@ async function deliveries(
   }
   console.log(JSON.stringify(await response.json(), null, 2));
   if (!response.ok) process.exitCode = 1;
-}
-
-/** talkgate cannot go on (it has logged why): exit, for the supervisor to start it again. */
-function exitAfterFatal(): void {
-  process.exit(1);
 }
 
 /** Runs `close` once on SIGINT or SIGTERM, then exits. */

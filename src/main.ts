@@ -1,21 +1,17 @@
-// The composition root: builds every adapter from the configuration, wires the use cases, starts and stops them.
+// The composition root: the HTTP side (webhook intake, partner API) and the backend (store, delivery and media
+// workers), wired from the configuration, started and stopped.
 import { readFileSync } from "node:fs";
 import pino, { type Logger } from "pino";
-import { DeliveryWorker } from "./app/deliver-outbox.ts";
-import { MediaWorker } from "./app/fetch-media.ts";
 import type { IntakeChannel } from "./app/ingest-webhook.ts";
-import { IntakeLoad } from "./app/intake-load.ts";
 import { type Clock, type Store, systemClock } from "./app/ports.ts";
-import { UserNames } from "./app/user-names.ts";
+import { Backend } from "./backend/backend.ts";
 import type { TalkgateConfig } from "./config/config.ts";
-import type { RetryPolicy } from "./core/retry-policy.ts";
 import { buildHttpServer } from "./http/http-server.ts";
 import { PartnerKeys } from "./http/partner-auth.ts";
 import { LineClient } from "./line/line-client.ts";
 import { DiskMediaFiles } from "./media/disk-media-files.ts";
 import { PrometheusMetrics } from "./metrics/prometheus-metrics.ts";
-import { HttpPartnerTransport } from "./partner/http-partner-transport.ts";
-import { openThreadedSqliteStore } from "./store/sqlite/threaded-store.ts";
+import { openSqliteStore } from "./store/sqlite/sqlite-store.ts";
 
 /** talkgate's version (package.json). */
 export const TALKGATE_VERSION: string = (
@@ -35,15 +31,7 @@ export interface StartOptions {
   clock?: Clock;
   /** Use this store instead of opening `config.database` (tests: fault injection); talkgate closes it. */
   store?: Store;
-  /**
-   * Called when talkgate cannot go on (its store thread has died); it is logged first. What was accepted is
-   * stored: the command line exits, for the supervisor to restart it.
-   */
-  onFatal?: (error: Error) => void;
 }
-
-/** How long deliveries keep making way for intake after it was last busy (see delivery.intakeBusyAt). */
-const INTAKE_BUSY_HOLD_MS = 1_000;
 
 /** Creates the logger talkgate uses: JSON lines on stdout, secrets and message text never passed to it. */
 export function createLogger(level: string): Logger {
@@ -54,17 +42,17 @@ export function createLogger(level: string): Logger {
   );
 }
 
-/** Starts talkgate: store, HTTP server (webhooks, partner API), delivery and media workers. */
+/** Starts talkgate: the backend (store, delivery and media workers) and the HTTP server. */
 export async function startTalkgate(config: TalkgateConfig, options: StartOptions = {}): Promise<Talkgate> {
   const logger = options.logger ?? createLogger(config.logLevel);
   const clock = options.clock ?? systemClock;
-  const store =
-    options.store ??
-    (await openThreadedSqliteStore(config.database.path, (error) => {
-      logger.fatal({ err: error }, "store:stopped");
-      logger.flush(() => options.onFatal?.(error));
-    }));
+  // Before the backend starts downloading and this side takes uploads.
+  const files = new DiskMediaFiles(config.mediaDir);
+  files.removePartialFiles();
+  const store = options.store ?? openSqliteStore(config.database.path);
   const metrics = new PrometheusMetrics(store, clock);
+  // The store as the HTTP side sees it: what it stores sets the delivery and media workers going.
+  const backend = new Backend(config, { store, logger, metrics, clock });
 
   const line = new LineClient(
     config.channels.flatMap((c) =>
@@ -76,35 +64,6 @@ export async function startTalkgate(config: TalkgateConfig, options: StartOption
       onCall: (endpoint, status) => metrics.lineCall(endpoint, status),
     },
   );
-  const files = new DiskMediaFiles(config.mediaDir);
-  const userNames = new UserNames(line, clock, config.profiles);
-  const transport = new HttpPartnerTransport(config.partners, {
-    timeoutMs: config.delivery.timeoutMs,
-    clock,
-  });
-  const intakeLoad = new IntakeLoad({
-    busyAt: config.delivery.intakeBusyAt,
-    holdMs: INTAKE_BUSY_HOLD_MS,
-    clock,
-  });
-  const worker = new DeliveryWorker(
-    { store, intake: intakeLoad, transport, userNames, clock, logger, metrics },
-    {
-      ...config.delivery,
-      retry: retryPolicy(config.delivery),
-      pause: {
-        failuresToPause: config.delivery.pauseAfterFailures,
-        initialPauseMs: config.delivery.pauseInitialMs,
-        maxPauseMs: config.delivery.pauseMaxMs,
-      },
-      longText: config.longText,
-    },
-  );
-  const media = new MediaWorker(
-    { store, line, files, clock, logger, metrics, onSettled: () => worker.wake() },
-    { ...config.media, retry: retryPolicy(config.media) },
-  );
-
   const channels = new Map<string, IntakeChannel>(
     config.channels.map((c) => [
       c.senderKey,
@@ -120,49 +79,34 @@ export async function startTalkgate(config: TalkgateConfig, options: StartOption
     version: TALKGATE_VERSION,
     metrics,
     logger,
-    store,
+    store: backend,
     webhookBodyLimit: config.webhook.bodyLimitBytes,
     partnerApi: {
       keys: new PartnerKeys(config.partners, config.channels),
-      store,
+      store: backend,
       files,
       line,
       clock,
-      send: { store, line, clock, options: config.send },
+      send: { store: backend, line, clock, options: config.send },
       publicBaseUrl: config.publicBaseUrl,
       limits: config.partnerApi,
       metrics,
-      afterReplay: () => worker.wake(),
     },
     intake: {
-      store,
-      load: intakeLoad,
+      store: backend,
       clock,
       mediaWaitMs: config.media.relayWaitMs,
       findChannel: (senderKey) => channels.get(senderKey),
-      afterStored(senderKey, result) {
-        for (const event of result.stored) {
-          // Start the profile lookup now so the name is ready when the payload is built.
-          const { sender } = event.facts;
-          if (event.forward && sender) userNames.prefetch(senderKey, sender.chat, sender.userId);
-        }
-        for (const path of result.unsentFiles) {
-          files.remove(path).catch((error: unknown) => logger.error({ err: error }, "media:remove:failed"));
-        }
-        if (result.stored.length > 0) worker.wake();
-        if (result.stored.some((event) => event.fetchesMedia)) media.wake();
-      },
     },
   });
 
   try {
     await app.listen({ host: config.listen.host, port: config.listen.port });
   } catch (error) {
-    await store.close();
+    await backend.close();
     throw error;
   }
-  worker.start();
-  media.start();
+  backend.start();
   // Uploads (POST /line/media) must outlive LINE's late loading of them, then make room.
   const pruneUploads = () =>
     files
@@ -186,28 +130,15 @@ export async function startTalkgate(config: TalkgateConfig, options: StartOption
       const sweep = setInterval(() => app.server.closeIdleConnections(), 100);
       const deadline = setTimeout(() => app.server.closeAllConnections(), 10_000);
       try {
-        await Promise.all([app.close(), worker.stop(), media.stop()]);
+        // Deliveries and downloads in flight finish and are recorded meanwhile.
+        await Promise.all([app.close(), backend.stopWorkers()]);
       } finally {
         clearInterval(sweep);
         clearTimeout(deadline);
       }
-      await Promise.all([transport.close(), line.close()]);
-      await store.close();
+      await Promise.all([backend.close(), line.close()]);
       logger.info("talkgate:stopped");
       logger.flush();
     },
-  };
-}
-
-// The retry policy of a configuration section with initialBackoffMs, maxBackoffMs and maxAgeMs.
-function retryPolicy(section: {
-  initialBackoffMs: number;
-  maxBackoffMs: number;
-  maxAgeMs: number;
-}): RetryPolicy {
-  return {
-    initialDelayMs: section.initialBackoffMs,
-    maxDelayMs: section.maxBackoffMs,
-    maxAgeMs: section.maxAgeMs,
   };
 }

@@ -3,7 +3,6 @@ import { attachmentKind } from "../core/attachment.ts";
 import { TalkgateError } from "../core/errors.ts";
 import { asObject, readEventFacts } from "../core/line-event.ts";
 import { verifyLineSignature } from "../core/signature.ts";
-import type { IntakeLoad } from "./intake-load.ts";
 import type { Clock, IngestResult, NewEvent, Store } from "./ports.ts";
 
 /** What intake needs to know of a channel. */
@@ -16,14 +15,10 @@ export interface IntakeChannel {
 
 export interface IngestDeps {
   store: Store;
-  /** Counts this intake's webhooks while they are being stored. */
-  load: IntakeLoad;
   clock: Clock;
   /** Longest time a message with an attachment waits for its content before it is relayed anyway. */
   mediaWaitMs: number;
   findChannel(senderKey: string): IntakeChannel | undefined;
-  /** Called after the events are committed; must not throw (side effects: profiles, delivery). */
-  afterStored(senderKey: string, result: IngestResult): void;
 }
 
 /**
@@ -60,21 +55,14 @@ export async function ingestWebhook(
       media: attachmentKind(asObject(event) ?? {}),
     };
   });
-  deps.load.started();
-  let result: IngestResult;
-  try {
-    result = await deps.store.ingest({
-      senderKey: channel.senderKey,
-      partnerId: channel.partnerId,
-      receivedAt,
-      events: newEvents,
-      mediaWaitMs: deps.mediaWaitMs,
-    });
-  } finally {
-    deps.load.ended();
-  }
-  deps.afterStored(channel.senderKey, result);
-  return result;
+  // The store sets the rest going: delivery, attachment fetches, profile lookups.
+  return deps.store.ingest({
+    senderKey: channel.senderKey,
+    partnerId: channel.partnerId,
+    receivedAt,
+    events: newEvents,
+    mediaWaitMs: deps.mediaWaitMs,
+  });
 }
 
 // An event parsed from JSON serializes (and hashes) again, unless it is nested deeper than the

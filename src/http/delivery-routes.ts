@@ -84,7 +84,7 @@ function toAnswer(record: DeliveryRecord) {
 /** Registers the delivery routes in the (authenticated) partner API scope. */
 export function registerDeliveryRoutes(
   api: FastifyInstance,
-  deps: { store: Store; now: () => number; afterReplay(): void },
+  deps: { store: Store; now: () => number },
 ): void {
   api.get<{ Querystring: Static<typeof ListQuery> }>(
     "/line/deliveries",
@@ -112,7 +112,6 @@ export function registerDeliveryRoutes(
       }
       const filter = { ...filterOf(request, body), serialNumbers: body.serial_numbers };
       const replayed = await deps.store.replayDeliveries(filter, deps.now(), REPLAY_LIMIT);
-      if (replayed.length > 0) deps.afterReplay();
       request.log.info({ sender_key: body.sender_key, replayed: replayed.length }, "delivery:replayed");
       const missing = body.serial_numbers?.filter((serial) => !replayed.includes(serial)) ?? [];
       return { code: "0", replayed: replayed.length, serial_numbers: replayed, not_found: missing };

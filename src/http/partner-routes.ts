@@ -21,8 +21,6 @@ import { registerPublicMediaRoute, registerUploadRoute } from "./upload-routes.t
 
 export interface PartnerApiDeps extends ChatDeps {
   metrics: Metrics;
-  /** Called when deliveries were queued again (wakes the delivery worker). */
-  afterReplay(): void;
   limits: { rateLimitMax: number; rateLimitWindowMs: number; bodyLimitBytes: number };
   keys: PartnerKeys;
   store: Store;
@@ -103,7 +101,6 @@ export function registerPartnerRoutes(app: FastifyInstance, deps: PartnerApiDeps
     registerDeliveryRoutes(api, {
       store: deps.store,
       now: () => deps.clock.now(),
-      afterReplay: deps.afterReplay,
     });
     await api.register(multipart);
     registerUploadRoute(api, deps);

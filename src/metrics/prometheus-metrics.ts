@@ -14,7 +14,7 @@ export class PrometheusMetrics implements Metrics {
   readonly #line: Counter;
   readonly #sends: Counter;
 
-  constructor(store: Store, clock: Clock) {
+  constructor(store: Pick<Store, "deliveryStats">, clock: Clock) {
     const registers = [this.registry];
     collectDefaultMetrics({ register: this.registry, prefix: "talkgate_" });
     this.#webhooks = new Counter({

@@ -265,3 +265,27 @@ test("a run queued with durable: false resolves once committed; synced() waits f
     close();
   }
 });
+
+test("a run queued with durable: false waits for a durable one to share its transaction, or commits alone soon", async () => {
+  const { db, reader, begins, close } = openCounted();
+  try {
+    const writes = new GroupCommit(db, synced);
+    const insert = (n: number) => () => db.prepare("INSERT INTO items (n, label) VALUES (?, 'x')").run(n);
+    const lazy = writes.run(insert(1), { durable: false });
+    await new Promise((r) => setImmediate(r));
+    assert.deepEqual([begins(), count(reader)], [0, 0], "not committed at the end of its turn");
+    await Promise.all([lazy, writes.run(insert(2))]);
+    assert.deepEqual([begins(), count(reader)], [1, 2], "one transaction for both");
+
+    const started = performance.now();
+    await writes.run(insert(3), { durable: false });
+    const waited = performance.now() - started;
+    assert.equal(begins(), 2, "alone, in a transaction of its own");
+    assert.ok(
+      waited >= 5 && waited < 1_000,
+      `committed after ${waited.toFixed(1)} ms, once nothing came to share it`,
+    );
+  } finally {
+    close();
+  }
+});

@@ -1,9 +1,13 @@
 // Group commit: every write queued in the same turn of the event loop shares one SQLite transaction.
+
+/** Longest a write that need not be durable waits for others to share a transaction with. */
+const LAZY_MS = 10;
+
 import type { DatabaseSync, StatementSync } from "node:sqlite";
 
 interface Pending {
   work: (db: DatabaseSync) => unknown;
-  /** Resolve only once the commit is on disk (else once it is committed). */
+  /** Resolve only once the commit is on disk (else once it is committed, which may wait for others). */
   durable: boolean;
   resolve: (value: unknown) => void;
   reject: (error: unknown) => void;
@@ -14,7 +18,9 @@ interface Pending {
  * each unit runs again in a transaction of its own, so that one failing unit fails alone; a failed commit
  * fails every unit in it. A unit resolves only once `durable()` says its commit is on disk (the database
  * commits without syncing; `durable` syncs off the event loop, one sync for many transactions), unless it
- * was queued with `durable: false`: it resolves once committed, and a crash may still undo it.
+ * was queued with `durable: false`: it waits (up to 10 ms) for a durable write to share a transaction with,
+ * resolves once committed, and a crash may still undo it. At a steady trickle of webhooks this halves the
+ * transactions: the outcome of one delivery goes with the next event's.
  */
 export class GroupCommit {
   readonly #db: DatabaseSync;
@@ -24,6 +30,7 @@ export class GroupCommit {
   #syncing: Promise<void> | null = null;
   #queue: Pending[] = [];
   #scheduled = false;
+  #lazyTimer: NodeJS.Timeout | null = null;
 
   constructor(db: DatabaseSync, durable: () => Promise<void>) {
     this.#db = db;
@@ -37,16 +44,13 @@ export class GroupCommit {
    */
   run<T>(work: (db: DatabaseSync) => T, options: { durable: boolean } = { durable: true }): Promise<T> {
     return new Promise<T>((resolve, reject) => {
-      this.#queue.push({
-        work,
-        durable: options.durable,
-        resolve: resolve as (value: unknown) => void,
-        reject,
-      });
-      if (!this.#scheduled) {
+      const { durable } = options;
+      this.#queue.push({ work, durable, resolve: resolve as (value: unknown) => void, reject });
+      if (this.#scheduled) return;
+      if (durable) {
         this.#scheduled = true;
         setImmediate(() => this.#flush());
-      }
+      } else this.#lazyTimer ??= setTimeout(() => this.#flush(), LAZY_MS);
     });
   }
 
@@ -57,6 +61,8 @@ export class GroupCommit {
 
   #flush(): void {
     this.#scheduled = false;
+    if (this.#lazyTimer) clearTimeout(this.#lazyTimer);
+    this.#lazyTimer = null;
     const batch = this.#queue;
     this.#queue = [];
     if (batch.length === 0) return;
