@@ -1,5 +1,5 @@
-// The launcher (bin/talkgate.js): the TypeScript sources are stripped once into Node's compile cache, in a child
-// process, so that neither talkgate's main thread nor its worker threads load Node's type stripper.
+// What talkgate loads at start: the launcher (bin/talkgate.js) strips the TypeScript sources once into Node's compile
+// cache, in a child process, so no thread of talkgate loads Node's type stripper; what loads on first use stays out.
 import assert from "node:assert/strict";
 import { execFile, spawn } from "node:child_process";
 import { once } from "node:events";
@@ -12,29 +12,41 @@ import { promisify } from "node:util";
 import { stackConfig } from "./support/stack.ts";
 
 // Preloaded with --import, which worker threads inherit: each thread writes `<prefix>.<thread id>`, saying whether it
-// has loaded the stripper, every 100 ms and at exit (a worker stopped with the process may miss its exit).
+// has loaded the stripper and which modules it has loaded, every 100 ms and at exit (a worker stopped with the
+// process may miss its exit).
 function probe(prefix: string): string {
   const code = `import { writeFileSync } from "node:fs";
+import { registerHooks } from "node:module";
 import { threadId } from "node:worker_threads";
-const write = () => writeFileSync(${JSON.stringify(prefix)} + "." + threadId,
-  String(process.moduleLoadList.some((m) => m.includes("amaro"))));
+const modules = [];
+registerHooks({ load(url, context, next) { modules.push(url); return next(url, context); } });
+const write = () => writeFileSync(${JSON.stringify(prefix)} + "." + threadId, JSON.stringify({
+  stripper: process.moduleLoadList.some((m) => m.includes("amaro")), modules }));
 setInterval(write, 100).unref();
 process.on("exit", write);`;
   return `data:text/javascript,${encodeURIComponent(code)}`;
 }
 
-// What the probe wrote: each thread and whether it loaded the type stripper.
-function threads(prefix: string): Array<{ thread: number; stripper: boolean }> {
+interface ThreadReport {
+  thread: number;
+  /** Whether the thread loaded Node's type stripper. */
+  stripper: boolean;
+  /** The URL of every module it loaded. */
+  modules: string[];
+}
+
+// What the probe wrote, thread by thread.
+function threads(prefix: string): ThreadReport[] {
   return readdirSync(dirname(prefix))
     .filter((name) => name.startsWith(`${basename(prefix)}.`))
     .map((name) => ({
       thread: Number(name.slice(basename(prefix).length + 1)),
-      stripper: readFileSync(join(dirname(prefix), name), "utf8") === "true",
+      ...(JSON.parse(readFileSync(join(dirname(prefix), name), "utf8")) as Omit<ThreadReport, "thread">),
     }))
     .sort((a, b) => a.thread - b.thread);
 }
 
-describe("bin/talkgate.js", () => {
+describe("talkgate's start", () => {
   let dir: string;
   let cacheDir: string;
   let configPath: string;
@@ -88,6 +100,23 @@ describe("bin/talkgate.js", () => {
     assert.equal(markers().length, 1);
   });
 
+  test("what loads on first use is not loaded at start", () => {
+    const main = threads(join(dir, "first")).find(({ thread }) => thread === 0);
+    assert.ok(main?.modules.some((url) => url.endsWith("/src/main.ts")));
+    for (const late of [
+      "/node_modules/@line/bot-sdk/",
+      "/node_modules/undici/index.js",
+      "/node_modules/@fastify/swagger/",
+      "/node_modules/@fastify/swagger-ui/",
+    ]) {
+      assert.deepEqual(
+        main?.modules.filter((url) => url.includes(late)),
+        [],
+        `${late} is loaded on first use`,
+      );
+    }
+  });
+
   test("a start with the cache filled leaves it as it is", async () => {
     const [marker] = markers();
     assert.ok(marker);
@@ -110,6 +139,9 @@ describe("bin/talkgate.js", () => {
       { env: { ...process.env, NODE_DISABLE_COMPILE_CACHE: "1" } },
     );
     assert.match(stdout, /^usage: talkgate/);
-    assert.deepEqual(threads(prefix), [{ thread: 0, stripper: true }]);
+    assert.deepEqual(
+      threads(prefix).map(({ thread, stripper }) => ({ thread, stripper })),
+      [{ thread: 0, stripper: true }],
+    );
   });
 });
