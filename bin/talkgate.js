@@ -4,7 +4,7 @@
 import { spawn } from "node:child_process";
 import { createHash } from "node:crypto";
 import { once } from "node:events";
-import { existsSync, readdirSync, statSync, writeFileSync } from "node:fs";
+import { existsSync, readdirSync, rmSync, statSync, writeFileSync } from "node:fs";
 import module from "node:module";
 import { tmpdir } from "node:os";
 import { join, relative } from "node:path";
@@ -28,8 +28,8 @@ runCli(process.argv.slice(2)).catch((error) => {
 /**
  * Fills the compile cache in a short-lived child process when it lacks these sources (first start, upgrade, emptied
  * temp directory): the type stripper then loads there, instead of staying in this process for its whole life (a worker
- * thread would not do: the memory it used stays with the process). A marker named after the sources' sizes and
- * times records a filled cache.
+ * thread would not do: the memory it used stays with the process). A marker named after this installation and its
+ * sources' sizes and times records a filled cache; it replaces the installation's previous one.
  */
 async function warmCompileCache(cacheDir) {
   try {
@@ -43,7 +43,8 @@ async function warmCompileCache(cacheDir) {
       const { size, mtimeMs } = statSync(file);
       hash.update(`${relative(ROOT, file)}\0${size}\0${mtimeMs}\n`);
     }
-    const marker = join(cacheDir, `talkgate-${hash.digest("hex").slice(0, 16)}`);
+    const installation = `talkgate-${createHash("sha256").update(ROOT).digest("hex").slice(0, 8)}-`;
+    const marker = join(cacheDir, `${installation}${hash.digest("hex").slice(0, 16)}`);
     if (existsSync(marker)) return;
     const child = spawn(
       process.execPath,
@@ -55,6 +56,9 @@ async function warmCompileCache(cacheDir) {
     );
     const [code] = await once(child, "exit");
     if (code !== 0) throw new Error(`warm-compile-cache.js exited with ${code}`);
+    for (const name of readdirSync(cacheDir)) {
+      if (name.startsWith(installation)) rmSync(join(cacheDir, name));
+    }
     writeFileSync(marker, "");
   } catch (error) {
     // Only the footprint suffers: the sources are stripped here, as without a cache.

@@ -52,7 +52,7 @@ describe("talkgate's start", () => {
   let configPath: string;
   const markers = () =>
     (readdirSync(cacheDir, { recursive: true }) as string[]).filter((name) =>
-      /talkgate-[0-9a-f]+$/.test(name),
+      /talkgate-[0-9a-f]+-[0-9a-f]+$/.test(name),
     );
 
   // `talkgate serve` with the probe until it has been ready for 0.5 s (its worker thread running by then); then
