@@ -91,7 +91,7 @@ describe("talkgate's start", () => {
     assert.ok(seen.some(({ thread }) => thread === 0));
     assert.ok(
       seen.some(({ thread }) => thread > 0),
-      "the SQLite checkpointer's worker thread ran",
+      "talkgate's worker thread ran",
     );
     assert.deepEqual(
       seen.filter(({ stripper }) => stripper),
