@@ -97,7 +97,7 @@ export async function runDrain(options: DrainOptions): Promise<DrainResult> {
     const lines = [
       `Backlog: ${fmt(options.events)} text message events over ${fmt(options.conversations)} conversations ` +
         `(${fmt(options.events / options.conversations)} each), written through the SQLite store's intake before ` +
-        "talkgate starts; then `bin/talkgate.ts serve` (default settings) delivers them to a fast sink in the bench " +
+        "talkgate starts; then `bin/talkgate.js serve` (default settings) delivers them to a fast sink in the bench " +
         "process that checks each conversation gets its events in order. Timed from talkgate ready to the last " +
         `delivery (start to ready took ${fmt(tg.readyMs / 1000, 2)} s, not counted).`,
       "",

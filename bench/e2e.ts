@@ -77,7 +77,7 @@ export async function runE2e(options: E2eOptions): Promise<E2eResult> {
     const lines = [
       `Load: ${fmt(options.rate)} webhooks/s (open loop, one text message event each) over ` +
         `${fmt(options.conversations)} conversations, ${options.warmupS} s warm-up then ${options.durationS} s ` +
-        `measured (${fmt(measured.length)} events), into \`bin/talkgate.ts serve\` (default settings); the partner ` +
+        `measured (${fmt(measured.length)} events), into \`bin/talkgate.js serve\` (default settings); the partner ` +
         "is a sink in the bench process, so both ends read one clock. Latency: from when the webhook was due to " +
         "when the sink had the partner payload (it includes LINE's acknowledgement, the durable commit, the " +
         "claim, the payload build and the signed POST).",

@@ -2,7 +2,7 @@
 // fixed 1,000 webhooks/s (open loop) and then at saturation (autocannon):
 //   bare     — node:http that checks the HMAC and parses the JSON: the ceiling on this machine;
 //   express  — the official @line/bot-sdk middleware() on Express, answering 200, storing nothing;
-//   talkgate — `bin/talkgate.ts serve`, answering only after a durable commit, delivering to a sink meanwhile.
+//   talkgate — `bin/talkgate.js serve`, answering only after a durable commit, delivering to a sink meanwhile.
 // Afterwards: every event talkgate acknowledged is in its database, and how fast its outbox drained.
 import { join } from "node:path";
 import { DatabaseSync } from "node:sqlite";
@@ -193,7 +193,7 @@ export async function runIntake(options: IntakeOptions): Promise<IntakeResult> {
     "- express: `bench/express-server.ts`, Express 5 + `@line/bot-sdk` `middleware({ channelSecret })`, 200, stores nothing",
   );
   say(
-    "- talkgate: `bin/talkgate.ts serve`, fresh SQLite file (WAL, synchronous=FULL), the 200 only after the " +
+    "- talkgate: `bin/talkgate.js serve`, fresh SQLite file (WAL, synchronous=FULL), the 200 only after the " +
       "commit; default settings, info logs to a file; delivering to a fast sink (another process) meanwhile",
   );
   say();

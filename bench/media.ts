@@ -2,7 +2,7 @@
 // (leg 1: LINE → talkgate's media directory) and downloaded through the partner attachment API (leg 2:
 // talkgate → partner), with talkgate's RSS sampled from /proc/<pid>/status throughout.
 //
-// The emulator and the partner sink run in the bench process; talkgate runs as a child (`bin/talkgate.ts
+// The emulator and the partner sink run in the bench process; talkgate runs as a child (`bin/talkgate.js
 // serve`) on a fresh data directory, with production media, delivery and profile settings.
 import { createHash } from "node:crypto";
 import { existsSync, mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
@@ -392,7 +392,7 @@ export async function runMedia(options: MediaOptions): Promise<MediaResult> {
       [
         ...(options.probe ? ["--import", PROBE] : []),
         ...options.nodeFlags,
-        join(ROOT, "bin", "talkgate.ts"),
+        join(ROOT, "bin", "talkgate.js"),
         "serve",
         "--config",
         configPath,
@@ -490,7 +490,7 @@ export async function runMedia(options: MediaOptions): Promise<MediaResult> {
         "webhook with a video message event",
     );
     say(
-      "- talkgate: `bin/talkgate.ts serve` in a child process, fresh data directory (SQLite + mediaDir), " +
+      "- talkgate: `bin/talkgate.js serve` in a child process, fresh data directory (SQLite + mediaDir), " +
         "production media/delivery/profile settings, log level info to a file; partner = the emulator's " +
         `partner sink in the bench process${options.probe ? "; **memory probe preloaded** (bench/memory-probe.ts)" : ""}` +
         (options.nodeFlags.length > 0 ? `; extra Node flags \`${options.nodeFlags.join(" ")}\`` : ""),

@@ -276,7 +276,7 @@ async function main(): Promise<void> {
       `- machine: ${machine}`,
       `- other load before the start: ${cores(background)} cores busy; hypervisor steal over the whole run: ` +
         `${steal === null ? "n/a" : `${fmt(100 * steal, 1)}%`} (figures from a run with high steal are depressed)`,
-      "- everything on loopback (127.0.0.1); talkgate as `node bin/talkgate.ts serve` in a child process" +
+      "- everything on loopback (127.0.0.1); talkgate as `node bin/talkgate.js serve` in a child process" +
         (talkgateFlags.length > 0
           ? ` with \`${talkgateFlags.join(" ")}\`${CPU_PROF ? " (**profiling: slower than normal**)" : ""}`
           : ""),

@@ -8,7 +8,7 @@ import { fileURLToPath } from "node:url";
 import { stackConfig } from "../test/support/stack.ts";
 
 export const ROOT = fileURLToPath(new URL("..", import.meta.url));
-const TALKGATE_BIN = join(ROOT, "bin", "talkgate.ts");
+const TALKGATE_BIN = join(ROOT, "bin", "talkgate.js");
 
 export interface Child {
   name: string;
@@ -144,7 +144,7 @@ export const fmt = (n: number, digits = 0) =>
 
 export const cores = (n: number | null) => (n === null ? "n/a" : fmt(n, 2));
 
-/** A talkgate child (`bin/talkgate.ts serve`) on a fresh data directory, ready. */
+/** A talkgate child (`bin/talkgate.js serve`) on a fresh data directory, ready. */
 export interface TalkgateChild {
   child: Child;
   url: string;
@@ -167,6 +167,8 @@ export async function startTalkgateChild(options: {
   config?: Record<string, unknown>;
   /** How often readiness is asked. */
   pollMs?: number;
+  /** Added to talkgate's environment. */
+  env?: Record<string, string>;
 }): Promise<TalkgateChild> {
   mkdirSync(options.dir, { recursive: true });
   const port = await freePort();
@@ -188,6 +190,7 @@ export async function startTalkgateChild(options: {
     options.name,
     [...(options.nodeFlags ?? []), TALKGATE_BIN, "serve", "--config", configPath],
     logPath,
+    options.env,
   );
   const url = `http://127.0.0.1:${port}`;
   await waitForHttp(`${url}/readyz`, child, 15_000, options.pollMs);

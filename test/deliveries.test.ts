@@ -131,7 +131,7 @@ describe("deliveries list and replay", () => {
     writeFileSync(configPath, JSON.stringify(stackConfig(stack.emulator.url, stack.sink.url)));
     const run = (...args: string[]) =>
       promisify(execFile)(process.execPath, [
-        "bin/talkgate.ts",
+        "bin/talkgate.js",
         "deliveries",
         ...args,
         "--config",

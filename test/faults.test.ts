@@ -1006,7 +1006,7 @@ async function freePort(): Promise<number> {
 
 /** `talkgate serve` as a child process, ready; with its exit and a way to wait for a line on stderr. */
 async function spawnServe(configPath: string) {
-  const child: ChildProcess = spawn(process.execPath, ["bin/talkgate.ts", "serve", "--config", configPath], {
+  const child: ChildProcess = spawn(process.execPath, ["bin/talkgate.js", "serve", "--config", configPath], {
     stdio: ["ignore", "pipe", "pipe"],
   });
   const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) =>

@@ -1,6 +1,6 @@
 // The LINE Messaging API through the official SDK's clients, one per channel, answering values not exceptions.
 import type { messagingApi } from "@line/bot-sdk";
-import { Agent, request } from "undici";
+import Agent from "undici/lib/dispatcher/agent.js";
 import type {
   ContentResult,
   LineApi,
@@ -40,6 +40,14 @@ let sdk: Promise<Sdk> | undefined;
 const loadSdk = (): Promise<Sdk> => {
   sdk ??= import("@line/bot-sdk");
   return sdk;
+};
+
+type Undici = typeof import("undici");
+// undici's request() comes with its index, which loads on the first content download; the Agent loads at start.
+let undici: Promise<Undici> | undefined;
+const loadUndici = (): Promise<Undici> => {
+  undici ??= import("undici");
+  return undici;
 };
 
 /** {@link LineApi} over `@line/bot-sdk`, pointed at LINE or the emulator. */
@@ -142,8 +150,9 @@ export class LineClient implements LineApi {
       `/v2/bot/message/${encodeURIComponent(messageId)}/content`,
       this.#options.dataApiBaseUrl,
     );
-    let response: Awaited<ReturnType<typeof request>>;
+    let response: Awaited<ReturnType<Undici["request"]>>;
     try {
+      const { request } = await loadUndici();
       response = await request(url, {
         headers: { authorization: `Bearer ${token}` },
         dispatcher: this.#contentAgent,

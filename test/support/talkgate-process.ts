@@ -95,7 +95,7 @@ export async function startTalkgateProcess(
 
 // Starts `talkgate serve` and resolves once it logs that it is ready (within 20 s).
 async function spawnTalkgate(configPath: string): Promise<ChildProcess> {
-  const child = spawn(process.execPath, ["bin/talkgate.ts", "serve", "--config", configPath], {
+  const child = spawn(process.execPath, ["bin/talkgate.js", "serve", "--config", configPath], {
     stdio: ["ignore", "pipe", "inherit"],
   });
   // Every log line is read (and dropped) so that a full pipe never stalls talkgate.

@@ -1,4 +1,3 @@
-#!/usr/bin/env node
 // The talkgate command line: `serve` runs the relay, `emulator` the LINE platform emulator, `dev` both with a demo partner.
 import { parseArgs } from "node:util";
 import { ConfigError, loadConfig, type TalkgateConfig } from "../src/config/config.ts";
@@ -24,7 +23,8 @@ commands:
 // The LINE user the dev setup's hint speaks as; the emulator knows their profile.
 const DEMO_USER = "U4af4980629f3b4a1c2d3e4f5a6b7c8d9";
 
-async function main(argv: string[]): Promise<void> {
+/** Runs one talkgate command; `argv` is the command line after the script (`serve --config FILE`). */
+export async function runCli(argv: string[]): Promise<void> {
   const { positionals, values } = parseArgs({
     args: argv,
     allowPositionals: true,
@@ -197,8 +197,3 @@ function onShutdown(close: () => Promise<void>): void {
   process.once("SIGINT", handler);
   process.once("SIGTERM", handler);
 }
-
-main(process.argv.slice(2)).catch((error: unknown) => {
-  console.error(error);
-  process.exit(1);
-});

@@ -1,0 +1,147 @@
+// What talkgate loads at start: the launcher (bin/talkgate.js) strips the TypeScript sources once into Node's compile
+// cache, in a child process, so no thread of talkgate loads Node's type stripper; what loads on first use stays out.
+import assert from "node:assert/strict";
+import { execFile, spawn } from "node:child_process";
+import { once } from "node:events";
+import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { basename, dirname, join } from "node:path";
+import { createInterface } from "node:readline";
+import { after, before, describe, test } from "node:test";
+import { promisify } from "node:util";
+import { stackConfig } from "./support/stack.ts";
+
+// Preloaded with --import, which worker threads inherit: each thread writes `<prefix>.<thread id>`, saying whether it
+// has loaded the stripper and which modules it has loaded, every 100 ms and at exit (a worker stopped with the
+// process may miss its exit).
+function probe(prefix: string): string {
+  const code = `import { writeFileSync } from "node:fs";
+import { registerHooks } from "node:module";
+import { threadId } from "node:worker_threads";
+const modules = [];
+registerHooks({ load(url, context, next) { modules.push(url); return next(url, context); } });
+const write = () => writeFileSync(${JSON.stringify(prefix)} + "." + threadId, JSON.stringify({
+  stripper: process.moduleLoadList.some((m) => m.includes("amaro")), modules }));
+setInterval(write, 100).unref();
+process.on("exit", write);`;
+  return `data:text/javascript,${encodeURIComponent(code)}`;
+}
+
+interface ThreadReport {
+  thread: number;
+  /** Whether the thread loaded Node's type stripper. */
+  stripper: boolean;
+  /** The URL of every module it loaded. */
+  modules: string[];
+}
+
+// What the probe wrote, thread by thread.
+function threads(prefix: string): ThreadReport[] {
+  return readdirSync(dirname(prefix))
+    .filter((name) => name.startsWith(`${basename(prefix)}.`))
+    .map((name) => ({
+      thread: Number(name.slice(basename(prefix).length + 1)),
+      ...(JSON.parse(readFileSync(join(dirname(prefix), name), "utf8")) as Omit<ThreadReport, "thread">),
+    }))
+    .sort((a, b) => a.thread - b.thread);
+}
+
+describe("talkgate's start", () => {
+  let dir: string;
+  let cacheDir: string;
+  let configPath: string;
+  const markers = () =>
+    (readdirSync(cacheDir, { recursive: true }) as string[]).filter((name) =>
+      /talkgate-[0-9a-f]+-[0-9a-f]+$/.test(name),
+    );
+
+  // `talkgate serve` with the probe until it has been ready for 0.5 s (its worker thread running by then); then
+  // SIGTERM and its exit code.
+  async function serve(probePrefix: string): Promise<number | null> {
+    const child = spawn(
+      process.execPath,
+      ["--import", probe(probePrefix), "bin/talkgate.js", "serve", "--config", configPath],
+      { stdio: ["ignore", "pipe", "inherit"], env: { ...process.env, NODE_COMPILE_CACHE: cacheDir } },
+    );
+    const exited = once(child, "exit");
+    for await (const line of createInterface({ input: child.stdout as NodeJS.ReadableStream })) {
+      if (line.includes('"talkgate:ready"')) break;
+    }
+    await new Promise((resolve) => setTimeout(resolve, 500));
+    child.kill("SIGTERM");
+    const [code] = await exited;
+    return code as number | null;
+  }
+
+  before(() => {
+    dir = mkdtempSync(join(tmpdir(), "talkgate-launcher-"));
+    cacheDir = join(dir, "compile-cache");
+    configPath = join(dir, "talkgate.config.json");
+    // Nothing is sent anywhere: LINE and the partner are never called while idle.
+    const config = stackConfig("http://127.0.0.1:9", "http://127.0.0.1:9");
+    writeFileSync(configPath, JSON.stringify({ ...config, logLevel: "info" }));
+  });
+
+  after(() => rmSync(dir, { recursive: true, force: true }));
+
+  test("a first start fills the cache elsewhere: neither talkgate's thread nor its workers load the stripper", async () => {
+    const prefix = join(dir, "first");
+    assert.equal(await serve(prefix), 0);
+    const seen = threads(prefix);
+    assert.ok(seen.some(({ thread }) => thread === 0));
+    assert.ok(
+      seen.some(({ thread }) => thread > 0),
+      "talkgate's worker thread ran",
+    );
+    assert.deepEqual(
+      seen.filter(({ stripper }) => stripper),
+      [],
+    );
+    assert.equal(markers().length, 1);
+  });
+
+  test("what loads on first use is not loaded at start", () => {
+    const main = threads(join(dir, "first")).find(({ thread }) => thread === 0);
+    assert.ok(main?.modules.some((url) => url.endsWith("/src/main.ts")));
+    for (const late of [
+      "/node_modules/@line/bot-sdk/",
+      "/node_modules/undici/index.js",
+      "/node_modules/@fastify/swagger/",
+      "/node_modules/@fastify/swagger-ui/",
+    ]) {
+      assert.deepEqual(
+        main?.modules.filter((url) => url.includes(late)),
+        [],
+        `${late} is loaded on first use`,
+      );
+    }
+  });
+
+  test("a start with the cache filled leaves it as it is", async () => {
+    const [marker] = markers();
+    assert.ok(marker);
+    const filledAt = statSync(join(cacheDir, marker)).mtimeMs;
+    const prefix = join(dir, "second");
+    assert.equal(await serve(prefix), 0);
+    assert.deepEqual(
+      threads(prefix).filter(({ stripper }) => stripper),
+      [],
+    );
+    assert.deepEqual(markers(), [marker]);
+    assert.equal(statSync(join(cacheDir, marker)).mtimeMs, filledAt);
+  });
+
+  test("with the compile cache disabled, talkgate strips the sources itself (what the probe detects)", async () => {
+    const prefix = join(dir, "disabled");
+    const { stdout } = await promisify(execFile)(
+      process.execPath,
+      ["--import", probe(prefix), "bin/talkgate.js", "--help"],
+      { env: { ...process.env, NODE_DISABLE_COMPILE_CACHE: "1" } },
+    );
+    assert.match(stdout, /^usage: talkgate/);
+    assert.deepEqual(
+      threads(prefix).map(({ thread, stripper }) => ({ thread, stripper })),
+      [{ thread: 0, stripper: true }],
+    );
+  });
+});
