@@ -19,7 +19,7 @@ export const DEFAULTS = {
     maxBackoffMs: 10 * 60_000,
     maxAgeMs: 24 * 60 * 60_000,
     concurrency: 64,
-    intakeBusyAt: 8,
+    intakeBusyAt: 32,
     busyConcurrency: 1,
     batchSize: 32,
     leaseMs: 60_000,
