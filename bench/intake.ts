@@ -193,8 +193,9 @@ export async function runIntake(options: IntakeOptions): Promise<IntakeResult> {
     "- express: `bench/express-server.ts`, Express 5 + `@line/bot-sdk` `middleware({ channelSecret })`, 200, stores nothing",
   );
   say(
-    "- talkgate: `bin/talkgate.js serve`, fresh SQLite file (WAL, synchronous=FULL), the 200 only after the " +
-      "commit; default settings, info logs to a file; delivering to a fast sink (another process) meanwhile",
+    "- talkgate: `bin/talkgate.js serve`, fresh SQLite file (WAL), the 200 only after the commit and the " +
+      "fsync of the log; default settings, info logs to a file; delivering to a fast sink (another process) " +
+      "meanwhile, making way for intake while it is busy (`delivery.intakeBusyAt`)",
   );
   say();
   say("**Saturation** (autocannon):");

@@ -7,7 +7,7 @@ export interface WorkLoopOptions<T> {
   name: string;
   /** Items processed at the same time. */
   concurrency: number;
-  /** A lower bound for now, asked before each claim (while more urgent work is going on). */
+  /** A lower cap for now, asked before each claim (while more urgent work is going on). */
   limit?: () => number;
   /** Longest sleep when idle; wake() ends a sleep at once. */
   pollMs: number;
