@@ -46,14 +46,9 @@ export function createLogger(level: string): Logger {
 export async function startTalkgate(config: TalkgateConfig, options: StartOptions = {}): Promise<Talkgate> {
   const logger = options.logger ?? createLogger(config.logLevel);
   const clock = options.clock ?? systemClock;
-  // Before the backend starts downloading and this side takes uploads.
   const files = new DiskMediaFiles(config.mediaDir);
-  files.removePartialFiles();
   const store = options.store ?? openSqliteStore(config.database.path);
   const metrics = new PrometheusMetrics(store, clock);
-  // The store as the HTTP side sees it: what it stores sets the delivery and media workers going.
-  const backend = new Backend(config, { store, logger, metrics, clock });
-
   const line = new LineClient(
     config.channels.flatMap((c) =>
       c.channelAccessToken ? [{ senderKey: c.senderKey, channelAccessToken: c.channelAccessToken }] : [],
@@ -64,6 +59,8 @@ export async function startTalkgate(config: TalkgateConfig, options: StartOption
       onCall: (endpoint, status) => metrics.lineCall(endpoint, status),
     },
   );
+  // The store as the HTTP side sees it: what it stores sets the delivery and media workers going.
+  const backend = new Backend(config, { store, line, files, logger, metrics, clock });
   const channels = new Map<string, IntakeChannel>(
     config.channels.map((c) => [
       c.senderKey,

@@ -5,28 +5,18 @@ import { DeliveryWorker } from "../app/deliver-outbox.ts";
 import { MediaWorker } from "../app/fetch-media.ts";
 import { IntakeLoad } from "../app/intake-load.ts";
 import type {
-  BeginSend,
-  ClaimRef,
   Clock,
-  ConversationClaim,
   DeliveryFilter,
-  DeliveryOutcome,
-  DeliveryRecord,
   IngestRequest,
   IngestResult,
-  MediaJob,
-  MediaOutcome,
+  LineApi,
+  MediaFiles,
   Metrics,
-  NewSend,
-  SendOutcome,
   Store,
-  StoredMessage,
 } from "../app/ports.ts";
 import { UserNames } from "../app/user-names.ts";
 import type { TalkgateConfig } from "../config/config.ts";
 import type { RetryPolicy } from "../core/retry-policy.ts";
-import { LineClient } from "../line/line-client.ts";
-import { DiskMediaFiles } from "../media/disk-media-files.ts";
 import { HttpPartnerTransport } from "../partner/http-partner-transport.ts";
 
 /** How long deliveries keep making way for intake after it was last busy (see delivery.intakeBusyAt). */
@@ -34,6 +24,9 @@ const INTAKE_BUSY_HOLD_MS = 1_000;
 
 export interface BackendDeps {
   store: Store;
+  /** For profile lookups and attachment downloads (the HTTP side's too, which closes it). */
+  line: LineApi;
+  files: MediaFiles;
   logger: Logger;
   metrics: Metrics;
   clock: Clock;
@@ -48,31 +41,19 @@ export class Backend implements Store {
   readonly #store: Store;
   readonly #logger: Logger;
   readonly #load: IntakeLoad;
-  readonly #line: LineClient;
-  readonly #files: DiskMediaFiles;
+  readonly #files: MediaFiles;
   readonly #names: UserNames;
   readonly #transport: HttpPartnerTransport;
   readonly #delivery: DeliveryWorker;
   readonly #media: MediaWorker;
 
   constructor(config: TalkgateConfig, deps: BackendDeps) {
-    const { store, logger, metrics, clock } = deps;
+    const { store, line, logger, metrics, clock } = deps;
     this.#store = store;
+    this.#files = deps.files;
     this.#logger = logger;
     this.#load = new IntakeLoad({ busyAt: config.delivery.intakeBusyAt, holdMs: INTAKE_BUSY_HOLD_MS, clock });
-    this.#line = new LineClient(
-      config.channels.flatMap((c) =>
-        c.channelAccessToken ? [{ senderKey: c.senderKey, channelAccessToken: c.channelAccessToken }] : [],
-      ),
-      {
-        ...config.line,
-        contentTimeoutMs: config.media.timeoutMs,
-        onCall: (endpoint, status) => metrics.lineCall(endpoint, status),
-      },
-    );
-    // Downloads only: the HTTP side serves the files and takes uploads with its own DiskMediaFiles.
-    this.#files = new DiskMediaFiles(config.mediaDir);
-    this.#names = new UserNames(this.#line, clock, config.profiles);
+    this.#names = new UserNames(line, clock, config.profiles);
     this.#transport = new HttpPartnerTransport(config.partners, {
       timeoutMs: config.delivery.timeoutMs,
       clock,
@@ -101,7 +82,7 @@ export class Backend implements Store {
     this.#media = new MediaWorker(
       {
         store,
-        line: this.#line,
+        line,
         files: this.#files,
         clock,
         logger,
@@ -152,105 +133,79 @@ export class Backend implements Store {
     await Promise.all([this.#delivery.stop(), this.#media.stop()]);
   }
 
-  /** Stops the workers (see stopWorkers), then closes their connections and the store. */
+  /** Stops the workers (see stopWorkers), then closes the partner connections and the store. */
   async close(): Promise<void> {
     await this.stopWorkers();
-    await Promise.all([this.#transport.close(), this.#line.close()]);
+    await this.#transport.close();
     await this.#store.close();
   }
 
   // The rest goes to the store as it is.
 
-  claimConversations(request: {
-    owner: string;
-    limit: number;
-    batchSize: number;
-    now: number;
-    leaseMs: number;
-  }): Promise<ConversationClaim[]> {
-    return this.#store.claimConversations(request);
+  claimConversations(
+    ...args: Parameters<Store["claimConversations"]>
+  ): ReturnType<Store["claimConversations"]> {
+    return this.#store.claimConversations(...args);
   }
 
-  completeClaim(claim: ClaimRef, outcomes: DeliveryOutcome[]): Promise<void> {
-    return this.#store.completeClaim(claim, outcomes);
+  completeClaim(...args: Parameters<Store["completeClaim"]>): ReturnType<Store["completeClaim"]> {
+    return this.#store.completeClaim(...args);
   }
 
-  listDeliveries(filter: DeliveryFilter, page: { after: number; limit: number }): Promise<DeliveryRecord[]> {
-    return this.#store.listDeliveries(filter, page);
+  listDeliveries(...args: Parameters<Store["listDeliveries"]>): ReturnType<Store["listDeliveries"]> {
+    return this.#store.listDeliveries(...args);
   }
 
-  deliveryStats(): Promise<{
-    pending: number;
-    retrying: number;
-    dead: number;
-    oldestWaitingAt: number | null;
-  }> {
-    return this.#store.deliveryStats();
+  deliveryStats(...args: Parameters<Store["deliveryStats"]>): ReturnType<Store["deliveryStats"]> {
+    return this.#store.deliveryStats(...args);
   }
 
-  nextDueAt(): Promise<number | null> {
-    return this.#store.nextDueAt();
+  nextDueAt(...args: Parameters<Store["nextDueAt"]>): ReturnType<Store["nextDueAt"]> {
+    return this.#store.nextDueAt(...args);
   }
 
-  claimMedia(request: { owner: string; limit: number; now: number; leaseMs: number }): Promise<MediaJob[]> {
-    return this.#store.claimMedia(request);
+  claimMedia(...args: Parameters<Store["claimMedia"]>): ReturnType<Store["claimMedia"]> {
+    return this.#store.claimMedia(...args);
   }
 
-  finishMedia(job: MediaJob, outcome: MediaOutcome, now: number): Promise<boolean> {
-    return this.#store.finishMedia(job, outcome, now);
+  finishMedia(...args: Parameters<Store["finishMedia"]>): ReturnType<Store["finishMedia"]> {
+    return this.#store.finishMedia(...args);
   }
 
-  nextMediaDueAt(): Promise<number | null> {
-    return this.#store.nextMediaDueAt();
+  nextMediaDueAt(...args: Parameters<Store["nextMediaDueAt"]>): ReturnType<Store["nextMediaDueAt"]> {
+    return this.#store.nextMediaDueAt(...args);
   }
 
-  findMessage(senderKey: string, serialNumber: string): Promise<StoredMessage | null> {
-    return this.#store.findMessage(senderKey, serialNumber);
+  findMessage(...args: Parameters<Store["findMessage"]>): ReturnType<Store["findMessage"]> {
+    return this.#store.findMessage(...args);
   }
 
-  beginSend(
-    send: NewSend,
-    now: number,
-    options: { staleAfterMs: number; replyTokenMaxAgeMs: number },
-  ): Promise<BeginSend> {
-    return this.#store.beginSend(send, now, options);
+  beginSend(...args: Parameters<Store["beginSend"]>): ReturnType<Store["beginSend"]> {
+    return this.#store.beginSend(...args);
   }
 
-  claimReplyToken(
-    senderKey: string,
-    conversation: string,
-    token: string,
-    serialNumber: string,
-  ): Promise<boolean> {
-    return this.#store.claimReplyToken(senderKey, conversation, token, serialNumber);
+  claimReplyToken(...args: Parameters<Store["claimReplyToken"]>): ReturnType<Store["claimReplyToken"]> {
+    return this.#store.claimReplyToken(...args);
   }
 
-  notePush(senderKey: string, serialNumber: string): Promise<void> {
-    return this.#store.notePush(senderKey, serialNumber);
+  notePush(...args: Parameters<Store["notePush"]>): ReturnType<Store["notePush"]> {
+    return this.#store.notePush(...args);
   }
 
-  getDirectoryEntry(
-    senderKey: string,
-    userId: string,
-  ): Promise<{ e164: string | null; agreeType: number | null } | null> {
-    return this.#store.getDirectoryEntry(senderKey, userId);
+  getDirectoryEntry(...args: Parameters<Store["getDirectoryEntry"]>): ReturnType<Store["getDirectoryEntry"]> {
+    return this.#store.getDirectoryEntry(...args);
   }
 
-  setDirectoryEntry(
-    senderKey: string,
-    userId: string,
-    fields: { e164?: string | undefined; agreeType?: number | undefined },
-    now: number,
-  ): Promise<void> {
-    return this.#store.setDirectoryEntry(senderKey, userId, fields, now);
+  setDirectoryEntry(...args: Parameters<Store["setDirectoryEntry"]>): ReturnType<Store["setDirectoryEntry"]> {
+    return this.#store.setDirectoryEntry(...args);
   }
 
-  finishSend(senderKey: string, serialNumber: string, outcome: SendOutcome, now: number): Promise<void> {
-    return this.#store.finishSend(senderKey, serialNumber, outcome, now);
+  finishSend(...args: Parameters<Store["finishSend"]>): ReturnType<Store["finishSend"]> {
+    return this.#store.finishSend(...args);
   }
 
-  ping(): Promise<void> {
-    return this.#store.ping();
+  ping(...args: Parameters<Store["ping"]>): ReturnType<Store["ping"]> {
+    return this.#store.ping(...args);
   }
 }
 

@@ -8,7 +8,7 @@ import { pipeline } from "node:stream/promises";
 import type { ByteRange, MediaFiles, MediaSource } from "../app/ports.ts";
 import { sendFileRange } from "./send-file-range.ts";
 
-/** {@link MediaFiles} in a directory; files being written wait in its `.incoming` folder. */
+/** {@link MediaFiles} in a directory. Partial files from an earlier run are removed when it opens. */
 export class DiskMediaFiles implements MediaFiles {
   readonly #root: string;
   readonly #incoming: string;
@@ -16,14 +16,6 @@ export class DiskMediaFiles implements MediaFiles {
   constructor(root: string) {
     this.#root = resolve(root);
     this.#incoming = join(this.#root, ".incoming");
-    mkdirSync(this.#incoming, { recursive: true });
-  }
-
-  /**
-   * Removes the partial files an earlier run left behind (cut off by a crash). Only at start, before
-   * anything that writes files here (the HTTP side's uploads, the backend's downloads) has begun.
-   */
-  removePartialFiles(): void {
     rmSync(this.#incoming, { recursive: true, force: true });
     mkdirSync(this.#incoming, { recursive: true });
   }

@@ -35,7 +35,8 @@ export class ConversationSchedule {
     const k = key(ref);
     let entry = this.#entries.get(k);
     if (!entry) {
-      entry = { ...ref, dueAt: null, lease: null, wokenAt: null, index: -1 };
+      const { senderKey, conversation } = ref;
+      entry = { senderKey, conversation, dueAt: null, lease: null, wokenAt: null, index: -1 };
       this.#entries.set(k, entry);
     }
     if (entry.lease !== null) entry.wokenAt = Math.min(entry.wokenAt ?? at, at);

@@ -1,4 +1,4 @@
-// The embedded store: one SQLite file (WAL, full sync), writes group-committed. One talkgate process per file.
+// The embedded store: one SQLite file (WAL, each commit's log fsynced), writes group-committed. One process per file.
 import { mkdirSync } from "node:fs";
 import { dirname } from "node:path";
 import { DatabaseSync, type SQLInputValue, type SQLOutputValue, type StatementSync } from "node:sqlite";
@@ -34,17 +34,14 @@ import { FileSync } from "./wal-sync.ts";
 
 const WAITING = "state IN ('pending', 'retrying')";
 
-/**
- * Opens (creating if needed) the SQLite database at `path` and brings its schema up to date. Its calls run
- * SQL on the calling thread: talkgate opens it on a thread of its own (threaded-store.ts).
- */
+/** Opens (creating if needed) the SQLite database at `path` and brings its schema up to date. */
 export function openSqliteStore(path: string): SqliteStore {
   if (path !== ":memory:") mkdirSync(dirname(path), { recursive: true });
   const db = new DatabaseSync(path);
   // Only another process (a backup, an operator's sqlite3) can hold the lock; the wait for it is kept
   // short: LINE redelivers a webhook answered 5xx. Commits write the WAL without an fsync (NORMAL); every
-  // write resolves only after the WAL's fsync, run in the thread pool while the next commits go on. The
-  // WAL is copied into the database file by the committing connection once it has grown past 1,000 pages.
+  // write resolves only after the WAL's fsync, run in the thread pool while the next commits go on. SQLite
+  // copies the WAL into the database file (a checkpoint) once it has grown past 1,000 pages.
   db.exec("PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA busy_timeout = 250;");
   migrate(db);
   if (path === ":memory:") return new SqliteStore(db, () => Promise.resolve());
