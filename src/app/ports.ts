@@ -431,8 +431,6 @@ export interface MediaFiles {
    * stays readable even if `name` is removed meanwhile.
    */
   openSource(name: string): Promise<MediaSource>;
-  /** The size of `name` in bytes, or null when there is no such file. */
-  size(name: string): Promise<number | null>;
   rename(from: string, to: string): Promise<void>;
   remove(name: string): Promise<void>;
   /** Removes the files in directory `dir` last modified before `before` (ms); answers how many. */

@@ -90,15 +90,6 @@ export class DiskMediaFiles implements MediaFiles {
     }
   }
 
-  async size(name: string): Promise<number | null> {
-    try {
-      const info = await stat(this.#path(name));
-      return info.isFile() ? info.size : null;
-    } catch {
-      return null;
-    }
-  }
-
   async rename(from: string, to: string): Promise<void> {
     await rename(this.#path(from), this.#path(to));
   }
