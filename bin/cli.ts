@@ -1,10 +1,13 @@
-// The talkgate command line: `serve` runs the relay, `emulator` the LINE platform emulator, `dev` both with a demo partner.
+// The talkgate command line: `serve` runs the relay, `emulator` the LINE platform emulator, `dev` both with a demo
+// partner, `deliveries` lists and replays through a running talkgate, `secrets` makes secrets.
+import { randomBytes } from "node:crypto";
+import { createInterface } from "node:readline/promises";
 import { parseArgs } from "node:util";
 import { ConfigError, loadConfig, type TalkgateConfig } from "../src/config/config.ts";
 import { startTalkgate } from "../src/main.ts";
 import { settleAfterStart } from "../src/settle-after-start.ts";
 
-const USAGE = `usage: talkgate <command> [options]
+export const USAGE = `usage: talkgate <command> [options]
 
 commands:
   serve     [--config FILE]   run talkgate (webhook intake, partner API, workers)
@@ -12,71 +15,121 @@ commands:
                               run the LINE platform emulator for the channels in FILE
   dev       [--config FILE]   run talkgate, the LINE emulator and a demo partner that prints
                               what it receives (development only; used by npm start)
-  deliveries list   [--sender-key K] [--state pending|retrying|delivered|dead] [--limit N]
-  deliveries replay --sender-key K (--serial S [--serial S …] | --from TIME [--to TIME]) [--state S]
+  deliveries list   [--sender-key K] [--state pending|retrying|delivered|dead] [--limit N] [--cursor C]
+  deliveries replay --sender-key K (--serial S [--serial S …] | --from TIME --to TIME) [--state S] [--yes]
                               list or replay deliveries of a running talkgate (through its partner
-                              API, with the channel's partner key from the configuration);
-                              TIME is ISO 8601 or Unix ms; --url overrides the address
+                              API, with the channel's partner key from the configuration); TIME is
+                              ISO 8601 or Unix ms; a range replay says how many deliveries it matches
+                              and asks first (--yes: do not ask); --url overrides the address
+  secrets signing             print a new partner signing secret (whsec_ + 32 random bytes, base64)
 
---config defaults to talkgate.config.json. Secrets may come from the environment: see docs/configuration.md.`;
+options:
+  --config FILE   the configuration (default talkgate.config.json); secrets may come from the
+                  environment: see docs/configuration.md
+  --help          this text`;
+
+/** Every option the CLI takes (docs/operations.md lists each one; a test checks it). */
+export const OPTIONS = {
+  config: { type: "string", default: "talkgate.config.json" },
+  port: { type: "string" },
+  help: { type: "boolean" },
+  url: { type: "string" },
+  "sender-key": { type: "string" },
+  state: { type: "string" },
+  limit: { type: "string" },
+  cursor: { type: "string" },
+  serial: { type: "string", multiple: true },
+  from: { type: "string" },
+  to: { type: "string" },
+  yes: { type: "boolean" },
+} as const;
+
+type Values = ReturnType<typeof parseArgs<{ options: typeof OPTIONS; allowPositionals: true }>>["values"];
+
+/** A failure the CLI reports as one line (no stack trace), exiting with `exitCode`. */
+export class CliError extends Error {
+  readonly exitCode: number;
+  constructor(message: string, exitCode = 1) {
+    super(message);
+    this.name = "CliError";
+    this.exitCode = exitCode;
+  }
+}
 
 // The LINE user the dev setup's hint speaks as; the emulator knows their profile.
 const DEMO_USER = "U4af4980629f3b4a1c2d3e4f5a6b7c8d9";
 
 /** Runs one talkgate command; `argv` is the command line after the script (`serve --config FILE`). */
 export async function runCli(argv: string[]): Promise<void> {
-  const { positionals, values } = parseArgs({
-    args: argv,
-    allowPositionals: true,
-    options: {
-      config: { type: "string", default: "talkgate.config.json" },
-      port: { type: "string" },
-      help: { type: "boolean" },
-      url: { type: "string" },
-      "sender-key": { type: "string" },
-      state: { type: "string" },
-      limit: { type: "string" },
-      serial: { type: "string", multiple: true },
-      from: { type: "string" },
-      to: { type: "string" },
-    },
-  });
-  const command = positionals[0];
+  let parsed: { positionals: string[]; values: Values };
+  try {
+    parsed = parseArgs({ args: argv, allowPositionals: true, options: OPTIONS });
+  } catch (error) {
+    // Node's messages name the option; its advice about "--" does not apply here.
+    throw new CliError(`${(error as Error).message.split(". ")[0]} (see talkgate --help)`, 2);
+  }
+  const { positionals, values } = parsed;
+  const [command, action] = positionals;
   if (values.help || !command) {
     console.log(USAGE);
     return;
   }
+  if (command === "secrets") return secrets(action);
   const config = readConfig(values.config);
   if (command === "serve") return serve(config);
   if (command === "emulator") {
-    await emulator(config, values.port ? Number(values.port) : undefined);
+    const emu = await emulator(config, values.port ? Number(values.port) : undefined);
+    onShutdown(() => emu.close());
     return;
   }
   if (command === "dev") return dev(config);
-  if (command === "deliveries") return deliveries(config, positionals[1], values);
-  console.error(`unknown command ${JSON.stringify(command)}\n\n${USAGE}`);
-  process.exitCode = 2;
+  if (command === "deliveries") return deliveries(config, action, values);
+  throw new CliError(`unknown command ${JSON.stringify(command)} (see talkgate --help)`, 2);
 }
 
 function readConfig(path: string): TalkgateConfig {
   try {
     return loadConfig(path);
   } catch (error) {
-    if (error instanceof ConfigError) {
-      console.error(error.message);
-      process.exit(2);
+    if (error instanceof ConfigError) throw new CliError(error.message, 2);
+    throw error;
+  }
+}
+
+function secrets(action: string | undefined): void {
+  if (action !== "signing") throw new CliError("usage: talkgate secrets signing", 2);
+  console.log(`whsec_${randomBytes(32).toString("base64")}`);
+}
+
+async function serve(config: TalkgateConfig): Promise<void> {
+  const talkgate = await listening(config, () => startTalkgate(config));
+  onShutdown(() => talkgate.close());
+  settleAfterStart();
+}
+
+// Starts something that listens on config.listen; a port in use is one line, not a stack trace.
+async function listening<T>(config: TalkgateConfig, start: () => Promise<T>): Promise<T> {
+  try {
+    return await start();
+  } catch (error) {
+    const { code, address, port } = error as { code?: string; address?: string; port?: number };
+    if (code === "EADDRINUSE" || code === "EACCES" || code === "EADDRNOTAVAIL") {
+      const where = `${address ?? config.listen.host}:${port ?? config.listen.port}`;
+      const why =
+        code === "EADDRINUSE"
+          ? "address already in use"
+          : code === "EACCES"
+            ? "permission denied"
+            : "no such address";
+      throw new CliError(
+        `cannot listen on ${where}: ${why} (listen.host and listen.port in the configuration)`,
+      );
     }
     throw error;
   }
 }
 
-async function serve(config: TalkgateConfig): Promise<void> {
-  const talkgate = await startTalkgate(config);
-  onShutdown(() => talkgate.close());
-  settleAfterStart();
-}
-
-async function emulator(config: TalkgateConfig, port?: number) {
+async function emulator(config: TalkgateConfig, port?: number, httpMediaOrigins: string[] = []) {
   const { startLineEmulator } = await import("../emulator/line-emulator.ts");
   const apiUrl = new URL(config.line.apiBaseUrl);
   const talkgateUrl = `http://127.0.0.1:${config.listen.port}`;
@@ -89,94 +142,178 @@ async function emulator(config: TalkgateConfig, port?: number) {
       accessToken: c.channelAccessToken ?? "",
       webhookUrl: `${talkgateUrl}/line/webhook/${c.senderKey}`,
     })),
+    httpMediaOrigins,
+  }).catch((error: unknown) => {
+    const { code } = error as { code?: string };
+    if (code === "EADDRINUSE")
+      throw new CliError(`the LINE emulator cannot listen on ${apiUrl.host}: address already in use`);
+    throw error;
   });
-  console.log(`LINE emulator on ${emu.url} (control API under ${emu.url}/_emulator)`);
-  onShutdown(() => emu.close());
+  console.log(`LINE emulator on ${emu.url} (control API under ${emu.url}/_emulator; see docs/emulator.md)`);
   return emu;
 }
 
 async function dev(config: TalkgateConfig): Promise<void> {
   const { startPartnerSink } = await import("../emulator/partner-sink.ts");
-  const emu = await emulator(config);
-  emu.setProfile(DEMO_USER, { displayName: "Demo User" });
-  const sinks = await Promise.all(
-    config.partners.map((partner) =>
-      startPartnerSink({
-        port: Number(new URL(partner.receiveUrl).port),
-        signingSecret: partner.signingSecret,
-        onPayload: (payload) =>
-          console.log(`demo partner ${partner.id} received:\n${JSON.stringify(payload, null, 2)}`),
-      }),
-    ),
-  );
-  const talkgate = await startTalkgate(config);
-  onShutdown(async () => {
-    await talkgate.close();
-    await Promise.all(sinks.map((sink) => sink.close()));
-  });
-  const channel = config.channels[0];
-  if (channel) {
-    console.log(`talkgate on ${talkgate.url}; make a LINE user say something:
+  // Local uploads are served over plain http: the emulator (never LINE) and this talkgate accept them.
+  const local = [new URL(config.publicBaseUrl).origin];
+  const emu = await emulator(config, undefined, local);
+  const stopped: Array<() => Promise<void>> = [() => emu.close()];
+  try {
+    emu.setProfile(DEMO_USER, { displayName: "Demo User" });
+    const sinks = await Promise.all(
+      config.partners.map((partner) =>
+        startPartnerSink({
+          port: Number(new URL(partner.receiveUrl).port),
+          signingSecret: partner.signingSecret,
+          onPayload: (payload) =>
+            console.log(`demo partner ${partner.id} received:\n${JSON.stringify(payload, null, 2)}`),
+        }),
+      ),
+    );
+    stopped.unshift(() => Promise.all(sinks.map((sink) => sink.close())).then(() => undefined));
+    const talkgate = await listening(config, () => startTalkgate(config, { httpMediaOrigins: local }));
+    stopped.unshift(() => talkgate.close());
+    const channel = config.channels[0];
+    if (channel) {
+      console.log(`talkgate on ${talkgate.url}; make a LINE user say something:
   curl -s -X POST ${emu.url}/_emulator/channels/${channel.senderKey}/say -H 'content-type: application/json' \\
     -d '{"userId":"${DEMO_USER}","text":"Hello talkgate"}'
-or play a whole scripted conversation with: npm run demo`);
+or play a whole scripted conversation through this running stack with: npm run demo`);
+    }
+  } catch (error) {
+    for (const stop of stopped) await stop();
+    throw error;
   }
-}
-
-interface DeliveryOptions {
-  url?: string | undefined;
-  "sender-key"?: string | undefined;
-  state?: string | undefined;
-  limit?: string | undefined;
-  serial?: string[] | undefined;
-  from?: string | undefined;
-  to?: string | undefined;
+  onShutdown(async () => {
+    for (const stop of stopped) await stop();
+  });
 }
 
 /** `talkgate deliveries list|replay`: calls the running talkgate's partner API with a key from the config. */
 async function deliveries(
   config: TalkgateConfig,
   action: string | undefined,
-  options: DeliveryOptions,
+  options: Values,
 ): Promise<void> {
-  const senderKey = options["sender-key"];
-  const channel = config.channels.find((c) => c.senderKey === (senderKey ?? config.channels[0]?.senderKey));
+  if (action !== "list" && action !== "replay")
+    throw new CliError("usage: talkgate deliveries list|replay … (see talkgate --help)", 2);
+  const senderKey = options["sender-key"] ?? config.channels[0]?.senderKey;
+  const channel = config.channels.find((c) => c.senderKey === senderKey);
   const key = config.partners.find((p) => p.id === channel?.partner)?.apiKeys[0];
-  if (!channel || !key) {
-    console.error(`no channel ${senderKey ?? ""} with a partner API key in the configuration`);
-    process.exitCode = 2;
-    return;
-  }
+  if (!channel || !key)
+    throw new CliError(
+      `--sender-key: no channel ${senderKey ?? ""} with a partner API key in the configuration`,
+      2,
+    );
   const host = ["0.0.0.0", "::"].includes(config.listen.host) ? "127.0.0.1" : config.listen.host;
-  const base = options.url ?? `http://${host}:${config.listen.port}`;
-  const headers = { authorization: `Bearer ${key}`, "content-type": "application/json" };
-  const time = (value: string | undefined) =>
-    value === undefined ? undefined : /^\d+$/.test(value) ? Number(value) : Date.parse(value);
-  let response: Response;
+  const api = partnerApi(
+    options.url ?? `http://${host.includes(":") ? `[${host}]` : host}:${config.listen.port}`,
+    key,
+  );
+
   if (action === "list") {
     const query = new URLSearchParams({ sender_key: channel.senderKey, limit: options.limit ?? "100" });
     if (options.state) query.set("state", options.state);
-    response = await fetch(`${base}/line/deliveries?${query}`, { headers });
-  } else if (action === "replay") {
-    const body = {
-      sender_key: channel.senderKey,
-      serial_numbers: options.serial,
-      state: options.state,
-      from: time(options.from),
-      to: time(options.to),
-    };
-    response = await fetch(`${base}/line/deliveries/replay`, {
-      method: "POST",
-      headers,
-      body: JSON.stringify(body),
-    });
-  } else {
-    console.error(`usage: talkgate deliveries list|replay …\n\n${USAGE}`);
-    process.exitCode = 2;
+    if (options.cursor) query.set("cursor", options.cursor);
+    const listed = await api("GET", `/line/deliveries?${query}`);
+    console.log(JSON.stringify(listed, null, 2));
+    if (typeof listed.next_cursor === "string")
+      console.error(`more: talkgate deliveries list … --cursor ${listed.next_cursor}`);
     return;
   }
-  console.log(JSON.stringify(await response.json(), null, 2));
-  if (!response.ok) process.exitCode = 1;
+
+  const body: Record<string, unknown> = {
+    sender_key: channel.senderKey,
+    serial_numbers: options.serial,
+    state: options.state,
+  };
+  const ranged = options.from !== undefined || options.to !== undefined;
+  if (ranged) {
+    if (options.from === undefined)
+      throw new CliError("--from: missing (a range replay needs --from and --to)", 2);
+    if (options.to === undefined)
+      throw new CliError("--to: missing (a range replay needs --from and --to)", 2);
+    body.from = parseTime("--from", options.from);
+    body.to = parseTime("--to", options.to);
+  } else if (!options.serial) {
+    throw new CliError("give --serial S (one or more), or a range with --from and --to", 2);
+  }
+  if (ranged) {
+    const { matched } = (await api("POST", "/line/deliveries/replay", { ...body, dry_run: true })) as {
+      matched: number;
+    };
+    const range = `received from ${new Date(body.from as number).toISOString()} to ${new Date(body.to as number).toISOString()}`;
+    const what = `${matched} deliver${matched === 1 ? "y" : "ies"} of channel ${channel.senderKey} ${range}${options.state ? ` (${options.state})` : ""}`;
+    if (matched === 0) {
+      console.error(`no deliveries match: ${range}; nothing replayed`);
+      return;
+    }
+    if (!options.yes && !(await confirm(`replay ${what}? [y/N] `)))
+      throw new CliError(`not replayed: ${what}`, 1);
+  }
+  console.log(JSON.stringify(await api("POST", "/line/deliveries/replay", body), null, 2));
+}
+
+// A time as ISO 8601 (with a date) or Unix ms; anything else is refused, never read as 0.
+function parseTime(option: string, value: string): number {
+  const ms = /^\d+$/.test(value)
+    ? Number(value)
+    : /^\d{4}-\d{2}-\d{2}/.test(value)
+      ? Date.parse(value)
+      : Number.NaN;
+  if (!Number.isSafeInteger(ms) || ms < 0)
+    throw new CliError(
+      `${option}: ${JSON.stringify(value)} is not a time (ISO 8601 like 2026-12-01T09:00:00+09:00, or Unix ms)`,
+      2,
+    );
+  return ms;
+}
+
+// Asks on the terminal; without one (a script, a pipe) there is no one to ask: --yes is needed.
+async function confirm(question: string): Promise<boolean> {
+  if (!process.stdin.isTTY)
+    throw new CliError(
+      `${question.replace(/\? \[y\/N\] $/, "")}: add --yes to confirm without a terminal`,
+      2,
+    );
+  const prompt = createInterface({ input: process.stdin, output: process.stderr });
+  try {
+    return /^y(es)?$/i.test((await prompt.question(question)).trim());
+  } finally {
+    prompt.close();
+  }
+}
+
+// Calls the partner API; answers the JSON body, or fails with one line saying what went wrong.
+function partnerApi(base: string, key: string) {
+  return async (method: string, path: string, body?: unknown): Promise<Record<string, unknown>> => {
+    let response: Response;
+    try {
+      response = await fetch(`${base}${path}`, {
+        method,
+        headers: { authorization: `Bearer ${key}`, ...(body ? { "content-type": "application/json" } : {}) },
+        ...(body ? { body: JSON.stringify(body) } : {}),
+      });
+    } catch (error) {
+      const cause = (error as { cause?: { code?: string } }).cause?.code ?? (error as Error).message;
+      throw new CliError(
+        `no talkgate answers at ${base} (${cause}): is it running? (--url sets the address)`,
+      );
+    }
+    const text = await response.text();
+    let json: Record<string, unknown>;
+    try {
+      json = JSON.parse(text) as Record<string, unknown>;
+    } catch {
+      throw new CliError(`${base} answered ${response.status} with something that is not talkgate's JSON`);
+    }
+    if (!response.ok)
+      throw new CliError(
+        `talkgate answered ${response.status} ${String(json.code)}: ${String(json.message)}`,
+      );
+    return json;
+  };
 }
 
 /** Runs `close` once on SIGINT or SIGTERM, then exits. */
@@ -187,9 +324,12 @@ function onShutdown(close: () => Promise<void>): void {
     closing = true;
     console.error(`${signal}: shutting down`);
     close().then(
-      () => process.exit(0),
+      () => {
+        console.error("stopped");
+        process.exit(0);
+      },
       (error: unknown) => {
-        console.error(error);
+        console.error(`talkgate: shutting down failed: ${(error as Error).message}`);
         process.exit(1);
       },
     );

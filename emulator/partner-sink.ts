@@ -1,6 +1,7 @@
 // A partner-system double: receives talkgate's "수신 API" POSTs to {receiveUrl}/message and records them.
-import { createHmac, timingSafeEqual } from "node:crypto";
 import { createServer, type IncomingHttpHeaders, type IncomingMessage, type ServerResponse } from "node:http";
+// Partners verify with the Standard Webhooks libraries, so the sink does too (never with talkgate's own code).
+import { Webhook } from "standardwebhooks";
 
 /** One request the sink received. */
 export interface SinkRequest {
@@ -10,8 +11,13 @@ export interface SinkRequest {
   body: unknown;
   raw: string;
   at: number;
-  /** Standard Webhooks signature check; only set when the sink has a signing secret. */
+  /**
+   * Whether the `standardwebhooks` library verifies the request (signature, and a timestamp within its
+   * 5 minutes of now); only set when the sink has a signing secret.
+   */
   signatureValid?: boolean;
+  /** Why it did not verify (the library's message). */
+  signatureError?: string;
   /** The status the sink answered (set once decided). */
   status?: number;
   /** The caller went away before the answer was written (e.g. it timed out during a delay). */
@@ -29,7 +35,7 @@ export interface SinkResponse {
 export interface PartnerSinkOptions {
   port?: number;
   host?: string;
-  /** The partner's signing secret ("whsec_<base64>" or plain text); enables signature checks. */
+  /** The partner's signing secret (`whsec_<base64>`); enables signature checks. */
   signingSecret?: string;
   /** Answer 401 to requests whose signature does not verify (default: accept and record). */
   rejectInvalidSignature?: boolean;
@@ -59,43 +65,6 @@ export interface PartnerSink {
 
 const OK_BODY = JSON.stringify({ code: "0" });
 
-/** The HMAC key for a Standard Webhooks secret: base64 after "whsec_", else the secret's UTF-8 bytes. */
-export function signingKey(secret: string): Buffer {
-  return secret.startsWith("whsec_")
-    ? Buffer.from(secret.slice("whsec_".length), "base64")
-    : Buffer.from(secret, "utf8");
-}
-
-/** The Standard Webhooks signature (without the "v1," prefix) of `id.timestamp.body`. */
-export function standardWebhookSignature(
-  secret: string,
-  id: string,
-  timestamp: string,
-  body: string,
-): string {
-  return createHmac("sha256", signingKey(secret)).update(`${id}.${timestamp}.${body}`).digest("base64");
-}
-
-function header(headers: IncomingHttpHeaders, name: string): string | undefined {
-  const value = headers[name];
-  return Array.isArray(value) ? value[0] : value;
-}
-
-// The signature header may list several space-separated "v1,<sig>" entries (key rotation); any match counts.
-function verifySignature(secret: string, headers: IncomingHttpHeaders, raw: string): boolean {
-  const id = header(headers, "webhook-id");
-  const timestamp = header(headers, "webhook-timestamp");
-  const signatures = header(headers, "webhook-signature");
-  if (id === undefined || timestamp === undefined || signatures === undefined) return false;
-  const expected = Buffer.from(standardWebhookSignature(secret, id, timestamp, raw));
-  return signatures.split(" ").some((entry) => {
-    const [version, value] = entry.split(",", 2);
-    if (version !== "v1" || value === undefined) return false;
-    const given = Buffer.from(value);
-    return given.length === expected.length && timingSafeEqual(given, expected);
-  });
-}
-
 function readBody(req: IncomingMessage): Promise<string> {
   return new Promise((resolve, reject) => {
     const chunks: Buffer[] = [];
@@ -107,6 +76,7 @@ function readBody(req: IncomingMessage): Promise<string> {
 
 /** Starts a partner sink on loopback that records talkgate's partner deliveries and answers as told. */
 export async function startPartnerSink(options: PartnerSinkOptions = {}): Promise<PartnerSink> {
+  const verifier = options.signingSecret === undefined ? undefined : new Webhook(options.signingSecret);
   const received: SinkRequest[] = [];
   const accepted: unknown[] = [];
   const listeners = new Set<() => void>();
@@ -143,8 +113,14 @@ export async function startPartnerSink(options: PartnerSinkOptions = {}): Promis
       body = undefined;
     }
     const entry: SinkRequest = { path, headers: req.headers, body, raw, at: Date.now() };
-    if (options.signingSecret !== undefined) {
-      entry.signatureValid = verifySignature(options.signingSecret, req.headers, raw);
+    if (verifier) {
+      try {
+        verifier.verify(raw, req.headers as Record<string, string>);
+        entry.signatureValid = true;
+      } catch (error) {
+        entry.signatureValid = false;
+        entry.signatureError = (error as Error).message;
+      }
     }
     received.push(entry);
     const answer = decide(entry);

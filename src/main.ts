@@ -31,6 +31,11 @@ export interface StartOptions {
   clock?: Clock;
   /** Use this store instead of opening `config.database` (tests: fault injection); talkgate closes it. */
   store?: Store;
+  /**
+   * Origins whose plain http:// media URLs partners may send: `talkgate dev`'s own uploads, for its LINE
+   * emulator. Not a configuration setting, so that no production configuration can turn it on.
+   */
+  httpMediaOrigins?: readonly string[];
 }
 
 /** Creates the logger talkgate uses: JSON lines on stdout, secrets and message text never passed to it. */
@@ -48,7 +53,8 @@ export async function startTalkgate(config: TalkgateConfig, options: StartOption
   const clock = options.clock ?? systemClock;
   const files = new DiskMediaFiles(config.mediaDir);
   const store = options.store ?? openSqliteStore(config.database.path);
-  const metrics = new PrometheusMetrics(store, clock);
+  const senderKeys = new Set(config.channels.map((c) => c.senderKey));
+  const metrics = new PrometheusMetrics(store, clock, (senderKey) => senderKeys.has(senderKey));
   const line = new LineClient(
     config.channels.flatMap((c) =>
       c.channelAccessToken ? [{ senderKey: c.senderKey, channelAccessToken: c.channelAccessToken }] : [],
@@ -84,7 +90,14 @@ export async function startTalkgate(config: TalkgateConfig, options: StartOption
       files,
       line,
       clock,
-      send: { store: backend, line, clock, options: config.send },
+      send: {
+        store: backend,
+        line,
+        clock,
+        metrics,
+        options: config.send,
+        httpMediaOrigins: options.httpMediaOrigins ?? [],
+      },
       publicBaseUrl: config.publicBaseUrl,
       limits: config.partnerApi,
       metrics,

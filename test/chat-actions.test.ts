@@ -2,16 +2,22 @@
 // directory, webhook endpoint; end to end against the LINE emulator.
 import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
+import pino from "pino";
 import * as ev from "../emulator/events.ts";
 import type { PartnerPayload } from "../src/core/partner-payload.ts";
 import { actionCalls, assertError, callApi } from "./support/partner-api.ts";
-import { OTHER_API_KEY, SENDER_KEY, type Stack, startStack } from "./support/stack.ts";
+import { OTHER_API_KEY, OTHER_SENDER_KEY, SENDER_KEY, type Stack, startStack } from "./support/stack.ts";
 
 describe("chat and channel actions", () => {
   let stack: Stack;
+  const logged: Array<Record<string, unknown>> = [];
 
   before(async () => {
-    stack = await startStack({ config: { send: { retryDelayMs: 20 } } });
+    stack = await startStack({
+      config: { send: { retryDelayMs: 20 } },
+      partner: { allowWebhookEndpointChange: true },
+      logger: pino({ level: "info" }, { write: (line: string) => void logged.push(JSON.parse(line)) }),
+    });
   });
   after(() => stack.close());
 
@@ -234,6 +240,12 @@ describe("chat and channel actions", () => {
         actionCalls(stack, mark).map((c) => [c.method, c.path, c.status, c.body]),
         [["PUT", "/v2/bot/channel/webhook/endpoint", 200, { endpoint }]],
       );
+      // Who moved the channel's webhooks where, by host (a path may carry secrets), never the key itself.
+      const change = logged.find((line) => line.msg === "channel:webhook:changed");
+      assert.deepEqual(
+        change && [change.partner, change.sender_key, change.from_host, change.to_host, typeof change.key_id],
+        ["partner", SENDER_KEY, new URL(talkgateWebhook).host, "relay.example.com", "string"],
+      );
 
       const info = await callApi(
         stack,
@@ -269,5 +281,18 @@ describe("chat and channel actions", () => {
     } finally {
       stack.emulator.setWebhookUrl(SENDER_KEY, talkgateWebhook);
     }
+  });
+
+  test("webhook endpoint: a partner without the permission is refused 403 -403 and nothing changes", async () => {
+    const mark = stack.emulator.calls.length;
+    const refused = await callApi(
+      stack,
+      "POST",
+      "/line/channel/webhook/endpoint/set",
+      { sender_key: OTHER_SENDER_KEY, endpoint: "https://attacker.example/hook" },
+      OTHER_API_KEY,
+    );
+    assertError(refused, 403, "-403", /allowWebhookEndpointChange/);
+    assert.deepEqual(stack.emulator.calls.slice(mark), []);
   });
 });

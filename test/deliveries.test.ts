@@ -99,6 +99,7 @@ describe("deliveries list and replay", () => {
     });
     assert.deepEqual(await response.json(), {
       code: "0",
+      matched: 2,
       replayed: 2,
       serial_numbers: serials,
       not_found: ["Unknown-0001-00000000"],

@@ -52,7 +52,7 @@ describe("relay of every message and postback", () => {
     });
     const request = stack.sink.received.at(-1);
     assert.equal(request?.signatureValid, true, "Standard Webhooks signature verifies");
-    assert.equal(request?.headers["webhook-id"], payload.serial_number);
+    assert.equal(request?.headers["webhook-id"], `${SENDER_KEY}:${payload.serial_number}`);
   });
 
   test("every message type keeps LINE's message object as content", async () => {

@@ -541,7 +541,7 @@ describe("secrets and message text never reach the logs, even at trace level", (
     accessToken: "acctok-8a1b2c3d4e5f",
     partnerKey: "pkey-5e6f7a8b9c0d-partner",
     otherPartnerKey: "pkey-0c1d2e3f4a5b-other",
-    signingSecretRaw: "sigsec-9a8b7c6d5e4f",
+    signingSecretRaw: "sigsec-9a8b7c6d5e4f-0123456",
     wrongKey: "pkey-wrong-77aa88bb99cc",
   };
   const SIGNING = `whsec_${Buffer.from(SECRETS.signingSecretRaw).toString("base64")}`;

@@ -72,8 +72,15 @@ export async function webhookEndpoint(
   return lineValue(await deps.line.getWebhookEndpoint(senderKey));
 }
 
-/** Sets the channel's webhook URL at LINE (HTTPS, as LINE requires). */
-export async function setWebhookEndpoint(deps: ChatDeps, senderKey: string, endpoint: string): Promise<void> {
+/**
+ * Sets the channel's webhook URL at LINE (HTTPS, as LINE requires). Answers the URL it replaced (null
+ * when LINE would not say), for the record of who moved a channel's webhooks where.
+ */
+export async function setWebhookEndpoint(
+  deps: ChatDeps,
+  senderKey: string,
+  endpoint: string,
+): Promise<{ previous: string | null }> {
   let url: URL | undefined;
   try {
     url = new URL(endpoint);
@@ -82,5 +89,7 @@ export async function setWebhookEndpoint(deps: ChatDeps, senderKey: string, endp
   }
   if (url?.protocol !== "https:") throw new TalkgateError("-405", "endpoint: must be an https:// URL");
   requireToken(deps.line, senderKey);
+  const before = await deps.line.getWebhookEndpoint(senderKey);
   lineValue(await deps.line.setWebhookEndpoint(senderKey, endpoint));
+  return { previous: before.ok ? before.value.endpoint : null };
 }

@@ -4,7 +4,7 @@ import type { Logger } from "pino";
 import { asObject, senderOf } from "../core/line-event.ts";
 import type { LongTextPolicy } from "../core/long-text.ts";
 import { PartnerHealth, type PausePolicy } from "../core/partner-health.ts";
-import { buildPartnerPayload } from "../core/partner-payload.ts";
+import { buildPartnerPayload, webhookIdOf } from "../core/partner-payload.ts";
 import { afterFailure, type RetryPolicy } from "../core/retry-policy.ts";
 import type { IntakeLoad } from "./intake-load.ts";
 import type {
@@ -37,6 +37,8 @@ export interface DeliveryOptions {
   /** When a partner that keeps failing is paused instead of hammered. */
   pause: PausePolicy;
   longText: LongTextPolicy;
+  /** Partners whose payloads carry LINE's own event fields (partners[].lineEventFields). */
+  lineEventFieldsFor: ReadonlySet<string>;
 }
 
 export interface DeliveryDeps {
@@ -151,7 +153,7 @@ export class DeliveryWorker {
       };
     }
     const body = JSON.stringify(await this.#payload(task));
-    const result = await transport.send(task.partnerId, task.serialNumber, body);
+    const result = await transport.send(task.partnerId, webhookIdOf(task.senderKey, task.serialNumber), body);
     const at = clock.now();
     const log = { serial_number: task.serialNumber, partner: task.partnerId, attempt: task.attempts + 1 };
     const pausedUntil = health.record(result.ok, at);
@@ -200,6 +202,7 @@ export class DeliveryWorker {
       e164: task.e164,
       agreeType: task.agreeType,
       longText: this.#options.longText,
+      lineEventFields: this.#options.lineEventFieldsFor.has(task.partnerId),
     });
   }
 }

@@ -252,6 +252,8 @@ export interface Store {
   completeClaim(claim: ClaimRef, outcomes: DeliveryOutcome[]): Promise<void>;
   /** Deliveries matching the filter, oldest first, after the event id `after` (for paging). */
   listDeliveries(filter: DeliveryFilter, page: { after: number; limit: number }): Promise<DeliveryRecord[]>;
+  /** How many deliveries match the filter. */
+  countDeliveries(filter: DeliveryFilter): Promise<number>;
   /**
    * Queues the matching deliveries again, due now, with a fresh retry window; they keep their
    * serial_number. Answers the serial numbers replayed (at most `limit`).
@@ -444,6 +446,7 @@ export type AttemptResult =
 
 /** Sends payloads to partners. */
 export interface PartnerTransport {
-  send(partnerId: string, idempotencyKey: string, body: string): Promise<AttemptResult>;
+  /** POSTs `body` to the partner, as the message `webhookId` (the same on every attempt of one event). */
+  send(partnerId: string, webhookId: string, body: string): Promise<AttemptResult>;
   close(): Promise<void>;
 }

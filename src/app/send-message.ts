@@ -8,6 +8,7 @@ import type {
   InterruptedAttempt,
   LineApi,
   LineResult,
+  Metrics,
   SendAnswer,
   SendOutcome,
   Store,
@@ -44,7 +45,10 @@ export interface SendDeps {
   store: Store;
   line: LineApi;
   clock: Clock;
+  metrics: Pick<Metrics, "send">;
   options: SendOptions;
+  /** Origins whose plain http:// media URLs may be sent (`talkgate dev` only: LINE itself never takes them). */
+  httpMediaOrigins?: readonly string[];
   sleep?: (ms: number) => Promise<void>;
 }
 
@@ -102,6 +106,7 @@ export async function sendMessage(deps: SendDeps, request: SendRequest): Promise
   }
 
   const outcome = await deliver(deps, request, conversation, begun);
+  deps.metrics.send("answer" in outcome ? outcome.answer.method : "failed");
   await store.finishSend(request.senderKey, request.serialNumber, outcome, clock.now());
   if ("answer" in outcome) return outcome.answer;
   const { code, message } = "error" in outcome ? outcome.error : outcome.unknown;

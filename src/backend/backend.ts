@@ -77,6 +77,7 @@ export class Backend implements Store {
           maxPauseMs: config.delivery.pauseMaxMs,
         },
         longText: config.longText,
+        lineEventFieldsFor: new Set(config.partners.filter((p) => p.lineEventFields).map((p) => p.id)),
       },
     );
     this.#media = new MediaWorker(
@@ -154,6 +155,10 @@ export class Backend implements Store {
 
   listDeliveries(...args: Parameters<Store["listDeliveries"]>): ReturnType<Store["listDeliveries"]> {
     return this.#store.listDeliveries(...args);
+  }
+
+  countDeliveries(...args: Parameters<Store["countDeliveries"]>): ReturnType<Store["countDeliveries"]> {
+    return this.#store.countDeliveries(...args);
   }
 
   deliveryStats(...args: Parameters<Store["deliveryStats"]>): ReturnType<Store["deliveryStats"]> {

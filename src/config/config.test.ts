@@ -24,6 +24,8 @@ function specConfig(): Record<string, unknown> {
         apiKeys: [API_KEY],
         signingSecret: "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw",
         allowPrivateNetwork: false,
+        allowWebhookEndpointChange: false,
+        lineEventFields: false,
       },
     ],
     channels: [
@@ -83,6 +85,8 @@ test("parseConfig accepts the SPEC §7 example, resolves paths against baseDir a
         apiKeys: [API_KEY],
         signingSecret: "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw",
         allowPrivateNetwork: false,
+        allowWebhookEndpointChange: false,
+        lineEventFields: false,
       },
     ],
     channels: [
@@ -117,6 +121,8 @@ test("parseConfig fills every default for a minimal file", () => {
     apiKeys: [],
     signingSecret: undefined,
     allowPrivateNetwork: false,
+    allowWebhookEndpointChange: false,
+    lineEventFields: false,
   });
   assert.deepEqual(config.channels[0]?.forwardEventTypes, ["message", "postback"]);
   assert.equal(config.channels[0]?.channelAccessToken, undefined);
@@ -270,6 +276,31 @@ const SCHEMA_CASES: Array<{ name: string; patch: (file: Record<string, unknown>)
       problem: /delivery\.initialBackoffMs/,
     },
     { name: "unknown log level", patch: (f) => Object.assign(f, { logLevel: "loud" }), problem: /logLevel/ },
+    {
+      name: "a plain-text signing secret",
+      patch: (f) =>
+        Object.assign(f, {
+          partners: [{ id: "jedai", receiveUrl: "https://x", signingSecret: "plain-text" }],
+        }),
+      problem:
+        /partners\[0\]\.signingSecret: must start with "whsec_" \(make one with: npx talkgate secrets signing\)/,
+    },
+    {
+      name: "a URL-safe base64 signing secret",
+      patch: (f) =>
+        Object.assign(f, {
+          partners: [{ id: "jedai", receiveUrl: "https://x", signingSecret: `whsec_${"-_".repeat(22)}` }],
+        }),
+      problem: /partners\[0\]\.signingSecret: must go on with standard base64/,
+    },
+    {
+      name: "a 1-byte signing secret",
+      patch: (f) =>
+        Object.assign(f, {
+          partners: [{ id: "jedai", receiveUrl: "https://x", signingSecret: "whsec_QQ==" }],
+        }),
+      problem: /partners\[0\]\.signingSecret: holds 1 byte; at least 24/,
+    },
   ];
 
 for (const c of SCHEMA_CASES) {
@@ -287,15 +318,22 @@ test("environment secrets override the file", () => {
     TALKGATE_CHANNEL_1656168303_SECRET: "env-secret",
     TALKGATE_CHANNEL_1656168303_ACCESS_TOKEN: "env-token",
     TALKGATE_PARTNER_JEDAI_API_KEYS: ` ${OTHER_API_KEY} , ${API_KEY}x,, `,
-    TALKGATE_PARTNER_JEDAI_SIGNING_SECRET: "whsec_ZW52",
+    TALKGATE_PARTNER_JEDAI_SIGNING_SECRET: "whsec_MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3LWVudi1zZWNyZXQ=",
     TALKGATE_DATABASE: "sqlite:/data/env.db",
   };
   const config = parseConfig(specConfig(), { baseDir: "/srv", env });
   assert.equal(config.channels[0]?.channelSecret, "env-secret");
   assert.equal(config.channels[0]?.channelAccessToken, "env-token");
   assert.deepEqual(config.partners[0]?.apiKeys, [OTHER_API_KEY, `${API_KEY}x`]);
-  assert.equal(config.partners[0]?.signingSecret, "whsec_ZW52");
+  assert.equal(config.partners[0]?.signingSecret, "whsec_MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3LWVudi1zZWNyZXQ=");
   assert.deepEqual(config.database, { kind: "sqlite", path: "/data/env.db" });
+});
+
+test("a bad signing secret from the environment is refused without repeating it", () => {
+  const env = { TALKGATE_PARTNER_JEDAI_SIGNING_SECRET: "whsec_c2hvcnQtc2VjcmV0" };
+  const problems = problemsOf(() => parseConfig(specConfig(), { baseDir: "/srv", env }));
+  assert.match(problems.join("\n"), /partners\[0\]\.signingSecret: holds 12 bytes/);
+  assert.doesNotMatch(problems.join("\n"), /c2hvcnQtc2VjcmV0/);
 });
 
 test("environment secrets fill what the file leaves out", () => {

@@ -4,6 +4,7 @@ import { dirname, resolve } from "node:path";
 import { type Static, Type } from "@sinclair/typebox";
 import { Errors, type ValueError } from "@sinclair/typebox/errors";
 import { DEFAULT_FORWARD_EVENT_TYPES, FORWARDABLE_EVENT_TYPES } from "../core/partner-payload.ts";
+import { signingSecretProblem } from "../core/signature.ts";
 
 /** Every default in one place; each can be overridden in the file. */
 export const DEFAULTS = {
@@ -95,6 +96,8 @@ const FileSchema = Type.Object(
           apiKeys: Type.Optional(Type.Array(Type.String({ minLength: 16 }))),
           signingSecret: Type.Optional(Type.String({ minLength: 1 })),
           allowPrivateNetwork: Type.Optional(Type.Boolean()),
+          allowWebhookEndpointChange: Type.Optional(Type.Boolean()),
+          lineEventFields: Type.Optional(Type.Boolean()),
         },
         { additionalProperties: false },
       ),
@@ -125,6 +128,10 @@ export interface PartnerConfig {
   apiKeys: readonly string[];
   signingSecret: string | undefined;
   allowPrivateNetwork: boolean;
+  /** May its keys repoint a channel's webhook URL at LINE (POST /line/channel/webhook/endpoint/set)? */
+  allowWebhookEndpointChange: boolean;
+  /** Do its payloads carry LINE's own event fields (line_timestamp, webhook_event_id, is_redelivery)? */
+  lineEventFields: boolean;
 }
 
 export interface ChannelConfig {
@@ -228,12 +235,22 @@ export function parseConfig(
         `partners[${i}].apiKeys: every key in ${prefix}_API_KEYS must have at least 16 characters`,
       );
     }
+    const signingSecret = env(`${prefix}_SIGNING_SECRET`) ?? partner.signingSecret;
+    const secretProblem = typeof signingSecret === "string" ? signingSecretProblem(signingSecret) : null;
+    if (secretProblem) {
+      // The secret itself is never repeated in a message.
+      problems.push(
+        `partners[${i}].signingSecret: ${secretProblem} (make one with: npx talkgate secrets signing)`,
+      );
+    }
     return {
       id: partner.id,
       receiveUrl: partner.receiveUrl,
       apiKeys,
-      signingSecret: env(`${prefix}_SIGNING_SECRET`) ?? partner.signingSecret,
+      signingSecret,
       allowPrivateNetwork: partner.allowPrivateNetwork ?? false,
+      allowWebhookEndpointChange: partner.allowWebhookEndpointChange ?? false,
+      lineEventFields: partner.lineEventFields ?? false,
     };
   });
   reportDuplicates(

@@ -12,6 +12,10 @@ export const ERROR_CODES = {
   "429": { status: 429, meaning: "LINE rate limit or monthly message quota reached" },
   "500": { status: 500, meaning: "LINE failed (after talkgate's retries)" },
   "-401": { status: 401, meaning: "partner API key missing or not valid" },
+  "-403": {
+    status: 403,
+    meaning: "this partner may not do that: the operator has not given it the permission",
+  },
   "-404": { status: 502, meaning: "LINE unreachable (connection failed or timed out)" },
   "-405": { status: 400, meaning: "bad parameter (the message names the field)" },
   "-406": { status: 404, meaning: "invalid sender_key: unknown, or not one of this key's channels" },

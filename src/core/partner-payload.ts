@@ -17,6 +17,10 @@ export interface PartnerPayload {
   e164: string;
   user_name: string;
   agree_type: number;
+  /** LINE's own event fields, for partners that opt in (partners[].lineEventFields). */
+  line_timestamp?: number | null;
+  webhook_event_id?: string | null;
+  is_redelivery?: boolean;
 }
 
 /** Event types a channel may forward; `message` and `postback` are the default (the seed contract). */
@@ -90,6 +94,14 @@ export function eventContent(event: JsonObject): JsonObject {
   return Object.fromEntries(specific.map((key) => [key, event[key]]));
 }
 
+/**
+ * The Standard Webhooks `webhook-id` of a delivery: the same on every attempt of one event, unique across
+ * every channel of a partner (a serial_number alone is unique only within its channel; SPEC §4).
+ */
+export function webhookIdOf(senderKey: string, serialNumber: string): string {
+  return `${senderKey}:${serialNumber}`;
+}
+
 /** What the payload needs beyond the event itself. */
 export interface PayloadInput {
   senderKey: string;
@@ -100,6 +112,8 @@ export interface PayloadInput {
   e164: string | null;
   agreeType: number | null;
   longText: LongTextPolicy;
+  /** Add LINE's `timestamp`, `webhookEventId` and `deliveryContext.isRedelivery` (the partner opted in). */
+  lineEventFields?: boolean;
 }
 
 /** Builds the partner payload of one event. */
@@ -125,5 +139,15 @@ export function buildPartnerPayload(input: PayloadInput): PartnerPayload {
     e164: input.e164 ?? "",
     user_name: input.userName,
     agree_type: input.agreeType ?? 0,
+    ...(input.lineEventFields ? lineEventFields(event) : {}),
+  };
+}
+
+// The event as LINE sent it to talkgate the first time (a redelivery of a stored event is a duplicate).
+function lineEventFields(event: JsonObject) {
+  return {
+    line_timestamp: typeof event.timestamp === "number" ? event.timestamp : null,
+    webhook_event_id: typeof event.webhookEventId === "string" ? event.webhookEventId : null,
+    is_redelivery: asObject(event.deliveryContext)?.isRedelivery === true,
   };
 }

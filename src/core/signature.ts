@@ -21,16 +21,33 @@ export function lineSignature(channelSecret: string, body: string | Uint8Array):
   return createHmac("sha256", channelSecret).update(body).digest("base64");
 }
 
+/** Fewest random bytes in a signing secret (Standard Webhooks secrets are 24 to 64 bytes). */
+export const MIN_SIGNING_SECRET_BYTES = 24;
+
+const STANDARD_BASE64 = /^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$/;
+
 /**
- * The HMAC key of a Standard Webhooks secret: a `whsec_` secret carries it base64-encoded after the
- * prefix, as the specification says; any other secret is its UTF-8 bytes. Made once per partner: a
- * key object is several times cheaper per signature than raw key bytes.
+ * What is wrong with a partner signing secret, or null when the Standard Webhooks libraries partners
+ * verify with (standardwebhooks, svix) can use it: `whsec_` and standard, padded base64 of at least 24 bytes.
+ * Those libraries throw on URL-safe base64 and treat anything else as base64 too.
+ */
+export function signingSecretProblem(secret: string): string | null {
+  const encoded = secret.startsWith("whsec_") ? secret.slice("whsec_".length) : null;
+  if (encoded === null) return 'must start with "whsec_"';
+  if (!STANDARD_BASE64.test(encoded)) return 'must go on with standard base64 (A-Z a-z 0-9 + /, "=" padding)';
+  const bytes = Buffer.from(encoded, "base64").length;
+  if (bytes < MIN_SIGNING_SECRET_BYTES)
+    return `holds ${bytes} byte${bytes === 1 ? "" : "s"}; at least ${MIN_SIGNING_SECRET_BYTES} are needed`;
+  return null;
+}
+
+/**
+ * The HMAC key of a Standard Webhooks secret (`whsec_` + base64, see {@link signingSecretProblem}): the
+ * base64-decoded part after the prefix. Made once per partner: a key object is several times cheaper
+ * per signature than raw key bytes.
  */
 export function standardWebhookKey(secret: string): KeyObject {
-  const bytes = secret.startsWith("whsec_")
-    ? Buffer.from(secret.slice(6), "base64")
-    : Buffer.from(secret, "utf8");
-  return createSecretKey(bytes);
+  return createSecretKey(Buffer.from(secret.slice("whsec_".length), "base64"));
 }
 
 /** Standard Webhooks `webhook-signature` value (`v1,<base64>`), signing `id.timestamp.body`. */

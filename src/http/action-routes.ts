@@ -79,6 +79,10 @@ function targetOf(body: Static<typeof SendBody>): SendTarget {
   return target;
 }
 
+function hostOf(url: string): string | null {
+  return URL.canParse(url) ? new URL(url).host : null;
+}
+
 /** Registers the action routes in the (already authenticated) partner API scope. */
 export function registerActionRoutes(
   api: FastifyInstance,
@@ -169,8 +173,26 @@ export function registerActionRoutes(
     { schema: { body: EndpointBody } },
     async (request) => {
       const { sender_key, endpoint } = request.body;
-      request.partner.requireChannel(sender_key);
-      await setWebhookEndpoint(deps, sender_key, endpoint);
+      const { partner } = request;
+      partner.requireChannel(sender_key);
+      if (!partner.allowWebhookEndpointChange) {
+        throw new TalkgateError(
+          "-403",
+          "this partner may not change a channel's webhook URL (partners[].allowWebhookEndpointChange)",
+        );
+      }
+      const { previous } = await setWebhookEndpoint(deps, sender_key, endpoint);
+      // Who pointed which channel's webhooks where: hosts only (a URL's path and query may hold secrets).
+      request.log.warn(
+        {
+          partner: partner.partnerId,
+          key_id: partner.keyId,
+          sender_key,
+          from_host: previous ? hostOf(previous) : null,
+          to_host: hostOf(endpoint),
+        },
+        "channel:webhook:changed",
+      );
       return OK;
     },
   );

@@ -10,7 +10,10 @@ const State = Type.Union([
   Type.Literal("delivered"),
   Type.Literal("dead"),
 ]);
-const Millis = Type.Integer({ minimum: 0, description: "Unix time in ms (the event's receive time)" });
+const Millis = (description: string) => Type.Integer({ minimum: 0, description });
+
+/** Most deliveries one replay call queues again. */
+const REPLAY_LIMIT = 10_000;
 
 const ListQuery = Type.Object(
   {
@@ -21,11 +24,11 @@ const ListQuery = Type.Object(
     conversation: Type.Optional(
       Type.String({ maxLength: 80, description: "user:<id>, group:<id> or room:<id>" }),
     ),
-    from: Type.Optional(Millis),
-    to: Type.Optional(Millis),
+    from: Type.Optional(Millis("received at or after this Unix time (ms)")),
+    to: Type.Optional(Millis("received before this Unix time (ms)")),
     limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 1000, default: 100 })),
     cursor: Type.Optional(
-      Type.String({ pattern: "^[0-9]{1,16}$", description: "next_cursor of the previous page" }),
+      Type.String({ pattern: "^[0-9]{1,16}$", description: "the next_cursor of the previous page" }),
     ),
   },
   { additionalProperties: false },
@@ -38,14 +41,47 @@ const ReplayBody = Type.Object(
       Type.Array(Type.String({ minLength: 1, maxLength: 30 }), { minItems: 1, maxItems: 1000 }),
     ),
     state: Type.Optional(State),
-    from: Type.Optional(Millis),
-    to: Type.Optional(Millis),
+    from: Type.Optional(Millis("received at or after this Unix time (ms); a range needs from and to")),
+    to: Type.Optional(Millis("received before this Unix time (ms)")),
+    dry_run: Type.Optional(
+      Type.Boolean({ description: "true: only count what matches (`matched`), replay nothing" }),
+    ),
   },
-  { additionalProperties: false },
+  {
+    additionalProperties: false,
+    description: "Which deliveries to queue again: serial_numbers, or a time range (from and to), or both",
+  },
 );
 
-/** Most deliveries one replay call queues again. */
-const REPLAY_LIMIT = 10_000;
+const DeliveryAnswer = Type.Object({
+  serial_number: Type.String(),
+  sender_key: Type.String(),
+  conversation: Type.String({ description: "user:<id>, group:<id> or room:<id>" }),
+  event_type: Type.String(),
+  state: State,
+  attempts: Type.Integer({ description: "failed attempts so far" }),
+  last_status: Type.Union([Type.Integer(), Type.Null()], { description: "the partner's last HTTP status" }),
+  last_error: Type.Union([Type.String(), Type.Null()]),
+  received_at: Type.Integer({ description: "Unix time (ms)" }),
+  updated_at: Type.Integer({ description: "Unix time (ms)" }),
+  next_attempt_at: Type.Integer({ description: "Unix time (ms)" }),
+});
+
+const ListAnswer = Type.Object({
+  code: Type.Literal("0"),
+  deliveries: Type.Array(DeliveryAnswer),
+  next_cursor: Type.Union([Type.String(), Type.Null()], {
+    description: "pass as cursor for the next page; null on the last page",
+  }),
+});
+
+const ReplayAnswer = Type.Object({
+  code: Type.Literal("0"),
+  matched: Type.Integer({ description: "deliveries matching the request" }),
+  replayed: Type.Integer({ description: `deliveries queued again (at most ${REPLAY_LIMIT} per call)` }),
+  serial_numbers: Type.Array(Type.String(), { description: "the serial_numbers queued again" }),
+  not_found: Type.Array(Type.String(), { description: "serial_numbers given that match no delivery" }),
+});
 
 function filterOf(
   request: FastifyRequest,
@@ -81,6 +117,23 @@ function toAnswer(record: DeliveryRecord) {
   };
 }
 
+// A replay names its deliveries: by serial_number, or by a whole time range (a missing end would
+// silently mean "since the beginning" or "until now").
+function checkRange(body: Static<typeof ReplayBody>): void {
+  const { serial_numbers, from, to } = body;
+  if (!serial_numbers && from === undefined && to === undefined)
+    throw new TalkgateError(
+      "-405",
+      "serial_numbers, from, to: give serial_numbers, or a time range with from and to",
+    );
+  if (from !== undefined && to === undefined)
+    throw new TalkgateError("-405", "to: missing (a range needs from and to)");
+  if (to !== undefined && from === undefined)
+    throw new TalkgateError("-405", "from: missing (a range needs from and to)");
+  if (from !== undefined && to !== undefined && to <= from)
+    throw new TalkgateError("-405", "to: must be later than from");
+}
+
 /** Registers the delivery routes in the (authenticated) partner API scope. */
 export function registerDeliveryRoutes(
   api: FastifyInstance,
@@ -88,7 +141,7 @@ export function registerDeliveryRoutes(
 ): void {
   api.get<{ Querystring: Static<typeof ListQuery> }>(
     "/line/deliveries",
-    { schema: { querystring: ListQuery } },
+    { schema: { querystring: ListQuery, response: { 200: ListAnswer } } },
     async (request) => {
       const { conversation, limit = 100, cursor } = request.query;
       const filter = { ...filterOf(request, request.query), conversation };
@@ -104,17 +157,27 @@ export function registerDeliveryRoutes(
 
   api.post<{ Body: Static<typeof ReplayBody> }>(
     "/line/deliveries/replay",
-    { schema: { body: ReplayBody } },
+    { schema: { body: ReplayBody, response: { 200: ReplayAnswer } } },
     async (request) => {
       const { body } = request;
-      if (!body.serial_numbers && body.from === undefined && body.to === undefined) {
-        throw new TalkgateError("-405", "serial_numbers, from, to: give serial_numbers or a time range");
-      }
+      checkRange(body);
       const filter = { ...filterOf(request, body), serialNumbers: body.serial_numbers };
-      const replayed = await deps.store.replayDeliveries(filter, deps.now(), REPLAY_LIMIT);
-      request.log.info({ sender_key: body.sender_key, replayed: replayed.length }, "delivery:replayed");
-      const missing = body.serial_numbers?.filter((serial) => !replayed.includes(serial)) ?? [];
-      return { code: "0", replayed: replayed.length, serial_numbers: replayed, not_found: missing };
+      const matched = await deps.store.countDeliveries(filter);
+      let replayed: string[] = [];
+      let found: readonly string[] = [];
+      if (body.dry_run) {
+        if (body.serial_numbers) {
+          const page = { after: 0, limit: body.serial_numbers.length };
+          found = (await deps.store.listDeliveries(filter, page)).map((record) => record.serialNumber);
+        }
+      } else {
+        replayed = await deps.store.replayDeliveries(filter, deps.now(), REPLAY_LIMIT);
+        found = replayed;
+        request.log.info({ sender_key: body.sender_key, replayed: replayed.length }, "delivery:replayed");
+      }
+      const known = new Set(found);
+      const missing = body.serial_numbers?.filter((serial) => !known.has(serial)) ?? [];
+      return { code: "0", matched, replayed: replayed.length, serial_numbers: replayed, not_found: missing };
     },
   );
 }

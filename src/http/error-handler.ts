@@ -1,6 +1,7 @@
 // The one place where errors become answers: `{code, message}` with the matching HTTP status.
 import type { FastifyError, FastifyInstance } from "fastify";
 import { type ErrorCode, TalkgateError } from "../core/errors.ts";
+import { answerAndLinger } from "./body-limit.ts";
 
 // Fastify's own errors that reach us, mapped to talkgate codes.
 const FASTIFY_CODES: Record<string, ErrorCode> = {
@@ -36,7 +37,10 @@ export function installErrorHandling(app: FastifyInstance): void {
   app.setErrorHandler((raw, request, reply) => {
     const error = toTalkgateError(raw as FastifyError);
     if (error.status >= 500) request.log.error({ err: error.cause ?? error, code: error.code }, "http:error");
-    return reply.status(error.status).send({ code: error.code, message: error.message });
+    const body = { code: error.code, message: error.message };
+    // The rest of a body too large may still be on its way: the answer must not be lost to a reset.
+    if (error.status === 413) return answerAndLinger(reply, 413, JSON.stringify(body));
+    return reply.status(error.status).send(body);
   });
   app.setNotFoundHandler((request, reply) =>
     reply

@@ -9,10 +9,12 @@ import type { Logger } from "pino";
 import type { IngestDeps } from "../app/ingest-webhook.ts";
 import type { Store } from "../app/ports.ts";
 import type { PrometheusMetrics } from "../metrics/prometheus-metrics.ts";
+import { installBodyLimits } from "./body-limit.ts";
 import { installErrorHandling, toTalkgateError } from "./error-handler.ts";
 import { registerHealthRoutes } from "./health-routes.ts";
 import { registerOpenApi } from "./openapi.ts";
 import { type PartnerApiDeps, registerPartnerRoutes } from "./partner-routes.ts";
+import { AJV_OPTIONS, formatSchemaErrors } from "./validation.ts";
 import { registerWebhookRoute } from "./webhook-route.ts";
 
 export interface HttpDeps {
@@ -37,6 +39,8 @@ export function buildHttpServer(deps: HttpDeps): FastifyInstance {
     return503OnClosing: true,
     // JSON bodies of the partner API; webhooks and uploads set their own limits.
     bodyLimit: deps.partnerApi.limits.bodyLimitBytes,
+    ajv: AJV_OPTIONS,
+    schemaErrorFormatter: formatSchemaErrors,
     // Errors Fastify meets before routing (a URL it cannot decode…) answer in talkgate's shape too.
     frameworkErrors: (error, _request, reply) => {
       const answer = toTalkgateError(error);
@@ -60,6 +64,7 @@ export function buildHttpServer(deps: HttpDeps): FastifyInstance {
     },
   });
   installErrorHandling(app);
+  installBodyLimits(app);
   registerOpenApi(app, deps.version);
   registerWebhookRoute(app, deps.intake, { bodyLimit: deps.webhookBodyLimit, metrics: deps.metrics });
   registerHealthRoutes(app, deps.store);

@@ -9,6 +9,8 @@ export interface PartnerAccess {
   keyId: string;
   /** The channels this key reaches. */
   senderKeys: readonly string[];
+  /** Whether it may repoint its channels' webhook URL at LINE (partners[].allowWebhookEndpointChange). */
+  allowWebhookEndpointChange: boolean;
   /** Throws -406 for a channel that is not this partner's, exactly as for one that does not exist. */
   requireChannel(senderKey: string): void;
 }
@@ -20,7 +22,7 @@ export class PartnerKeys {
   readonly #byDigest = new Map<string, { digest: Buffer; access: PartnerAccess }>();
 
   constructor(
-    partners: ReadonlyArray<{ id: string; apiKeys: readonly string[] }>,
+    partners: ReadonlyArray<{ id: string; apiKeys: readonly string[]; allowWebhookEndpointChange?: boolean }>,
     channels: ReadonlyArray<{ senderKey: string; partner: string }>,
   ) {
     for (const partner of partners) {
@@ -32,7 +34,13 @@ export class PartnerKeys {
       for (const key of partner.apiKeys) {
         const hash = digest(key);
         const keyId = hash.toString("hex").slice(0, 16);
-        const access: PartnerAccess = { partnerId: partner.id, keyId, senderKeys: [...own], requireChannel };
+        const access: PartnerAccess = {
+          partnerId: partner.id,
+          keyId,
+          senderKeys: [...own],
+          allowWebhookEndpointChange: partner.allowWebhookEndpointChange ?? false,
+          requireChannel,
+        };
         this.#byDigest.set(hash.toString("hex"), { digest: hash, access });
       }
     }

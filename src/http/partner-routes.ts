@@ -18,6 +18,7 @@ import { PARTNER_API_TAG, ROUTE_SUMMARIES } from "./openapi.ts";
 import type { PartnerAccess, PartnerKeys } from "./partner-auth.ts";
 import { sendMediaSource } from "./send-media-source.ts";
 import { registerPublicMediaRoute, registerUploadRoute } from "./upload-routes.ts";
+import { installValidation } from "./validation.ts";
 
 export interface PartnerApiDeps extends ChatDeps {
   metrics: Metrics;
@@ -69,6 +70,7 @@ export function registerPartnerRoutes(app: FastifyInstance, deps: PartnerApiDeps
     api.addHook("onRequest", async (request) => {
       request.partner = deps.keys.authenticate(request.headers.authorization);
     });
+    installValidation(api);
     // Per key, after authentication: one busy partner cannot starve the others.
     await api.register(rateLimit, {
       hook: "preHandler",

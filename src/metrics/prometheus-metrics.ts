@@ -2,6 +2,9 @@
 import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from "prom-client";
 import type { Clock, Metrics, Store } from "../app/ports.ts";
 
+/** The label value of a sender_key that is not a configured channel (labels never take a request's values). */
+export const UNKNOWN_CHANNEL = "unknown";
+
 /** {@link Metrics} over prom-client; gauges of the outbox are read from the store at each scrape. */
 export class PrometheusMetrics implements Metrics {
   readonly registry = new Registry();
@@ -13,8 +16,11 @@ export class PrometheusMetrics implements Metrics {
   readonly #media: Counter;
   readonly #line: Counter;
   readonly #sends: Counter;
+  readonly #isChannel: (senderKey: string) => boolean;
 
-  constructor(store: Pick<Store, "deliveryStats">, clock: Clock) {
+  /** `isChannel` tells configured channels, the only sender_key label values, from any other. */
+  constructor(store: Pick<Store, "deliveryStats">, clock: Clock, isChannel: (senderKey: string) => boolean) {
+    this.#isChannel = isChannel;
     const registers = [this.registry];
     collectDefaultMetrics({ register: this.registry, prefix: "talkgate_" });
     this.#webhooks = new Counter({
@@ -67,9 +73,18 @@ export class PrometheusMetrics implements Metrics {
       registers,
     });
     // Outbox gauges come from the store when Prometheus scrapes (one query, no bookkeeping on hot paths).
-    let stats: Awaited<ReturnType<Store["deliveryStats"]>> | null = null;
-    const refresh = async () => {
-      stats = await store.deliveryStats().catch(() => null);
+    // The gauges of one scrape are collected together and share the query, so they agree with each other.
+    // A store that fails to answer leaves them as they were (/readyz tells that the store is down).
+    type Stats = Awaited<ReturnType<Store["deliveryStats"]>>;
+    let scrape: Promise<Stats | null> | null = null;
+    const stats = () => {
+      scrape ??= store
+        .deliveryStats()
+        .catch(() => null)
+        .finally(() => {
+          scrape = null;
+        });
+      return scrape;
     };
     new Gauge({
       name: "talkgate_deliveries_waiting",
@@ -77,38 +92,45 @@ export class PrometheusMetrics implements Metrics {
       labelNames: ["state"],
       registers,
       async collect() {
-        await refresh();
-        this.set({ state: "pending" }, stats?.pending ?? 0);
-        this.set({ state: "retrying" }, stats?.retrying ?? 0);
+        const current = await stats();
+        if (!current) return;
+        this.set({ state: "pending" }, current.pending);
+        this.set({ state: "retrying" }, current.retrying);
       },
     });
     new Gauge({
       name: "talkgate_deliveries_dead",
       help: "Deliveries given up after the retry window (replay them with POST /line/deliveries/replay)",
       registers,
-      collect() {
-        this.set(stats?.dead ?? 0);
+      async collect() {
+        const current = await stats();
+        if (current) this.set(current.dead);
       },
     });
     new Gauge({
       name: "talkgate_oldest_waiting_delivery_age_seconds",
       help: "Age of the oldest delivery not yet acknowledged (0 when none waits)",
       registers,
-      collect() {
-        const oldest = stats?.oldestWaitingAt;
-        this.set(oldest ? Math.max(0, (clock.now() - oldest) / 1000) : 0);
+      async collect() {
+        const current = await stats();
+        if (!current) return;
+        const oldest = current.oldestWaitingAt;
+        this.set(oldest === null ? 0 : Math.max(0, (clock.now() - oldest) / 1000));
       },
     });
   }
 
   webhookReceived(senderKey: string): void {
-    this.#webhooks.inc({ sender_key: senderKey });
+    this.#webhooks.inc({ sender_key: this.#channel(senderKey) });
   }
   webhookRefused(senderKey: string, code: string): void {
-    this.#refused.inc({ sender_key: senderKey, code });
+    this.#refused.inc({ sender_key: this.#channel(senderKey), code });
   }
   eventsStored(senderKey: string, count: number): void {
-    if (count > 0) this.#stored.inc({ sender_key: senderKey }, count);
+    if (count > 0) this.#stored.inc({ sender_key: this.#channel(senderKey) }, count);
+  }
+  #channel(senderKey: string): string {
+    return this.#isChannel(senderKey) ? senderKey : UNKNOWN_CHANNEL;
   }
   deliveryAttempt(
     partnerId: string,

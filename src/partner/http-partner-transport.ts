@@ -59,7 +59,7 @@ export class HttpPartnerTransport implements PartnerTransport {
     }
   }
 
-  send(partnerId: string, idempotencyKey: string, body: string): Promise<AttemptResult> {
+  send(partnerId: string, webhookId: string, body: string): Promise<AttemptResult> {
     const route = this.#routes.get(partnerId);
     if (!route)
       return Promise.resolve({ ok: false, status: null, reason: `no partner ${partnerId} configured` });
@@ -72,11 +72,11 @@ export class HttpPartnerTransport implements PartnerTransport {
       "user-agent",
       "talkgate",
       "webhook-id",
-      idempotencyKey,
+      webhookId,
     ];
     if (route.signingKey) {
       const timestamp = Math.floor(this.#clock.now() / 1000);
-      const signature = standardWebhookSignature(route.signingKey, idempotencyKey, timestamp, body);
+      const signature = standardWebhookSignature(route.signingKey, webhookId, timestamp, body);
       headers.push("webhook-timestamp", String(timestamp), "webhook-signature", signature);
     }
     // The dispatcher's own handler API rather than request(): the answer's body is never read, so no

@@ -1,8 +1,9 @@
 // Starts a whole talkgate stack for integration tests: the LINE emulator, a partner sink, and talkgate on a temp SQLite file.
+import assert from "node:assert/strict";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import pino from "pino";
+import pino, { type Logger } from "pino";
 import { type EmulatorOptions, type LineEmulator, startLineEmulator } from "../../emulator/line-emulator.ts";
 import { type PartnerSink, startPartnerSink } from "../../emulator/partner-sink.ts";
 import type { Clock, Store } from "../../src/app/ports.ts";
@@ -35,6 +36,8 @@ export interface StackOptions {
   clock?: Clock;
   /** Opens the store talkgate uses, at each (re)start, instead of talkgate opening the SQLite file itself. */
   openStore?: (path: string) => Store;
+  /** Where talkgate logs (default: silent, or the level in TALKGATE_TEST_LOG). */
+  logger?: Logger;
 }
 
 export interface Stack {
@@ -94,7 +97,7 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
   });
   const sink = await startPartnerSink({ signingSecret: SIGNING_SECRET });
   const config = parseConfig(stackConfig(emulator.url, sink.url, options), { baseDir: dir });
-  const logger = pino({ level: process.env.TALKGATE_TEST_LOG ?? "silent" });
+  const logger = options.logger ?? pino({ level: process.env.TALKGATE_TEST_LOG ?? "silent" });
   const launch = () =>
     startTalkgate(config, { logger, clock: options.clock, store: options.openStore?.(config.database.path) });
 
@@ -127,6 +130,18 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
       await emulator.close();
       await sink.close();
       if (!options.dir) rmSync(dir, { recursive: true, force: true });
+      // Every delivery to the signing partner verifies with the standardwebhooks library, as partners
+      // check it (a simulated clock makes timestamps that a real partner would refuse as stale).
+      if (!options.clock) {
+        const unverified = sink.received.filter(
+          (r) => r.path.startsWith("/line/") && r.signatureValid !== true,
+        );
+        assert.deepEqual(
+          unverified.map((r) => `${String(r.headers["webhook-id"])}: ${r.signatureError}`),
+          [],
+          "deliveries whose Standard Webhooks signature did not verify",
+        );
+      }
     },
   };
   return stack;

@@ -304,6 +304,14 @@ export class SqliteStore implements Store {
     }));
   }
 
+  async countDeliveries(filter: DeliveryFilter): Promise<number> {
+    const { where, params } = deliveryWhere(filter);
+    const row = this.db
+      .prepare(`SELECT count(*) AS n FROM deliveries d JOIN events e ON e.id = d.event_id WHERE ${where}`)
+      .get(...params) as { n: number };
+    return row.n;
+  }
+
   replayDeliveries(filter: DeliveryFilter, now: number, limit: number): Promise<string[]> {
     const { where, params } = deliveryWhere(filter);
     return this.#writes.run(() => {
