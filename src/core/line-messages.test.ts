@@ -1,6 +1,7 @@
 // Unit tests for LINE message validation (SPEC §6): a valid example of every type, then one broken rule at a time.
 import assert from "node:assert/strict";
 import { test } from "node:test";
+import { Ajv2020 } from "ajv/dist/2020.js";
 import type { JsonObject } from "./line-event.ts";
 import { MAX_MESSAGES, MessageSchema, validateMessages } from "./line-messages.ts";
 
@@ -71,6 +72,34 @@ const text = (): JsonObject => ({
   quoteToken: "q3Plxr4AgKd...",
   quickReply: quickReply(),
   sender: { name: "Support", iconUrl: `${HTTPS}/agent.png` },
+});
+/** LINE's textV2 example, with a repeated placeholder, escaped braces and every common property. */
+const textV2 = (): JsonObject => ({
+  type: "textV2",
+  text: "Welcome, {user1}! {laugh}\n{everyone} {{user1}} means {user1}",
+  substitution: {
+    user1: { type: "mention", mentionee: { type: "user", userId: "U49585cd0d5..." } },
+    laugh: { type: "emoji", productId: "5a8555cfe6256cc92ea23c2a", emojiId: "002" },
+    everyone: { type: "mention", mentionee: { type: "all" } },
+  },
+  quoteToken: "q3Plxr4AgKd...",
+  quickReply: { items: [{ type: "action", action: messageAction() }] },
+  sender: { name: "Support" },
+});
+/** A textV2 whose text substitutes `n` entries made by `entry`, keys k0, k1, … */
+const substituting = (n: number, entry: (i: number) => unknown, uses = 1): JsonObject => ({
+  type: "textV2",
+  text: many(n, (i) => `{k${i}}`.repeat(uses)).join(" "),
+  substitution: Object.fromEntries(many(n, (i) => [`k${i}`, entry(i)])),
+});
+const KEY_20 = "Key_09_".padEnd(20, "z");
+const plainV2 = (): JsonObject => ({ type: "textV2", text: "hi" });
+const mentionOf = (i: number) => ({ type: "mention", mentionee: { type: "user", userId: `U${i}` } });
+const emojiOf = (i: number) => ({ type: "emoji", productId: "5ac1bfd5040ab15980c9b435", emojiId: `00${i}` });
+const coupon = (): JsonObject => ({
+  type: "coupon",
+  couponId: "01JYNW8JMQVFBNWF1APF8Z3FS7",
+  deliveryTag: "2025_winter_campaign",
 });
 const sticker = (): JsonObject => ({ type: "sticker", packageId: "446", stickerId: "1988" });
 const image = (): JsonObject => ({
@@ -290,6 +319,42 @@ const VALID: [string, unknown[]][] = [
   ["text with emojis, quote token, sender and quick replies of every action type", [text()]],
   ["a plain text", [{ type: "text", text: "hi" }]],
   ["text of 2,500 🍎 (5,000 UTF-16 code units)", [{ type: "text", text: repeat(2500, APPLE) }]],
+  ["textV2 with mentions, an emoji, escaped braces, quote token, sender and quick reply", [textV2()]],
+  ["textV2 without placeholders", [{ type: "textV2", text: "hi" }]],
+  ["textV2 with only literal braces", [{ type: "textV2", text: "{{x}} and }}{{ and {{{{" }]],
+  ["textV2 with an entry text does not use", [edit(textV2(), "substitution.unused", emojiOf(1))]],
+  [
+    "textV2 substituting 20 mentions and 20 emojis",
+    [
+      {
+        type: "textV2",
+        text: `${substituting(20, mentionOf).text} ${many(20, (i) => `{e${i}}`).join("")}`,
+        substitution: {
+          ...(substituting(20, mentionOf).substitution as JsonObject),
+          ...Object.fromEntries(many(20, (i) => [`e${i}`, emojiOf(i)])),
+        },
+      },
+    ],
+  ],
+  [
+    "textV2 with 100 entries and a key of 20 characters",
+    [
+      {
+        type: "textV2",
+        text: `{${KEY_20}}`,
+        substitution: {
+          ...Object.fromEntries(many(99, (i) => [`k${i}`, emojiOf(i)])),
+          [KEY_20]: emojiOf(0),
+        },
+      },
+    ],
+  ],
+  [
+    "textV2 of 5,000 UTF-16 code units",
+    [{ type: "textV2", text: `{a}${repeat(4997)}`, substitution: { a: emojiOf(1) } }],
+  ],
+  ["coupon with a deliveryTag", [coupon()]],
+  ["coupon with only its couponId", [{ type: "coupon", couponId: "01JYNW8JMQVFBNWF1APF8Z3FS7" }]],
   ["sticker", [sticker()]],
   ["image", [image()]],
   ["video with a trackingId", [video()]],
@@ -356,7 +421,7 @@ const INVALID: Invalid[] = [
     message: { type: "file" },
     field: "messages[0].type",
     expect:
-      /^must be one of "text", "sticker", "image", "video", "audio", "location", "imagemap", "template", "flex" \(got "file"\)$/,
+      /^must be one of "text", "textV2", "sticker", "image", "video", "audio", "location", "coupon", "imagemap", "template", "flex" \(got "file"\)$/,
   },
   {
     name: "no type",
@@ -405,6 +470,172 @@ const INVALID: Invalid[] = [
     expect: /^must have at most 20 items \(has 21\)$/,
   },
   broken("quoteToken not a string", text, "quoteToken", 5, /^must be a string$/),
+  // textV2
+  broken("textV2 without text", textV2, "text", DROP, REQUIRED),
+  broken("textV2 text empty", () => ({ type: "textV2" }), "text", "", /^must not be empty$/),
+  broken(
+    "textV2 text of 5,001 units",
+    () => ({ type: "textV2" }),
+    "text",
+    `${repeat(2500, APPLE)}a`,
+    /^longer than 5,000 UTF-16 code units \(5,001\)$/,
+  ),
+  broken(
+    "textV2 with a { never closed",
+    textV2,
+    "text",
+    "Hi {user1} and {user1",
+    /^has a "\{" at index 15 with no "\}" after it \(write "\{\{" for a literal "\{"\)$/,
+  ),
+  broken(
+    "textV2 with a lone }",
+    textV2,
+    "text",
+    "Hi user1} {user1}",
+    /^has a "\}" at index 8 with no "\{" before it \(write "\}\}" for a literal "\}"\)$/,
+  ),
+  broken(
+    "textV2 with {{ closed by a single }",
+    textV2,
+    "text",
+    "{{user1}",
+    /^has a "\}" at index 7 with no "\{"/,
+  ),
+  broken(
+    "textV2 placeholder with a space",
+    textV2,
+    "text",
+    "Hi {user 1}",
+    /^"\{user 1\}" at index 3 is not a placeholder: a key is 1 to 20 of A-Z, a-z, 0-9 and _ \(write "\{\{" and "\}\}" for literal braces\)$/,
+  ),
+  broken("textV2 empty placeholder", textV2, "text", "Hi {}", /^"\{\}" at index 3 is not a placeholder/),
+  broken(
+    "textV2 placeholder of 21 characters",
+    textV2,
+    "text",
+    `{${repeat(21)}}`,
+    /^".*" at index 0 is not a placeholder/,
+  ),
+  broken(
+    "textV2 placeholder without its entry",
+    textV2,
+    "text",
+    "Hi {user1} and {user2}",
+    /^is required: text has the placeholder \{user2\}$/,
+    "substitution.user2",
+  ),
+  broken(
+    "textV2 placeholder without substitution",
+    () => ({ type: "textV2", text: "Hi {user1}", substitution: {} }),
+    "substitution",
+    DROP,
+    /^is required: text has the placeholder \{user1\}$/,
+    "substitution.user1",
+  ),
+  broken("textV2 substitution an array", textV2, "substitution", [], /^must be an object$/),
+  broken(
+    "textV2 key with a hyphen",
+    plainV2,
+    "substitution",
+    { "user-1": mentionOf(1) },
+    /^key may contain only A-Z, a-z, 0-9 and _$/,
+    'substitution["user-1"]',
+  ),
+  broken(
+    "textV2 key of 21 characters",
+    plainV2,
+    "substitution",
+    { [repeat(21)]: mentionOf(1) },
+    /^key longer than 20 UTF-16 code units \(21\)$/,
+    `substitution.${repeat(21)}`,
+  ),
+  broken(
+    "textV2 empty key",
+    plainV2,
+    "substitution",
+    { "": mentionOf(1) },
+    /^key must not be empty$/,
+    'substitution[""]',
+  ),
+  {
+    name: "textV2 with 101 entries",
+    message: edit(substituting(101, emojiOf), "text", "none"),
+    field: "messages[0].substitution",
+    expect: /^must have at most 100 entries \(has 101\)$/,
+  },
+  broken(
+    "substitution of type sticker",
+    textV2,
+    "substitution.laugh.type",
+    "sticker",
+    /^must be one of "mention", "emoji" \(got "sticker"\)$/,
+  ),
+  broken(
+    "substitution without type",
+    textV2,
+    "substitution.laugh.type",
+    DROP,
+    /^is required: one of "mention", "emoji"$/,
+  ),
+  broken("substitution a string", textV2, "substitution.laugh", "smile", /^must be an object$/),
+  broken("mention without mentionee", textV2, "substitution.user1.mentionee", DROP, REQUIRED),
+  broken(
+    "mentionee of type group",
+    textV2,
+    "substitution.user1.mentionee.type",
+    "group",
+    /^must be one of "user", "all" \(got "group"\)$/,
+  ),
+  broken("user mentionee without userId", textV2, "substitution.user1.mentionee.userId", DROP, REQUIRED),
+  broken(
+    "user mentionee with an empty userId",
+    textV2,
+    "substitution.user1.mentionee.userId",
+    "",
+    /^must not be empty$/,
+  ),
+  broken("emoji without productId", textV2, "substitution.laugh.productId", DROP, REQUIRED),
+  broken("emoji with a numeric emojiId", textV2, "substitution.laugh.emojiId", 2, /^must be a string$/),
+  {
+    name: "textV2 substituting 21 mentions",
+    message: substituting(21, mentionOf),
+    field: "messages[0].text",
+    expect: /^substitutes 21 mentions; LINE allows at most 20 in one message$/,
+  },
+  {
+    name: "textV2 substituting one mention 21 times (each use counts)",
+    message: substituting(1, mentionOf, 21),
+    field: "messages[0].text",
+    expect: /^substitutes 21 mentions; LINE allows at most 20 in one message$/,
+  },
+  {
+    name: "textV2 substituting 21 emojis",
+    message: substituting(21, emojiOf),
+    field: "messages[0].text",
+    expect: /^substitutes 21 emojis; LINE allows at most 20 in one message$/,
+  },
+  broken("textV2 quoteToken not a string", textV2, "quoteToken", 5, /^must be a string$/),
+  broken(
+    "textV2 sender name of 21",
+    textV2,
+    "sender.name",
+    repeat(21),
+    /^longer than 20 UTF-16 code units \(21\)$/,
+  ),
+  // coupon
+  broken("coupon without couponId", coupon, "couponId", DROP, REQUIRED),
+  broken("coupon with an empty couponId", coupon, "couponId", "", /^must not be empty$/),
+  broken("coupon with a numeric couponId", coupon, "couponId", 1, /^must be a string$/),
+  broken("deliveryTag of 31", coupon, "deliveryTag", repeat(31), /^longer than 30 UTF-16 code units \(31\)$/),
+  broken(
+    "deliveryTag with a hyphen",
+    coupon,
+    "deliveryTag",
+    "winter-2025",
+    /^may contain only A-Z, a-z, 0-9 and _$/,
+  ),
+  broken("deliveryTag empty", coupon, "deliveryTag", "", /^must not be empty$/),
+  broken("coupon quick reply without items", coupon, "quickReply", {}, REQUIRED, "quickReply.items"),
   // sticker
   broken("sticker without stickerId", sticker, "stickerId", DROP, REQUIRED),
   broken("sticker packageId a number", sticker, "packageId", 446, /^must be a string$/),
@@ -985,6 +1216,25 @@ test("every problem is reported, across messages and within one", () => {
   );
 });
 
+test("textV2 mentions go to group and room chats only; emojis anywhere", () => {
+  for (const chat of ["group", "room", undefined] as const) {
+    assert.deepEqual(validateMessages([textV2()], chat === undefined ? {} : { chat }), [], String(chat));
+  }
+  assert.deepEqual(validateMessages([coupon(), textV2()], { chat: "user" }), [
+    {
+      field: "messages[1].substitution.user1",
+      message: "a mention works only in a group or room chat, not in a 1:1 chat",
+    },
+    {
+      field: "messages[1].substitution.everyone",
+      message: "a mention works only in a group or room chat, not in a 1:1 chat",
+    },
+  ]);
+  // Only what text substitutes counts: an unused mention entry is no mention.
+  const emojiOnly = { type: "textV2", text: "{laugh}", substitution: textV2().substitution };
+  assert.deepEqual(validateMessages([emojiOnly], { chat: "user" }), []);
+});
+
 test("problems stop at 20, then one note says there are more", () => {
   const items = many(13, () => ({
     type: "action",
@@ -1055,11 +1305,13 @@ test("MessageSchema is a union by type of the types the validator accepts, with 
   );
   assert.deepEqual(types, [
     "text",
+    "textV2",
     "sticker",
     "image",
     "video",
     "audio",
     "location",
+    "coupon",
     "imagemap",
     "template",
     "flex",
@@ -1068,4 +1320,19 @@ test("MessageSchema is a union by type of the types the validator accepts, with 
   const refs = new Set([...json.matchAll(/"\$ref":"#\/\$defs\/(\w+)"/g)].map((m) => m[1]));
   assert.ok(refs.size > 5);
   for (const ref of refs) assert.ok(Object.hasOwn(MessageSchema.$defs, ref as string), `${ref} is defined`);
+});
+
+test("a JSON Schema validator given MessageSchema agrees on textV2 and coupon", () => {
+  const validate = new Ajv2020({ strict: false }).compile(JSON.parse(JSON.stringify(MessageSchema)));
+  for (const message of [textV2(), coupon(), substituting(100, emojiOf)]) {
+    assert.ok(validate(message), JSON.stringify(validate.errors));
+  }
+  for (const message of [
+    edit(textV2(), "substitution", { "user-1": mentionOf(1) }),
+    edit(textV2(), "substitution.user1.mentionee.userId", DROP),
+    substituting(101, emojiOf),
+    edit(coupon(), "deliveryTag", "winter-2025"),
+  ]) {
+    assert.equal(validate(message), false, JSON.stringify(message));
+  }
 });

@@ -15,10 +15,16 @@ const MAX_DEPTH = 64;
 
 type Report = (field: string, message: string) => void;
 
+/** What validateMessages may know of the send besides the messages. */
+export interface MessageContext {
+  /** The kind of chat the messages go to; without it, rules that depend on it are left to LINE. */
+  chat?: "user" | "group" | "room";
+}
+
 /** What the JSON Schema cannot say. Kept under a symbol so that it stays out of the OpenAPI output. */
 interface NodeRules {
   /** Cross-field rules, run once the value is known to be an object. */
-  check?: (value: JsonObject, field: string, report: Report) => void;
+  check?: (value: JsonObject, field: string, report: Report, context: MessageContext) => void;
   /** For a union by `type`: why a known value is refused here. */
   hints?: Record<string, string>;
 }
@@ -43,6 +49,7 @@ const HTTPS_URL = "^https://";
 const LINK_URI = "^(https?://|line://|tel:)";
 const TRACKING_ID = "^[A-Za-z0-9.=,+*()%$&;:@{}!?<>\\[\\]-]+$";
 const RGB_COLOR = "^#[0-9A-Fa-f]{6}$";
+const WORD = "^[0-9A-Za-z_]+$";
 
 /** How the validator words a failed `pattern`, and whether a match must also parse as a URL. */
 const PATTERNS: Record<string, { message: string; url?: boolean }> = {
@@ -50,6 +57,7 @@ const PATTERNS: Record<string, { message: string; url?: boolean }> = {
   [LINK_URI]: { message: "must be an http://, https://, line:// or tel: URI", url: true },
   [TRACKING_ID]: { message: "may contain only A-Z, a-z, 0-9 and the symbols -.=,+*()%$&;:@{}!?<>[]" },
   [RGB_COLOR]: { message: "must be a color like #FFFFFF" },
+  [WORD]: { message: "may contain only A-Z, a-z, 0-9 and _" },
 };
 
 const str = (maxLength: number, description?: string) =>
@@ -297,6 +305,131 @@ const TextMessage = message(
   { check: checkEmojiPlaceholders },
 );
 
+// ---------------------------------------------------------------------------------------------------
+// textV2 (https://developers.line.biz/en/reference/messaging-api/#text-message-v2): each `{key}` in text
+// is replaced by substitution[key], a mention or a LINE emoji; `{{` and `}}` are literal braces.
+
+// LINE: a key is half-width alphanumerics and "_", at most 20 characters; at most 100 entries; at most
+// 20 mentions and 20 emojis substituted in one message. Mentions work only in reply and push (all that
+// talkgate sends) to a group or room. LINE does not say whether its 5,000 units count the text before or
+// after substitution: the text as sent is checked, so a long one may still be refused by LINE.
+const MAX_KEY = 20;
+const MAX_SUBSTITUTED = { mention: 20, emoji: 20 };
+
+const isKey = (key: string) => key.length <= MAX_KEY && regexp(WORD).test(key);
+
+/** The `{key}` placeholders of a textV2 text, in order, and the first brace that pairs with nothing. */
+function placeholdersOf(text: string): { placeholders: { key: string; index: number }[]; unpaired?: string } {
+  const placeholders: { key: string; index: number }[] = [];
+  let i = 0;
+  while (i < text.length) {
+    const c = text[i];
+    if ((c === "{" || c === "}") && text[i + 1] === c) i += 2;
+    else if (c === "}")
+      return {
+        placeholders,
+        unpaired: `has a "}" at index ${i} with no "{" before it (write "}}" for a literal "}")`,
+      };
+    else if (c === "{") {
+      const close = text.indexOf("}", i + 1);
+      if (close < 0)
+        return {
+          placeholders,
+          unpaired: `has a "{" at index ${i} with no "}" after it (write "{{" for a literal "{")`,
+        };
+      placeholders.push({ key: text.slice(i + 1, close), index: i });
+      i = close + 1;
+    } else i++;
+  }
+  return { placeholders };
+}
+
+/**
+ * LINE's rules between text and substitution: braces pair up, every placeholder has its entry, at most 20
+ * mentions and 20 emojis are substituted (each use counts), and mentions go to group or room chats only.
+ * LINE says nothing against entries that text does not use: they are checked for shape only.
+ */
+function checkSubstitution(msg: JsonObject, field: string, report: Report, context: MessageContext): void {
+  if (typeof msg.text !== "string") return;
+  const { placeholders, unpaired } = placeholdersOf(msg.text);
+  if (unpaired !== undefined) report(`${field}.text`, unpaired);
+  const substitution = msg.substitution === undefined ? {} : asObject(msg.substitution);
+  if (substitution === null) return; // the walk reported it
+  const seen = new Set<string>();
+  const substituted = { mention: 0, emoji: 0 };
+  for (const { key, index } of placeholders) {
+    const type = Object.hasOwn(substitution, key) ? asObject(substitution[key])?.type : undefined;
+    if (type === "mention" || type === "emoji") substituted[type]++;
+    if (seen.has(key)) continue;
+    seen.add(key);
+    const entry = member(`${field}.substitution`, key);
+    if (!isKey(key))
+      report(
+        `${field}.text`,
+        `${quote(`{${key}}`)} at index ${index} is not a placeholder: a key is 1 to ${MAX_KEY} of A-Z, a-z, 0-9 and _ (write "{{" and "}}" for literal braces)`,
+      );
+    else if (!Object.hasOwn(substitution, key))
+      report(entry, `is required: text has the placeholder {${key}}`);
+    else if (type === "mention" && context.chat === "user")
+      report(entry, "a mention works only in a group or room chat, not in a 1:1 chat");
+  }
+  for (const type of ["mention", "emoji"] as const) {
+    if (substituted[type] > MAX_SUBSTITUTED[type])
+      report(
+        `${field}.text`,
+        `substitutes ${substituted[type]} ${type}s; LINE allows at most ${MAX_SUBSTITUTED[type]} in one message`,
+      );
+  }
+}
+
+const Substitution = Type.Union(
+  [
+    Type.Object(
+      {
+        type: Type.Literal("mention"),
+        mentionee: Type.Union([
+          Type.Object(
+            { type: Type.Literal("user"), userId: nonEmpty() },
+            { description: "A user who is a member of the group or room; not a bot" },
+          ),
+          Type.Object({ type: Type.Literal("all") }, { description: "Everyone in the group or room" }),
+        ]),
+      },
+      { description: "Mention: only in a group or room chat the account is a member of" },
+    ),
+    Type.Object(
+      { type: Type.Literal("emoji"), productId: nonEmpty(), emojiId: nonEmpty() },
+      { description: "LINE emoji" },
+    ),
+  ],
+  { description: "What replaces the placeholder" },
+);
+
+const TextV2Message = message(
+  "textV2",
+  {
+    text: str(
+      5000,
+      "At most 5,000 UTF-16 code units; {key} is replaced by substitution[key]; {{ and }} are braces",
+    ),
+    substitution: Type.Optional(
+      Type.Object(
+        {},
+        {
+          additionalProperties: Substitution,
+          propertyNames: Type.String({ minLength: 1, maxLength: MAX_KEY, pattern: WORD }),
+          maxProperties: 100,
+          description:
+            "Key (A-Z, a-z, 0-9, _; at most 20) to a mention or LINE emoji; at most 20 of each substituted",
+        },
+      ),
+    ),
+    quoteToken: Type.Optional(nonEmpty()),
+  },
+  "Text message (v2): mentions and LINE emojis by {key} placeholders",
+  { check: checkSubstitution },
+);
+
 const StickerMessage = message(
   "sticker",
   { packageId: nonEmpty(), stickerId: nonEmpty(), quoteToken: Type.Optional(nonEmpty()) },
@@ -341,6 +474,24 @@ const LocationMessage = message(
     longitude: Type.Number({ minimum: -180, maximum: 180 }),
   },
   "Location message",
+);
+
+// Coupon (https://developers.line.biz/en/reference/messaging-api/#coupon-message). Whether couponId
+// names a live coupon of the channel only LINE can tell.
+const CouponMessage = message(
+  "coupon",
+  {
+    couponId: Type.String({ minLength: 1, description: "From LINE's create-coupon or coupon-list answer" }),
+    deliveryTag: Type.Optional(
+      Type.String({
+        minLength: 1,
+        maxLength: 30,
+        pattern: WORD,
+        description: "Delivery path shown in LINE's coupon insight (Unknown when absent)",
+      }),
+    ),
+  },
+  "Coupon message: a coupon created at LINE",
 );
 
 // ---------------------------------------------------------------------------------------------------
@@ -648,11 +799,13 @@ const FlexMessage = message(
 export const MessageSchema = Type.Union(
   [
     TextMessage,
+    TextV2Message,
     StickerMessage,
     ImageMessage,
     VideoMessage,
     AudioMessage,
     LocationMessage,
+    CouponMessage,
     ImagemapMessage,
     TemplateMessage,
     FlexMessage,
@@ -668,13 +821,16 @@ export const MessageSchema = Type.Union(
  * Checks the `messages` of a send request: 1 to 5 LINE message objects, each against
  * `MessageSchema` and LINE's cross-field rules. Returns [] when they can be sent; otherwise every
  * problem found (at most 20, then a note that there are more). Messages past the fifth, and array
- * items past their limit, are counted but not read.
+ * items and map entries past their limit, are counted but not read. With `context.chat`, a textV2
+ * mention to a 1:1 chat is refused; what needs LINE's own data is left to LINE: that the account and
+ * the mentioned users are members of the group or room, that a user ID is not a bot's, that a
+ * couponId or LINE emoji exists.
  */
-export function validateMessages(messages: unknown): MessageProblem[] {
+export function validateMessages(messages: unknown, context: MessageContext = {}): MessageProblem[] {
   if (!Array.isArray(messages))
     return [{ field: "messages", message: `must be an array of 1 to ${MAX_MESSAGES} message objects` }];
   const problems: MessageProblem[] = [];
-  const walk = new SchemaWalk(problems);
+  const walk = new SchemaWalk(problems, context);
   if (messages.length === 0) walk.report("messages", "must contain at least 1 message");
   if (messages.length > MAX_MESSAGES)
     walk.report("messages", `at most ${MAX_MESSAGES} messages per request (got ${messages.length})`);
@@ -699,6 +855,10 @@ interface SchemaNode {
   $ref?: string;
   properties?: Record<string, SchemaNode>;
   required?: string[];
+  /** A map's values, its keys and how many entries it may have. */
+  additionalProperties?: SchemaNode | boolean;
+  propertyNames?: SchemaNode;
+  maxProperties?: number;
   items?: SchemaNode;
   minItems?: number;
   maxItems?: number;
@@ -726,10 +886,12 @@ function resolve(schema: TSchema | SchemaNode): SchemaNode {
 
 class SchemaWalk {
   readonly #problems: MessageProblem[];
+  readonly #context: MessageContext;
   readonly report: Report;
 
-  constructor(problems: MessageProblem[]) {
+  constructor(problems: MessageProblem[], context: MessageContext) {
     this.#problems = problems;
+    this.#context = context;
     // One past the cap, so that validateMessages knows there were more.
     this.report = (field, message) => {
       if (problems.length <= MAX_PROBLEMS) problems.push({ field, message });
@@ -786,7 +948,25 @@ class SchemaWalk {
       if (Object.hasOwn(object, key) && object[key] !== undefined)
         this.visit(child, object[key], `${field}.${key}`, depth + 1);
     }
-    if (this.#problems.length <= MAX_PROBLEMS) node[RULES]?.check?.(object, field, this.report);
+    if (node.additionalProperties !== undefined || node.propertyNames !== undefined)
+      this.#entries(node, object, field, depth);
+    if (this.#problems.length <= MAX_PROBLEMS)
+      node[RULES]?.check?.(object, field, this.report, this.#context);
+  }
+
+  /** The entries of a map: their number, each key against propertyNames, each value against additionalProperties. */
+  #entries(node: SchemaNode, object: JsonObject, field: string, depth: number): void {
+    const keys = Object.keys(object).filter((key) => !Object.hasOwn(node.properties ?? {}, key));
+    const { maxProperties, propertyNames, additionalProperties } = node;
+    if (maxProperties !== undefined && keys.length > maxProperties)
+      this.report(field, `must have at most ${fmt(maxProperties)} entries (has ${fmt(keys.length)})`);
+    const read = maxProperties === undefined ? keys : keys.slice(0, maxProperties);
+    for (const key of read) {
+      const at = member(field, key);
+      if (propertyNames !== undefined) this.#string(resolve(propertyNames), key, at, "key ");
+      if (typeof additionalProperties === "object" && object[key] !== undefined)
+        this.visit(additionalProperties, object[key], at, depth + 1);
+    }
   }
 
   #array(node: SchemaNode, value: unknown, field: string, depth: number): void {
@@ -807,23 +987,22 @@ class SchemaWalk {
     for (const [i, item] of read.entries()) this.visit(node.items, item, `${field}[${i}]`, depth + 1);
   }
 
-  #string(node: SchemaNode, value: unknown, field: string): void {
+  /** `what` names the string in the messages when it is not the field's value (a map's key). */
+  #string(node: SchemaNode, value: unknown, field: string, what = ""): void {
     const { minLength = 0, maxLength, pattern } = node;
-    if (typeof value !== "string") this.report(field, "must be a string");
+    const report = (message: string) => this.report(field, `${what}${message}`);
+    if (typeof value !== "string") report("must be a string");
     else if (node.const !== undefined && value !== node.const)
-      this.report(field, `must be ${quote(node.const)}${got(value)}`);
+      report(`must be ${quote(node.const)}${got(value)}`);
     else if (value.length < minLength)
-      this.report(
-        field,
-        minLength === 1 ? "must not be empty" : `shorter than ${fmt(minLength)} UTF-16 code units`,
-      );
+      report(minLength === 1 ? "must not be empty" : `shorter than ${fmt(minLength)} UTF-16 code units`);
     else {
       if (maxLength !== undefined && value.length > maxLength)
-        this.report(field, `longer than ${fmt(maxLength)} UTF-16 code units (${fmt(value.length)})`);
+        report(`longer than ${fmt(maxLength)} UTF-16 code units (${fmt(value.length)})`);
       if (pattern === undefined) return;
       const known = PATTERNS[pattern];
-      if (!regexp(pattern).test(value)) this.report(field, known?.message ?? `must match ${pattern}`);
-      else if (known?.url && !URL.canParse(value)) this.report(field, "is not a valid URL");
+      if (!regexp(pattern).test(value)) report(known?.message ?? `must match ${pattern}`);
+      else if (known?.url && !URL.canParse(value)) report("is not a valid URL");
     }
   }
 
@@ -844,6 +1023,11 @@ class SchemaWalk {
 
 // ---------------------------------------------------------------------------------------------------
 // Wording.
+
+/** The path of a map's entry: `substitution.user1`, or `substitution["a b"]` when the key is not a word. */
+function member(field: string, key: string): string {
+  return /^\w+$/.test(key) ? `${field}.${key}` : `${field}[${JSON.stringify(key)}]`;
+}
 
 function fmt(n: number): string {
   return n.toLocaleString("en-US");
