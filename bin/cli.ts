@@ -91,7 +91,10 @@ function readConfig(path: string): TalkgateConfig {
   try {
     return loadConfig(path);
   } catch (error) {
-    if (error instanceof ConfigError) throw new CliError(error.message, 2);
+    if (error instanceof ConfigError) {
+      const [only] = error.problems;
+      throw new CliError(error.problems.length === 1 ? `${path}: ${only}` : error.message, 2);
+    }
     throw error;
   }
 }
@@ -296,10 +299,10 @@ function partnerApi(base: string, key: string) {
         ...(body ? { body: JSON.stringify(body) } : {}),
       });
     } catch (error) {
-      const cause = (error as { cause?: { code?: string } }).cause?.code ?? (error as Error).message;
-      throw new CliError(
-        `no talkgate answers at ${base} (${cause}): is it running? (--url sets the address)`,
-      );
+      const { cause } = error as { cause?: { code?: string; message?: string } };
+      const text = cause?.message ?? (error as Error).message;
+      const why = cause?.code ?? /\bE[A-Z]{3,}\b/.exec(text)?.[0] ?? text;
+      throw new CliError(`no talkgate answers at ${base} (${why}): is it running? (--url sets the address)`);
     }
     const text = await response.text();
     let json: Record<string, unknown>;

@@ -825,6 +825,8 @@ describe("partner API rate limit (partnerApi.rateLimitMax per partnerApi.rateLim
     const limited = await ask(API_KEY);
     assertRefused(limited, 429, "-429", "over the limit");
     assert.ok(Number(limited.headers["retry-after"]) > 0, `Retry-After: ${limited.headers["retry-after"]}`);
+    // The window, not the time left in it.
+    assert.match(limited.text, /at most 5 per 2 s; retry in [12] s/);
     assertRefused(await ask(OTHER_API_KEY), 404, "-406", "another partner is not limited");
     await sleep(WINDOW_MS + 200);
     assertRefused(await ask(API_KEY), 404, "-508", "after the window");

@@ -65,7 +65,10 @@ export function retryKeyOf(senderKey: string, serialNumber: string): string {
  * LINE; a send interrupted by a timeout or a crash is resumed with the same retry key.
  */
 export async function sendMessage(deps: SendDeps, request: SendRequest): Promise<SendAnswer> {
-  const problems = validateMessages(request.messages, { chat: request.target.type });
+  const problems = validateMessages(request.messages, {
+    chat: request.target.type,
+    httpOrigins: deps.httpMediaOrigins,
+  });
   if (problems.length > 0) {
     throw new TalkgateError("-405", problems.map((p) => `${p.field}: ${p.message}`).join("; "));
   }

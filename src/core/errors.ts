@@ -24,6 +24,7 @@ export const ERROR_CODES = {
   "-412": { status: 401, meaning: "LINE signature (x-line-signature) missing or not valid" },
   "-413": { status: 413, meaning: "request body too large" },
   "-415": { status: 415, meaning: "unsupported content type" },
+  "-416": { status: 416, meaning: "the requested byte range lies outside the file" },
   "-423": { status: 409, meaning: "the same serial_number is being sent right now" },
   "-424": {
     status: 409,

@@ -1336,3 +1336,20 @@ test("a JSON Schema validator given MessageSchema agrees on textV2 and coupon", 
     assert.equal(validate(message), false, JSON.stringify(message));
   }
 });
+
+test("http:// media URLs pass only from the listed development origins, never by default", () => {
+  const image = (url: string) => [{ type: "image", originalContentUrl: url, previewImageUrl: url }];
+  const local = "http://127.0.0.1:8080/media/abc.jpg";
+  assert.deepEqual(
+    validateMessages(image(local)).map((p) => p.field),
+    ["messages[0].originalContentUrl", "messages[0].previewImageUrl"],
+  );
+  assert.deepEqual(validateMessages(image(local), { httpOrigins: ["http://127.0.0.1:8080"] }), []);
+  for (const other of [
+    "http://127.0.0.1:8081/media/abc.jpg",
+    "http://127.0.0.1:80800/x.jpg",
+    "http://evil/x.jpg",
+  ]) {
+    assert.equal(validateMessages(image(other), { httpOrigins: ["http://127.0.0.1:8080"] }).length, 2, other);
+  }
+});

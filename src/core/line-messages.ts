@@ -19,6 +19,11 @@ type Report = (field: string, message: string) => void;
 export interface MessageContext {
   /** The kind of chat the messages go to; without it, rules that depend on it are left to LINE. */
   chat?: "user" | "group" | "room";
+  /**
+   * Origins (`http://127.0.0.1:8080`) whose plain http:// URLs pass where LINE requires https: a local
+   * development setup sending its own uploads to the LINE emulator. LINE itself never takes them.
+   */
+  httpOrigins?: readonly string[];
 }
 
 /** What the JSON Schema cannot say. Kept under a symbol so that it stays out of the OpenAPI output. */
@@ -1001,9 +1006,14 @@ class SchemaWalk {
         report(`longer than ${fmt(maxLength)} UTF-16 code units (${fmt(value.length)})`);
       if (pattern === undefined) return;
       const known = PATTERNS[pattern];
+      if (pattern === HTTPS_URL && this.#localHttp(value)) return;
       if (!regexp(pattern).test(value)) report(known?.message ?? `must match ${pattern}`);
       else if (known?.url && !URL.canParse(value)) report("is not a valid URL");
     }
+  }
+
+  #localHttp(url: string): boolean {
+    return (this.#context.httpOrigins ?? []).some((origin) => url.startsWith(`${origin}/`));
   }
 
   #number(node: SchemaNode, value: unknown, field: string): void {

@@ -13,6 +13,7 @@ import {
 import type { Metrics } from "../app/ports.ts";
 import { type SendDeps, type SendTarget, sendMessage } from "../app/send-message.ts";
 import { TalkgateError } from "../core/errors.ts";
+import { MAX_MESSAGES } from "../core/line-messages.ts";
 
 const SenderKey = Type.String({ minLength: 1, maxLength: 64, description: "the LINE channel ID" });
 const UserKey = Type.String({ minLength: 1, maxLength: 64, description: "the LINE userId (U…)" });
@@ -29,7 +30,11 @@ const SendBody = Type.Object(
       description: "the partner's own unique id of this send",
     }),
     // Checked by validateMessages, which counts text in UTF-16 units as LINE does and names the field.
-    messages: Type.Array(Type.Unknown(), { description: "1–5 LINE message objects" }),
+    messages: Type.Array(Type.Unknown(), {
+      minItems: 1,
+      maxItems: MAX_MESSAGES,
+      description: "1–5 LINE message objects",
+    }),
     notification_disabled: Type.Optional(Type.Boolean()),
   },
   { additionalProperties: false },
@@ -66,6 +71,42 @@ const EndpointBody = Type.Object(
 const ChannelQuery = Type.Object({ sender_key: SenderKey }, { additionalProperties: false });
 
 const OK = { code: "0" } as const;
+const OkAnswer = Type.Object({ code: Type.Literal("0") }, { description: "done" });
+
+const SendAnswer = Type.Object(
+  {
+    code: Type.Literal("0"),
+    method: Type.Union([Type.Literal("reply"), Type.Literal("push")], {
+      description: "reply (free, with the conversation's reply token) or push (counted in the monthly quota)",
+    }),
+    sent_messages: Type.Array(
+      Type.Object(
+        { id: Type.String(), quoteToken: Type.Optional(Type.String()) },
+        { additionalProperties: true, description: "as LINE answered it" },
+      ),
+      {
+        description:
+          "LINE's sentMessages: one per message sent (empty when a resumed reply's answer was lost)",
+      },
+    ),
+  },
+  { description: "sent (or sent before: a repeat of a serial_number answers the first result)" },
+);
+const ProfileAnswer = Type.Object({
+  code: Type.Literal("0"),
+  user_key: Type.String(),
+  user_name: Type.String({ description: "the LINE display name" }),
+  picture_url: Type.String({ description: '"" when LINE has none' }),
+  status_message: Type.String(),
+  language: Type.String(),
+  e164: Type.String({ description: 'from talkgate\'s user directory; "" when unknown' }),
+  agree_type: Type.Integer({ description: "from talkgate's user directory; 0 when unknown" }),
+});
+const EndpointAnswer = Type.Object({
+  code: Type.Literal("0"),
+  endpoint: Type.String({ description: 'the webhook URL LINE has for the channel ("" when none)' }),
+  active: Type.Boolean(),
+});
 
 /** The one target of a send: exactly one of user_key, group_id, room_id. */
 function targetOf(body: Static<typeof SendBody>): SendTarget {
@@ -90,7 +131,7 @@ export function registerActionRoutes(
 ): void {
   api.post<{ Body: Static<typeof SendBody> }>(
     "/line/message/send",
-    { schema: { body: SendBody } },
+    { schema: { body: SendBody, response: { 200: SendAnswer } } },
     async (request) => {
       const { body } = request;
       request.partner.requireChannel(body.sender_key);
@@ -117,7 +158,7 @@ export function registerActionRoutes(
 
   api.post<{ Body: Static<typeof LoadingBody> }>(
     "/line/chat/loading",
-    { schema: { body: LoadingBody } },
+    { schema: { body: LoadingBody, response: { 200: OkAnswer } } },
     async (request) => {
       const { sender_key, user_key, seconds } = request.body;
       request.partner.requireChannel(sender_key);
@@ -128,7 +169,7 @@ export function registerActionRoutes(
 
   api.post<{ Body: Static<typeof ReadBody> }>(
     "/line/chat/read",
-    { schema: { body: ReadBody } },
+    { schema: { body: ReadBody, response: { 200: OkAnswer } } },
     async (request) => {
       const { sender_key, serial_number } = request.body;
       request.partner.requireChannel(sender_key);
@@ -139,7 +180,7 @@ export function registerActionRoutes(
 
   api.get<{ Querystring: Static<typeof ProfileQuery> }>(
     "/line/user/profile",
-    { schema: { querystring: ProfileQuery } },
+    { schema: { querystring: ProfileQuery, response: { 200: ProfileAnswer } } },
     async (request) => {
       const { sender_key, user_key } = request.query;
       request.partner.requireChannel(sender_key);
@@ -159,7 +200,7 @@ export function registerActionRoutes(
 
   api.post<{ Body: Static<typeof UserBody> }>(
     "/line/user",
-    { schema: { body: UserBody } },
+    { schema: { body: UserBody, response: { 200: OkAnswer } } },
     async (request) => {
       const { sender_key, user_key, e164, agree_type } = request.body;
       request.partner.requireChannel(sender_key);
@@ -170,7 +211,7 @@ export function registerActionRoutes(
 
   api.post<{ Body: Static<typeof EndpointBody> }>(
     "/line/channel/webhook/endpoint/set",
-    { schema: { body: EndpointBody } },
+    { schema: { body: EndpointBody, response: { 200: OkAnswer } } },
     async (request) => {
       const { sender_key, endpoint } = request.body;
       const { partner } = request;
@@ -199,7 +240,7 @@ export function registerActionRoutes(
 
   api.get<{ Querystring: Static<typeof ChannelQuery> }>(
     "/line/channel/webhook/endpoint/info",
-    { schema: { querystring: ChannelQuery } },
+    { schema: { querystring: ChannelQuery, response: { 200: EndpointAnswer } } },
     async (request) => {
       const { sender_key } = request.query;
       request.partner.requireChannel(sender_key);

@@ -40,7 +40,8 @@ export function installErrorHandling(app: FastifyInstance): void {
     const body = { code: error.code, message: error.message };
     // The rest of a body too large may still be on its way: the answer must not be lost to a reset.
     if (error.status === 413) return answerAndLinger(reply, 413, JSON.stringify(body));
-    return reply.status(error.status).send(body);
+    // Headers a route set for a success (a file's type…) must not dress up the error.
+    return reply.status(error.status).type("application/json; charset=utf-8").send(body);
   });
   app.setNotFoundHandler((request, reply) =>
     reply

@@ -11,22 +11,73 @@ import { installErrorHandling } from "./error-handler.ts";
 
 export const PARTNER_API_TAG = "partner API";
 
-/** One line per partner API route, shown in the document (SPEC §6). */
-export const ROUTE_SUMMARIES: Readonly<Record<string, string>> = {
-  "/line/message/send":
-    "Send 1–5 LINE messages to a user, group or room: reply when free, else push; once per serial_number",
-  "/line/message/long": "장문 메시지 가져오기: the full text of a text message",
-  "/line/message/attachment": "첨부파일 다운로드: a message's image, video, audio or file (Range, ETag)",
-  "/line/media":
-    "Upload an image, video or audio file (multipart: file, preview) to send; answers its public URL",
-  "/line/chat/loading": "Show LINE's loading animation in a 1:1 chat",
-  "/line/chat/read": "Mark a user's messages as read up to the message with this serial_number",
-  "/line/user/profile": "A user's LINE profile and directory fields",
-  "/line/user": "Set a user's directory fields (e164, agree_type), carried in later payloads",
-  "/line/channel/webhook/endpoint/set": "Set the channel's webhook URL at LINE",
-  "/line/channel/webhook/endpoint/info": "The channel's webhook URL at LINE",
-  "/line/deliveries": "List deliveries to the partner: by channel, state, conversation, time range; paged",
-  "/line/deliveries/replay": "Deliver again, by serial_numbers or time range (they keep their serial_number)",
+/** Each partner API route's operation id and one-line summary, shown in the document (SPEC §6). */
+export const OPERATIONS: Readonly<Record<string, { operationId: string; summary: string }>> = {
+  "/line/message/send": {
+    operationId: "sendMessage",
+    summary:
+      "Send 1–5 LINE messages to a user, group or room: reply when free, else push; once per serial_number",
+  },
+  "/line/message/long": {
+    operationId: "getLongText",
+    summary: "장문 메시지 가져오기: the full text of a text message",
+  },
+  "/line/message/attachment": {
+    operationId: "getAttachment",
+    summary: "첨부파일 다운로드: a message's image, video, audio or file (Range, ETag)",
+  },
+  "/line/media": {
+    operationId: "uploadMedia",
+    summary:
+      "Upload an image, video or audio file (multipart: file, preview) to send; answers its public URL",
+  },
+  "/line/chat/loading": {
+    operationId: "showLoading",
+    summary: "Show LINE's loading animation in a 1:1 chat",
+  },
+  "/line/chat/read": {
+    operationId: "markAsRead",
+    summary: "Mark a user's messages as read up to the message with this serial_number",
+  },
+  "/line/user/profile": {
+    operationId: "getUserProfile",
+    summary: "A user's LINE profile and directory fields",
+  },
+  "/line/user": {
+    operationId: "setUser",
+    summary: "Set a user's directory fields (e164, agree_type), carried in later payloads",
+  },
+  "/line/channel/webhook/endpoint/set": {
+    operationId: "setWebhookEndpoint",
+    summary: "Set the channel's webhook URL at LINE (a permission the operator gives per partner)",
+  },
+  "/line/channel/webhook/endpoint/info": {
+    operationId: "getWebhookEndpoint",
+    summary: "The channel's webhook URL at LINE",
+  },
+  "/line/deliveries": {
+    operationId: "listDeliveries",
+    summary: "List deliveries to the partner: by channel, state, conversation, time range; paged",
+  },
+  "/line/deliveries/replay": {
+    operationId: "replayDeliveries",
+    summary:
+      "Deliver again, by serial_numbers or a time range (they keep their serial_number); or count first",
+  },
+};
+
+// The multipart body of POST /line/media, which @fastify/multipart reads as a stream (no body schema to validate).
+const UPLOAD_BODY = {
+  type: "object",
+  required: ["file"],
+  properties: {
+    file: {
+      type: "string",
+      format: "binary",
+      description: "JPEG or PNG image (≤ 10 MB), MP4 video, M4A or MP3 audio (≤ 200 MB)",
+    },
+    preview: { type: "string", format: "binary", description: "JPEG or PNG preview image (≤ 10 MB)" },
+  },
 };
 
 // MessageSchema keeps its shared parts in `$defs`; in the document they become components.
@@ -105,7 +156,9 @@ async function buildDocsApp(
         version,
         description:
           "Answer LINE users, fetch long texts and attachments. Errors answer {code, message}; see docs/errors.md.",
+        license: { name: "MIT", identifier: "MIT" },
       },
+      servers: [{ url: "/", description: "this talkgate" }],
       components: {
         securitySchemes: { partnerKey: { type: "http", scheme: "bearer", description: "a partner API key" } },
         schemas: messageComponents() as never,
@@ -114,6 +167,9 @@ async function buildDocsApp(
     },
     hideUntagged: true,
     transform: ({ schema, url }) => {
+      // An upload is read as a stream, so its route has no body schema; the document describes it.
+      if (url === "/line/media")
+        return { schema: { ...schema, consumes: ["multipart/form-data"], body: UPLOAD_BODY }, url };
       // Fastify validates `messages` as unknown items (talkgate checks them itself, naming the field);
       // the document describes them fully.
       if (url !== "/line/message/send" || !schema?.body) return { schema, url };
@@ -122,12 +178,32 @@ async function buildDocsApp(
       return { schema: { ...schema, body: { ...body, properties: { ...body.properties, messages } } }, url };
     },
   });
-  await docs.register(swaggerUi, { routePrefix: "/line/docs" });
+  await docs.register(swaggerUi, {
+    routePrefix: "/line/docs",
+    theme: { title: "talkgate partner API (상담톡 API)" },
+  });
   for (const route of routes) {
-    // HEAD twins come back with their GET routes (the document leaves HEAD routes out anyway).
+    // Fastify's automatic HEAD twins of GET routes are left out; a route that serves HEAD itself is described
+    // once per method, each with an operation id of its own.
     if (route.method === "HEAD" || route.url === "/line/docs" || route.url.startsWith("/line/docs/"))
       continue;
-    docs.route({ method: route.method, url: route.url, schema: route.schema, handler: () => undefined });
+    for (const method of [route.method].flat()) {
+      const schema = route.schema as { operationId?: string; summary?: string } | undefined;
+      const head = method === "HEAD" && schema?.operationId;
+      docs.route({
+        method,
+        url: route.url,
+        schema: head
+          ? {
+              ...schema,
+              operationId: `${schema.operationId}Head`,
+              summary: `Headers only: ${schema.summary}`,
+            }
+          : schema,
+        exposeHeadRoute: false,
+        handler: () => undefined,
+      });
+    }
   }
   await docs.ready();
   return docs;

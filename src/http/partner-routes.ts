@@ -5,7 +5,6 @@ import rateLimit from "@fastify/rate-limit";
 import { Type } from "@sinclair/typebox";
 import { create as contentDisposition } from "content-disposition";
 import type { FastifyInstance, FastifyReply, FastifyRequest } from "fastify";
-import parseRange from "range-parser";
 import type { ChatDeps } from "../app/chat-actions.ts";
 import type { MediaFiles, Metrics, Store } from "../app/ports.ts";
 import { findAttachment, readText } from "../app/read-message.ts";
@@ -14,9 +13,9 @@ import { attachmentFileName } from "../core/attachment.ts";
 import { TalkgateError } from "../core/errors.ts";
 import { registerActionRoutes } from "./action-routes.ts";
 import { registerDeliveryRoutes } from "./delivery-routes.ts";
-import { PARTNER_API_TAG, ROUTE_SUMMARIES } from "./openapi.ts";
+import { OPERATIONS, PARTNER_API_TAG } from "./openapi.ts";
 import type { PartnerAccess, PartnerKeys } from "./partner-auth.ts";
-import { sendMediaSource } from "./send-media-source.ts";
+import { serveFile } from "./serve-file.ts";
 import { registerPublicMediaRoute, registerUploadRoute } from "./upload-routes.ts";
 import { installValidation } from "./validation.ts";
 
@@ -41,6 +40,33 @@ const ErrorAnswer = Type.Object(
   { description: "an error" },
 );
 
+const LongAnswer = Type.Object({
+  code: Type.Literal("0"),
+  serial_number: Type.String(),
+  text: Type.String({ description: "the whole text, up to 5,000 UTF-16 units" }),
+});
+
+const FileBytes = (description: string) => ({
+  description,
+  content: { "*/*": { schema: { type: "string", format: "binary" } } },
+});
+const AttachmentAnswers = {
+  200: FileBytes(
+    "the attachment's bytes, with LINE's Content-Type (application/octet-stream when LINE named none), " +
+      "Content-Length, ETag and Content-Disposition: attachment",
+  ),
+  202: Type.Object(
+    { code: Type.Literal("-202"), message: Type.String() },
+    { description: "the attachment is still being fetched from LINE; ask again shortly" },
+  ),
+  206: FileBytes("one byte range of the attachment (Range: bytes=…), with Content-Range"),
+  304: Type.Null({ description: "not modified: If-None-Match has the attachment's ETag" }),
+  416: Type.Object(
+    { code: Type.Literal("-416"), message: Type.String() },
+    { description: "the Range lies outside the file (Content-Range: bytes */<size>)" },
+  ),
+};
+
 const MessageQuery = Type.Object(
   {
     sender_key: Type.String({ minLength: 1, maxLength: 64 }),
@@ -59,7 +85,7 @@ export function registerPartnerRoutes(app: FastifyInstance, deps: PartnerApiDeps
       route.schema = {
         ...route.schema,
         tags: [PARTNER_API_TAG],
-        summary: ROUTE_SUMMARIES[route.url],
+        ...OPERATIONS[route.url],
         response: {
           "4xx": ErrorAnswer,
           "5xx": ErrorAnswer,
@@ -77,13 +103,18 @@ export function registerPartnerRoutes(app: FastifyInstance, deps: PartnerApiDeps
       max: deps.limits.rateLimitMax,
       timeWindow: deps.limits.rateLimitWindowMs,
       keyGenerator: (request) => request.partner.keyId,
+      // `context.after` is the time left until the window resets, not the window.
       errorResponseBuilder: (_request, context) =>
-        new TalkgateError("-429", `too many requests: at most ${context.max} per ${context.after}`),
+        new TalkgateError(
+          "-429",
+          `too many requests with this API key: at most ${context.max} per ${deps.limits.rateLimitWindowMs / 1000} s; ` +
+            `retry in ${Math.ceil(context.ttl / 1000)} s`,
+        ),
     });
 
     api.get<{ Querystring: MessageQuery }>(
       "/line/message/long",
-      { schema: { querystring: MessageQuery } },
+      { schema: { querystring: MessageQuery, response: { 200: LongAnswer } } },
       async (request) => {
         const { sender_key: senderKey, serial_number: serialNumber } = request.query;
         request.partner.requireChannel(senderKey);
@@ -95,7 +126,7 @@ export function registerPartnerRoutes(app: FastifyInstance, deps: PartnerApiDeps
     api.route<{ Querystring: MessageQuery }>({
       method: ["GET", "HEAD"],
       url: "/line/message/attachment",
-      schema: { querystring: MessageQuery },
+      schema: { querystring: MessageQuery, response: AttachmentAnswers },
       handler: (request, reply) => sendAttachment(deps, request, reply),
     });
 
@@ -124,28 +155,12 @@ async function sendAttachment(
     serialNumber,
     media.contentType,
   );
-  const etag = `"sha256-${media.sha256}"`;
-  reply
-    .header("content-type", media.contentType ?? "application/octet-stream")
-    .header("content-disposition", contentDisposition(fileName))
-    .header("etag", etag)
-    .header("accept-ranges", "bytes")
-    .header("cache-control", "private, max-age=0");
-  if (request.headers["if-none-match"] === etag) return reply.status(304).send();
-
-  let range: { start: number; end: number } | undefined;
-  const header = request.headers.range;
-  if (header && media.size > 0) {
-    const ranges = parseRange(media.size, header, { combine: true });
-    if (ranges === -1) return reply.status(416).header("content-range", `bytes */${media.size}`).send();
-    // Several ranges would need multipart/byteranges; the whole body serves them as well.
-    if (Array.isArray(ranges) && ranges.type === "bytes" && ranges.length === 1 && ranges[0])
-      range = ranges[0];
-  }
-  if (range) {
-    reply.status(206).header("content-range", `bytes ${range.start}-${range.end}/${media.size}`);
-  }
-  reply.header("content-length", range ? range.end - range.start + 1 : media.size);
-  if (request.method === "HEAD") return reply.send();
-  return sendMediaSource(reply, await deps.files.openSource(media.path), range);
+  return serveFile(request, reply, {
+    source: await deps.files.openSource(media.path),
+    // LINE's own type, served as nothing else (nosniff): a file a user sent is never run as a page.
+    contentType: media.contentType ?? "application/octet-stream",
+    disposition: contentDisposition(fileName),
+    etag: `"sha256-${media.sha256}"`,
+    cacheControl: "private, max-age=0",
+  });
 }

@@ -38,6 +38,13 @@ export interface StackOptions {
   openStore?: (path: string) => Store;
   /** Where talkgate logs (default: silent, or the level in TALKGATE_TEST_LOG). */
   logger?: Logger;
+  /** More channels of the signing partner, known to the emulator too (each with its own secret and token). */
+  moreChannels?: string[];
+}
+
+/** The secret and token of a channel added with {@link StackOptions.moreChannels}. */
+export function channelSecrets(senderKey: string) {
+  return { channelSecret: `secret-of-${senderKey}`, accessToken: `token-of-${senderKey}` };
 }
 
 export interface Stack {
@@ -84,6 +91,10 @@ export function stackConfig(emulatorUrl: string, sinkUrl: string, options: Stack
         ...(options.forwardEventTypes ? { forwardEventTypes: options.forwardEventTypes } : {}),
       },
       { senderKey: OTHER_SENDER_KEY, channelSecret: "other-channel-secret", partner: "other" },
+      ...(options.moreChannels ?? []).map((senderKey) => {
+        const { channelSecret, accessToken } = channelSecrets(senderKey);
+        return { senderKey, channelSecret, channelAccessToken: accessToken, partner: "partner" };
+      }),
     ],
   };
 }
@@ -93,7 +104,10 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
   const dir = options.dir ?? mkdtempSync(join(tmpdir(), "talkgate-test-"));
   const emulator = await startLineEmulator({
     ...options.emulator,
-    channels: [{ channelId: SENDER_KEY, channelSecret: CHANNEL_SECRET, accessToken: ACCESS_TOKEN }],
+    channels: [
+      { channelId: SENDER_KEY, channelSecret: CHANNEL_SECRET, accessToken: ACCESS_TOKEN },
+      ...(options.moreChannels ?? []).map((channelId) => ({ channelId, ...channelSecrets(channelId) })),
+    ],
   });
   const sink = await startPartnerSink({ signingSecret: SIGNING_SECRET });
   const config = parseConfig(stackConfig(emulator.url, sink.url, options), { baseDir: dir });
@@ -102,8 +116,10 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
     startTalkgate(config, { logger, clock: options.clock, store: options.openStore?.(config.database.path) });
 
   let talkgate = await launch();
-  const pointEmulator = () =>
-    emulator.setWebhookUrl(SENDER_KEY, `${talkgate.url}/line/webhook/${SENDER_KEY}`);
+  const pointEmulator = () => {
+    for (const senderKey of [SENDER_KEY, ...(options.moreChannels ?? [])])
+      emulator.setWebhookUrl(senderKey, `${talkgate.url}/line/webhook/${senderKey}`);
+  };
   pointEmulator();
   let running = true;
 
