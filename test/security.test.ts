@@ -467,6 +467,10 @@ describe("SSRF: deliveries never reach private, loopback or link-local addresses
     ["rfc1918", `http://10.0.0.1:${port}/rfc1918`],
     ["carrier-nat", `http://100.64.0.1:${port}/carrier-nat`],
     ["ula-v6", `http://[fd00::1]:${port}/ula-v6`],
+    ["compat-v4", `http://[::127.0.0.1]:${port}/compat-v4`], // IPv4-compatible ::/96
+    ["translated-v4", `http://[::ffff:0:7f00:1]:${port}/translated-v4`], // RFC 6145
+    ["nat64-local", `http://[64:ff9b:1::7f00:1]:${port}/nat64-local`], // RFC 8215 local-use prefix
+    ["6to4-metadata", "http://[2002:a9fe:a9fe::1]/latest/meta-data"], // 6to4 embedding 169.254.169.254
   ];
   const senderKeyOf = (i: number) => `30000000${String(i).padStart(2, "0")}`;
   const ids = targets(0).map(([id]) => id);
