@@ -17,6 +17,7 @@ import { parseConfig, type TalkgateConfig } from "../src/config/config.ts";
 import type { PartnerPayload } from "../src/core/partner-payload.ts";
 import { lineSignature } from "../src/core/signature.ts";
 import { startTalkgate } from "../src/main.ts";
+import { png as pngImage } from "./support/media-fixtures.ts";
 import {
   ACCESS_TOKEN,
   API_KEY,
@@ -250,7 +251,7 @@ describe("request body limits, everywhere", () => {
 
   test("uploads: more files than allowed answer 413 and leave no file behind (sizes: test/upload.test.ts)", async () => {
     // Files over LINE's size limits (an image over 10 MB → 413 -413) are covered in test/upload.test.ts.
-    const png = Buffer.concat([Buffer.from("\x89PNG\r\n\x1a\n", "latin1"), Buffer.alloc(100, 1)]);
+    const png = pngImage();
     const form = new FormData();
     for (const field of ["file", "preview", "file"]) form.append(field, new Blob([png]), "a.png");
     const response = await fetch(`${stack.url}/line/media`, {
@@ -722,9 +723,8 @@ describe("secrets and message text never reach the logs, even at trace level", (
     assert.equal(wrongType.status, 400); // text/plain is read as a string: "body must be object"
 
     // Uploads: a good one, and a broken multipart body naming the file.
-    const png = Buffer.concat([Buffer.from("\x89PNG\r\n\x1a\n", "latin1"), Buffer.alloc(50, 1)]);
     const form = new FormData();
-    form.append("file", new Blob([png]), TEXTS.upload);
+    form.append("file", new Blob([pngImage()]), TEXTS.upload);
     const uploaded = await fetch(`${stack.url}/line/media`, {
       method: "POST",
       body: form,
