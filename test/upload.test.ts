@@ -149,4 +149,53 @@ describe("media upload", () => {
     }
     assert.deepEqual(storedFiles(), before, "no refused file is kept");
   });
+
+  test("a refused part leaves no file on disk, nor do the parts stored before it", async () => {
+    const cases: Array<[string, Record<string, { bytes: Buffer; name: string }>, number, RegExp]> = [
+      [
+        "an unknown part after a file",
+        { file: { bytes: PNG, name: "a.png" }, other: { bytes: PNG, name: "b.png" } },
+        400,
+        /^other: unknown part/,
+      ],
+      [
+        "a preview that is a video",
+        { file: { bytes: MP4, name: "v.mp4" }, preview: { bytes: MP4, name: "p.mp4" } },
+        415,
+        /^preview: must be a JPEG or PNG image, not MP4 video$/,
+      ],
+      [
+        "a preview that is not well-formed",
+        {
+          file: { bytes: MP4, name: "v.mp4" },
+          preview: { bytes: Buffer.concat([PNG, HTML]), name: "p.png" },
+        },
+        415,
+        /^preview: not a well-formed PNG image/,
+      ],
+      ["a preview and no file", { preview: { bytes: PNG, name: "p.png" } }, 400, /^file: missing$/],
+    ];
+    for (const [what, parts, status, message] of cases) {
+      const before = storedFiles();
+      const answer = await upload(parts);
+      assert.equal(answer.status, status, `${what}: ${JSON.stringify(answer.body)}`);
+      assert.match(String(answer.body.message), message, what);
+      assert.deepEqual(storedFiles(), before, what);
+    }
+  });
+
+  test("a second file part is refused 400 and neither file is kept", async () => {
+    const before = storedFiles();
+    const form = new FormData();
+    for (const bytes of [PNG, JPEG]) form.append("file", new Blob([bytes]), "a");
+    const response = await fetch(`${stack.talkgate.url}/line/media`, {
+      method: "POST",
+      body: form,
+      headers: { authorization: `Bearer ${API_KEY}` },
+    });
+    const answer = (await response.json()) as { code: string; message: string };
+    assert.equal(response.status, 400, JSON.stringify(answer));
+    assert.deepEqual(answer, { code: "-405", message: "file: sent twice (send one of each part)" });
+    assert.deepEqual(storedFiles(), before);
+  });
 });

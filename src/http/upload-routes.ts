@@ -34,12 +34,18 @@ export function registerUploadRoute(api: FastifyInstance, deps: UploadDeps): voi
             `${part.fieldname}: unknown part (send "file" and optionally "preview")`,
           );
         }
+        if (saved[part.fieldname]) {
+          part.file.resume();
+          throw new TalkgateError("-405", `${part.fieldname}: sent twice (send one of each part)`);
+        }
         saved[part.fieldname] = await store(deps, part);
       }
+      if (!saved.file) throw new TalkgateError("-405", "file: missing");
     } catch (error) {
+      // A refused request keeps none of its parts: no one learns their URLs, yet LINE could load them.
+      await Promise.all(Object.values(saved).map((part) => deps.files.remove(part.name).catch(() => {})));
       throw uploadError(error);
     }
-    if (!saved.file) throw new TalkgateError("-405", "file: missing");
     const { file, preview } = saved;
     request.log.info(
       { partner: request.partner.partnerId, size: file.size, type: file.content_type },
