@@ -17,11 +17,16 @@ const NAME = /^([A-Za-z0-9_-]{43})\.([a-z0-9]{3,4})$/;
 // What opening a name that is not a stored file fails with.
 const MISSING = new Set<unknown>(["ENOENT", "ENOTDIR", "EISDIR"]);
 const LARGEST = Math.max(...[...UPLOAD_TYPES.values()].map((type) => type.maxBytes));
+// Pino's levels, most verbose first.
+const LOG_LEVELS = ["trace", "debug", "info", "warn", "error", "fatal", "silent"] as const;
 
 /** Registers POST /line/media in the (authenticated) partner API scope. */
 export function registerUploadRoute(api: FastifyInstance, deps: UploadDeps): void {
-  // @fastify/multipart traces its options with every request header (the partner's key among them).
-  api.post("/line/media", { logLevel: "info" }, async (request) => {
+  // @fastify/multipart traces its options with every request header (the partner's key among them), so
+  // the route logs at info at the most verbose; a quieter parent (warn, silent) stays as quiet.
+  const parent = LOG_LEVELS.find((level) => level === api.log.level);
+  const logLevel = parent && LOG_LEVELS.indexOf(parent) > LOG_LEVELS.indexOf("info") ? parent : "info";
+  api.post("/line/media", { logLevel }, async (request) => {
     if (!request.isMultipart())
       throw new TalkgateError("-415", "send multipart/form-data with a `file` part");
     const saved: Record<string, Stored> = {};
