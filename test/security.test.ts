@@ -17,6 +17,7 @@ import { parseConfig, type TalkgateConfig } from "../src/config/config.ts";
 import type { PartnerPayload } from "../src/core/partner-payload.ts";
 import { lineSignature } from "../src/core/signature.ts";
 import { startTalkgate } from "../src/main.ts";
+import { png as pngImage } from "./support/media-fixtures.ts";
 import {
   ACCESS_TOKEN,
   API_KEY,
@@ -250,7 +251,8 @@ describe("request body limits, everywhere", () => {
 
   test("uploads: more files than allowed answer 413 and leave no file behind (sizes: test/upload.test.ts)", async () => {
     // Files over LINE's size limits (an image over 10 MB → 413 -413) are covered in test/upload.test.ts.
-    const png = Buffer.concat([Buffer.from("\x89PNG\r\n\x1a\n", "latin1"), Buffer.alloc(100, 1)]);
+    const png = pngImage();
+    const before = filesUnder(stack.config.mediaDir);
     const form = new FormData();
     for (const field of ["file", "preview", "file"]) form.append(field, new Blob([png]), "a.png");
     const response = await fetch(`${stack.url}/line/media`, {
@@ -261,8 +263,8 @@ describe("request body limits, everywhere", () => {
     const answer = (await response.json()) as { code: string };
     assert.equal(response.status, 413, JSON.stringify(answer));
     assert.equal(answer.code, "-413");
-    const left = filesUnder(stack.config.mediaDir).filter((f) => !f.startsWith("uploads/"));
-    assert.deepEqual(left, [], "nothing half-written stays behind");
+    // Not even the two parts stored before the third was refused.
+    assert.deepEqual(filesUnder(stack.config.mediaDir), before, "nothing stays behind");
   });
 });
 
@@ -467,6 +469,10 @@ describe("SSRF: deliveries never reach private, loopback or link-local addresses
     ["rfc1918", `http://10.0.0.1:${port}/rfc1918`],
     ["carrier-nat", `http://100.64.0.1:${port}/carrier-nat`],
     ["ula-v6", `http://[fd00::1]:${port}/ula-v6`],
+    ["compat-v4", `http://[::127.0.0.1]:${port}/compat-v4`], // IPv4-compatible ::/96
+    ["translated-v4", `http://[::ffff:0:7f00:1]:${port}/translated-v4`], // RFC 6145
+    ["nat64-local", `http://[64:ff9b:1::7f00:1]:${port}/nat64-local`], // RFC 8215 local-use prefix
+    ["6to4-metadata", "http://[2002:a9fe:a9fe::1]/latest/meta-data"], // 6to4 embedding 169.254.169.254
   ];
   const senderKeyOf = (i: number) => `30000000${String(i).padStart(2, "0")}`;
   const ids = targets(0).map(([id]) => id);
@@ -718,9 +724,8 @@ describe("secrets and message text never reach the logs, even at trace level", (
     assert.equal(wrongType.status, 400); // text/plain is read as a string: "body must be object"
 
     // Uploads: a good one, and a broken multipart body naming the file.
-    const png = Buffer.concat([Buffer.from("\x89PNG\r\n\x1a\n", "latin1"), Buffer.alloc(50, 1)]);
     const form = new FormData();
-    form.append("file", new Blob([png]), TEXTS.upload);
+    form.append("file", new Blob([pngImage()]), TEXTS.upload);
     const uploaded = await fetch(`${stack.url}/line/media`, {
       method: "POST",
       body: form,

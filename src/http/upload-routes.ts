@@ -4,7 +4,7 @@ import type { MultipartFile } from "@fastify/multipart";
 import type { FastifyInstance } from "fastify";
 import type { MediaFiles } from "../app/ports.ts";
 import { TalkgateError } from "../core/errors.ts";
-import { detectUploadType, UPLOAD_TYPES } from "../core/upload-type.ts";
+import { checkUpload, UPLOAD_TYPES, type UploadCheck } from "../core/upload-type.ts";
 import { sendMediaSource } from "./send-media-source.ts";
 
 export interface UploadDeps {
@@ -17,14 +17,19 @@ const NAME = /^([A-Za-z0-9_-]{43})\.([a-z0-9]{3,4})$/;
 // What opening a name that is not a stored file fails with.
 const MISSING = new Set<unknown>(["ENOENT", "ENOTDIR", "EISDIR"]);
 const LARGEST = Math.max(...[...UPLOAD_TYPES.values()].map((type) => type.maxBytes));
+// Pino's levels, most verbose first.
+const LOG_LEVELS = ["trace", "debug", "info", "warn", "error", "fatal", "silent"] as const;
 
 /** Registers POST /line/media in the (authenticated) partner API scope. */
 export function registerUploadRoute(api: FastifyInstance, deps: UploadDeps): void {
-  // @fastify/multipart traces its options with every request header (the partner's key among them).
-  api.post("/line/media", { logLevel: "info" }, async (request) => {
+  // @fastify/multipart traces its options with every request header (the partner's key among them), so
+  // the route logs at info at the most verbose; a quieter parent (warn, silent) stays as quiet.
+  const parent = LOG_LEVELS.find((level) => level === api.log.level);
+  const logLevel = parent && LOG_LEVELS.indexOf(parent) > LOG_LEVELS.indexOf("info") ? parent : "info";
+  api.post("/line/media", { logLevel }, async (request) => {
     if (!request.isMultipart())
       throw new TalkgateError("-415", "send multipart/form-data with a `file` part");
-    const saved: Record<string, { url: string; content_type: string; size: number }> = {};
+    const saved: Record<string, Stored> = {};
     try {
       for await (const part of request.files({ limits: { fileSize: LARGEST, files: 2 } })) {
         if (part.fieldname !== "file" && part.fieldname !== "preview") {
@@ -34,12 +39,18 @@ export function registerUploadRoute(api: FastifyInstance, deps: UploadDeps): voi
             `${part.fieldname}: unknown part (send "file" and optionally "preview")`,
           );
         }
+        if (saved[part.fieldname]) {
+          part.file.resume();
+          throw new TalkgateError("-405", `${part.fieldname}: sent twice (send one of each part)`);
+        }
         saved[part.fieldname] = await store(deps, part);
       }
+      if (!saved.file) throw new TalkgateError("-405", "file: missing");
     } catch (error) {
+      // A refused request keeps none of its parts: no one learns their URLs, yet LINE could load them.
+      await Promise.all(Object.values(saved).map((part) => deps.files.remove(part.name).catch(() => {})));
       throw uploadError(error);
     }
-    if (!saved.file) throw new TalkgateError("-405", "file: missing");
     const { file, preview } = saved;
     request.log.info(
       { partner: request.partner.partnerId, size: file.size, type: file.content_type },
@@ -67,39 +78,65 @@ function uploadError(error: unknown): unknown {
   return new TalkgateError("-405", `body: not well-formed multipart/form-data (${(error as Error).message})`);
 }
 
-async function store(deps: UploadDeps, part: MultipartFile) {
-  const name = `uploads/${randomBytes(32).toString("base64url")}`;
-  const { size } = await deps.files.save(name, part.file, null);
-  if (part.file.truncated) {
-    await deps.files.remove(name);
-    throw new TalkgateError("-413", `${part.fieldname}: larger than LINE accepts (${LARGEST} bytes)`);
-  }
-  const head = await readHead(deps.files, name, size);
-  const type = detectUploadType(head);
-  if (!type || (part.fieldname === "preview" && type.kind !== "image")) {
-    await deps.files.remove(name);
-    throw new TalkgateError("-415", `${part.fieldname}: not a JPEG or PNG image, MP4 video or M4A/MP3 audio`);
-  }
-  if (size > type.maxBytes) {
-    await deps.files.remove(name);
-    throw new TalkgateError(
-      "-413",
-      `${part.fieldname}: ${type.kind} larger than LINE accepts (${type.maxBytes} bytes)`,
-    );
-  }
-  const finalName = `${name}.${type.extension}`;
-  await deps.files.rename(name, finalName);
-  return {
-    url: `${deps.publicBaseUrl}/media/${finalName.slice("uploads/".length)}`,
-    content_type: type.contentType,
-    size,
-  };
+interface Stored {
+  name: string;
+  url: string;
+  content_type: string;
+  size: number;
 }
 
-async function readHead(files: MediaFiles, name: string, size: number): Promise<Uint8Array> {
-  if (size === 0) return new Uint8Array();
+async function store(deps: UploadDeps, part: MultipartFile): Promise<Stored> {
+  const name = `uploads/${randomBytes(32).toString("base64url")}`;
+  const { size } = await deps.files.save(name, part.file, null);
+  try {
+    if (part.file.truncated) {
+      throw new TalkgateError("-413", `${part.fieldname}: larger than LINE accepts (${LARGEST} bytes)`);
+    }
+    const check = await checkUpload(size, (offset, length) => readRange(deps.files, name, offset, length));
+    if (!check.ok || (part.fieldname === "preview" && check.type.kind !== "image")) {
+      throw refusal(part.fieldname, check);
+    }
+    const finalName = `${name}.${check.type.extension}`;
+    await deps.files.rename(name, finalName);
+    return {
+      name: finalName,
+      url: `${deps.publicBaseUrl}/media/${finalName.slice("uploads/".length)}`,
+      content_type: check.type.contentType,
+      size,
+    };
+  } catch (error) {
+    await deps.files.remove(name);
+    throw error;
+  }
+}
+
+// Why a stored part is refused, or for a preview that is not an image, that it must be one.
+function refusal(field: string, check: UploadCheck): TalkgateError {
+  if (check.ok) {
+    return new TalkgateError("-415", `${field}: must be a JPEG or PNG image, not ${check.type.name}`);
+  }
+  switch (check.problem) {
+    case "unknown":
+      return new TalkgateError("-415", `${field}: not a JPEG or PNG image, MP4 video or M4A/MP3 audio`);
+    case "too-large":
+      return new TalkgateError(
+        "-413",
+        `${field}: ${check.type.kind} larger than LINE accepts (${check.type.maxBytes} bytes)`,
+      );
+    case "malformed":
+      return new TalkgateError("-415", `${field}: not a well-formed ${check.type.name} (${check.reason})`);
+  }
+}
+
+async function readRange(
+  files: MediaFiles,
+  name: string,
+  offset: number,
+  length: number,
+): Promise<Uint8Array> {
+  if (length === 0) return new Uint8Array();
   const chunks: Buffer[] = [];
-  for await (const chunk of files.open(name, { start: 0, end: Math.min(size, 16) - 1 }))
+  for await (const chunk of files.open(name, { start: offset, end: offset + length - 1 }))
     chunks.push(chunk as Buffer);
   return Buffer.concat(chunks);
 }

@@ -1,55 +1,55 @@
 // Which network addresses outbound requests may reach: public ones, unless an operator allows private ones.
 import { lookup as dnsLookup, type LookupAddress, type LookupOptions } from "node:dns";
-import { BlockList, isIP } from "node:net";
+import ipaddr from "ipaddr.js";
 
-const privateRanges = new BlockList();
-for (const [network, prefix] of [
-  ["0.0.0.0", 8], // "this" network
-  ["10.0.0.0", 8], // RFC 1918
-  ["100.64.0.0", 10], // carrier-grade NAT, RFC 6598
-  ["127.0.0.0", 8], // loopback
-  ["169.254.0.0", 16], // link-local (cloud metadata services live here)
-  ["172.16.0.0", 12], // RFC 1918
-  ["192.0.0.0", 24], // IETF protocol assignments
-  ["192.168.0.0", 16], // RFC 1918
-  ["198.18.0.0", 15], // benchmarking
-  ["224.0.0.0", 4], // multicast
-  ["240.0.0.0", 4], // reserved, broadcast
-] as const) {
-  privateRanges.addSubnet(network, prefix, "ipv4");
-}
-for (const [network, prefix] of [
-  ["::", 128], // unspecified
-  ["::1", 128], // loopback
-  ["fc00::", 7], // unique local
-  ["fe80::", 10], // link-local
-  ["ff00::", 8], // multicast
-] as const) {
-  privateRanges.addSubnet(network, prefix, "ipv6");
-}
+type Address = ipaddr.IPv4 | ipaddr.IPv6;
 
-// IPv6 prefixes whose last 32 bits are an IPv4 address that the packet reaches.
-const embedsIpv4 = new BlockList();
-embedsIpv4.addSubnet("::ffff:0:0", 96, "ipv6"); // IPv4-mapped
-embedsIpv4.addSubnet("64:ff9b::", 96, "ipv6"); // NAT64, RFC 6052
+// Global unicast (RFC 4291 §2.4): every other IPv6 prefix is loopback, link-local, unique-local,
+// multicast, IPv4-compatible (::/96), a translation prefix or unassigned.
+const GLOBAL_UNICAST = ipaddr.IPv6.parseCIDR("2000::/3");
+// IPv6 prefixes that reach the IPv4 address in their last 32 bits: IPv4-mapped (RFC 4291) and the NAT64
+// well-known prefix (RFC 6052), which DNS64 hands out on IPv6-only networks.
+const EMBEDS_IPV4 = [ipaddr.IPv6.parseCIDR("::ffff:0:0/96"), ipaddr.IPv6.parseCIDR("64:ff9b::/96")];
 
-/** True for an IP address in a private, loopback, link-local or otherwise non-public range. */
+/**
+ * True for an IP address outside the public unicast space: private, loopback, link-local, shared,
+ * documentation, translation, tunnel or any other special-purpose range of IANA's registries (as
+ * ipaddr.js names them). Takes every spelling Node or ipaddr.js accepts (`127.1`, `0x7f.1`,
+ * `2130706433`, `[::1]`, `fe80::1%eth0`); a string that is not an address is not private.
+ */
 export function isPrivateAddress(address: string): boolean {
-  const family = isIP(address);
-  if (family === 4) return privateRanges.check(address, "ipv4");
-  if (family !== 6) return false;
-  if (embedsIpv4.check(address, "ipv6")) return privateRanges.check(lastIpv4(address), "ipv4");
-  return privateRanges.check(address, "ipv6");
+  const parsed = parseAddress(address);
+  return parsed !== undefined && !isPublic(parsed);
 }
 
-// The IPv4 address in the last 32 bits of an IPv6 address ("::ffff:10.0.0.1" or "64:ff9b::a00:1").
-function lastIpv4(address: string): string {
-  const tail = address.slice(address.lastIndexOf(":") + 1);
-  if (tail.includes(".")) return tail;
-  const groups = address.split(":");
-  const low = Number.parseInt(groups.at(-1) || "0", 16);
-  const high = groups.length >= 2 && !address.endsWith("::") ? Number.parseInt(groups.at(-2) || "0", 16) : 0;
-  return [high >> 8, high & 255, low >> 8, low & 255].join(".");
+function isPublic(address: Address): boolean {
+  if (address instanceof ipaddr.IPv4) return address.range() === "unicast";
+  const embedding = EMBEDS_IPV4.find((prefix) => address.match(prefix));
+  if (embedding) {
+    const [high = 0, low = 0] = address.parts.slice(6);
+    return isPublic(new ipaddr.IPv4([high >> 8, high & 255, low >> 8, low & 255]));
+  }
+  // ipaddr.js names the special-purpose blocks inside 2000::/3 too: 6to4, Teredo, documentation…
+  return address.match(GLOBAL_UNICAST) && address.range() === "unicast";
+}
+
+function parseAddress(text: string): Address | undefined {
+  let literal = text.startsWith("[") && text.endsWith("]") ? text.slice(1, -1) : text;
+  if (!literal.includes(":")) return ipaddr.IPv4.isValid(literal) ? ipaddr.IPv4.parse(literal) : undefined;
+  // A zone id only picks the interface of a link-local address; ipaddr.js takes only [0-9a-z] ones.
+  const zone = literal.indexOf("%");
+  if (zone >= 0) literal = literal.slice(0, zone);
+  // ipaddr.js reads "::a.b.c.d" as IPv4-mapped, but it is IPv4-compatible (::/96): spell the tail in hex.
+  const tail = /^(.*:)(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})$/.exec(literal);
+  if (tail) {
+    const octets = tail.slice(2).map(Number);
+    if (octets.some((octet) => octet > 255)) return undefined;
+    const [a = 0, b = 0, c = 0, d = 0] = octets;
+    literal = `${tail[1]}${((a << 8) | b).toString(16)}:${((c << 8) | d).toString(16)}`;
+  } else if (literal.includes(".")) {
+    return undefined;
+  }
+  return ipaddr.IPv6.isValid(literal) ? ipaddr.IPv6.parse(literal) : undefined;
 }
 
 type LookupCallback = (
@@ -65,7 +65,11 @@ type LookupCallback = (
 export function publicOnlyLookup(hostname: string, options: LookupOptions, callback: LookupCallback): void {
   dnsLookup(hostname, { ...options, all: true }, (error, addresses) => {
     if (error) return callback(error, []);
-    const refused = addresses.find((entry) => isPrivateAddress(entry.address));
+    // An answer that does not even parse is refused as well: the check fails closed.
+    const refused = addresses.find((entry) => {
+      const parsed = parseAddress(entry.address);
+      return parsed === undefined || !isPublic(parsed);
+    });
     if (refused) {
       const denied: NodeJS.ErrnoException = new Error(
         `${hostname} resolves to private address ${refused.address}`,
