@@ -3,13 +3,18 @@
 // body. A send answered "0" reached the user exactly once, no message reached a user twice, and a
 // serial_number answers the same result every time it is repeated.
 import assert from "node:assert/strict";
-import { after, before, describe, test } from "node:test";
+import { after, afterEach, before, describe, test } from "node:test";
 import * as ev from "../emulator/events.ts";
 import { type LineEmulator, type SentRecord, startLineEmulator } from "../emulator/line-emulator.ts";
 import { type PartnerSink, startPartnerSink } from "../emulator/partner-sink.ts";
 import { sleep } from "./support/partner-api.ts";
 import { ACCESS_TOKEN, API_KEY, CHANNEL_SECRET, SENDER_KEY, stackConfig } from "./support/stack.ts";
-import { freePort, startTalkgateProcess, type TalkgateProcess } from "./support/talkgate-process.ts";
+import {
+  freePort,
+  printOutputIfFailed,
+  startTalkgateProcess,
+  type TalkgateProcess,
+} from "./support/talkgate-process.ts";
 
 const REPLY = "/v2/bot/message/reply";
 const PUSH = "/v2/bot/message/push";
@@ -129,7 +134,7 @@ const LOAD_DEADLINE_MS = 50_000;
 
 test("SIGKILL again and again while partners send: answered 0 means delivered exactly once", {
   timeout: 90_000,
-}, async () => {
+}, async (t) => {
   const port = await freePort();
   const emulator = await startEmulator(port);
   const sink = await startPartnerSink();
@@ -144,6 +149,7 @@ test("SIGKILL again and again while partners send: answered 0 means delivered ex
     }),
     port,
   );
+  t.after(() => printOutputIfFailed(t, talkgate));
 
   const targets = [
     ...Array.from({ length: USERS }, userTarget),
@@ -318,6 +324,7 @@ function caseStack(replyTokenTtlMs: number, replyTokenMaxAgeMs: number): CaseSta
       port,
     );
   });
+  afterEach((t) => printOutputIfFailed(t, stack.talkgate));
   after(async () => {
     await stack.talkgate.close();
     await stack.emulator.close();
@@ -435,7 +442,7 @@ describe("a reply cut off by a crash before LINE took it, and retried by the par
 
 test("after a restart, a send cut off by the crash is taken up at once, not answered -423", {
   timeout: 30_000,
-}, async () => {
+}, async (t) => {
   const port = await freePort();
   const emulator = await startEmulator(port);
   const sink = await startPartnerSink();
@@ -444,6 +451,7 @@ test("after a restart, a send cut off by the crash is taken up at once, not answ
     stackConfig(emulator.url, sink.url, { line: { timeoutMs: 10_000 } }),
     port,
   );
+  t.after(() => printOutputIfFailed(t, talkgate));
   try {
     const target = userTarget();
     const text = "cut off, then retried at once";

@@ -20,7 +20,7 @@ import {
   SIGNING_SECRET,
   stackConfig,
 } from "./support/stack.ts";
-import { freePort, startTalkgateProcess } from "./support/talkgate-process.ts";
+import { freePort, printOutputIfFailed, startTalkgateProcess } from "./support/talkgate-process.ts";
 
 const CONVERSATIONS = 150; // 90 one-to-one chats, 30 groups, 30 rooms
 const EVENTS_PER_CONVERSATION = 20;
@@ -74,7 +74,7 @@ function messageEvent(conv: Conversation, c: number, i: number, timestamp: numbe
 
 test("SIGKILL again and again under load: nothing acknowledged lost, order and serial numbers kept", {
   timeout: 90_000,
-}, async () => {
+}, async (t) => {
   const port = await freePort();
   const emulator = await startLineEmulator({
     channels: [
@@ -96,6 +96,7 @@ test("SIGKILL again and again under load: nothing acknowledged lost, order and s
     return { status: 200, delayMs: partnerRequests % 5 };
   });
   const talkgate = await startTalkgateProcess(stackConfig(emulator.url, sink.url), port);
+  t.after(() => printOutputIfFailed(t, talkgate));
 
   const conversations = Array.from({ length: CONVERSATIONS }, (_, c) => conversation(c));
   const sentEvents = new Map<string, SentEvent>();
@@ -259,7 +260,7 @@ test("SIGKILL again and again under load: nothing acknowledged lost, order and s
 
 test("SIGKILL in the middle of attachment downloads: no truncated attachment is ever served", {
   timeout: 60_000,
-}, async () => {
+}, async (t) => {
   const port = await freePort();
   const emulator = await startLineEmulator({
     channels: [
@@ -278,6 +279,7 @@ test("SIGKILL in the middle of attachment downloads: no truncated attachment is 
     }),
     port,
   );
+  t.after(() => printOutputIfFailed(t, talkgate));
   const MiB = 1024 * 1024;
   const source = ev.userSource(ev.randomUserId());
   // LINE serves each body slowly (1.5 to 2 MiB/s), so that every kill lands mid-body.

@@ -764,6 +764,90 @@ describe("secrets and message text never reach the logs, even at trace level", (
   });
 });
 
+describe("a delivery that goes dead logs none of its message text, even at trace level", () => {
+  const TEXTS = {
+    text: "msgtext-dead-text-5127",
+    long: "msgtext-dead-long-6238",
+    postback: "postback-dead-7349",
+    address: "address-dead-8450",
+    fileName: "filename-dead-9561.pdf",
+  };
+  const MAX_AGE_MS = 400;
+  const lines: string[] = [];
+  let stack: SecurityStack;
+
+  before(async () => {
+    const stream = new Writable({
+      write(chunk, _encoding, done) {
+        lines.push(String(chunk));
+        done();
+      },
+    });
+    stack = await startSecurityStack({
+      logger: pino({ level: "trace" }, stream),
+      // A delivery is dead once it has failed for MAX_AGE_MS; retries come every 50 to 100 ms until then.
+      config: { delivery: { maxAgeMs: MAX_AGE_MS, initialBackoffMs: 50, maxBackoffMs: 100, pollMs: 20 } },
+    });
+  });
+  after(() => stack.close());
+
+  test("delivery:dead (and every failed attempt before it) names the delivery, never what it carried", async () => {
+    const { emulator, sink } = stack;
+    // The partner fails every time, and echoes what it got in its answer (a log of the answer would leak it).
+    sink.respondWith((req) => ({ status: 500, body: JSON.stringify({ code: "500", message: req.raw }) }));
+    const user = ev.randomUserId();
+    const source = ev.userSource(user);
+    const file = ev.fileEvent(source, { fileName: TEXTS.fileName, fileSize: 3 });
+    emulator.setContent(file.message.id, { body: "abc" });
+    const events = [
+      ev.textEvent(source, `hello ${TEXTS.text}`),
+      ev.textEvent(source, `${TEXTS.long} `.repeat(80)),
+      ev.postbackEvent(source, { data: TEXTS.postback }),
+      ev.locationEvent(source, { title: TEXTS.address, address: TEXTS.address, latitude: 1, longitude: 2 }),
+      file,
+    ];
+    assert.equal((await emulator.sendWebhook(SENDER_KEY, events)).status, 200);
+    const states = () =>
+      rows<{ state: string; n: number }>(
+        stack,
+        "SELECT state, count(*) AS n FROM deliveries GROUP BY state ORDER BY state",
+      );
+    // A safety net only: each goes dead soon after MAX_AGE_MS.
+    await until(
+      "every delivery dead",
+      () => states()[0]?.state === "dead" && states()[0]?.n === events.length,
+      30_000,
+    );
+    assert.deepEqual(
+      states().map((row) => ({ ...row })),
+      [{ state: "dead", n: events.length }],
+    );
+    assert.ok(sink.received.length >= events.length, "every event reached the (failing) partner");
+    assert.ok(
+      sink.received.some((r) => r.raw.includes(TEXTS.text)),
+      "the partner did get the text (so it was there to leak)",
+    );
+    await stack.close();
+    stack.close = async () => {};
+
+    const log = lines.join("");
+    const dead = lines.filter((line) => line.includes('"delivery:dead"'));
+    assert.equal(dead.length, events.length, "one delivery:dead line per delivery");
+    assert.ok(
+      lines.some((line) => line.includes('"delivery:attempt:failed"')),
+      "failed attempts were logged",
+    );
+    const readable = `${log}\n${decodedBuffers(log)}`;
+    const where = Object.entries(TEXTS)
+      .filter(([, needle]) => readable.includes(needle))
+      .map(
+        ([name, needle]) =>
+          `${name} (${needle}) in: ${(lines.find((l) => l.includes(needle)) ?? "").slice(0, 300)}`,
+      );
+    assert.deepEqual(where, [], "message text in the log");
+  });
+});
+
 /** The text of every serialised Buffer (`{"type":"Buffer","data":[…]}`) in a log, where bytes hide. */
 function decodedBuffers(log: string): string {
   const out: string[] = [];

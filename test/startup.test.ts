@@ -50,21 +50,28 @@ describe("talkgate's start", () => {
   let dir: string;
   let cacheDir: string;
   let configPath: string;
-  // `talkgate serve` with the probe until it has been ready for 0.5 s; then SIGTERM and its exit code.
-  async function serve(probePrefix: string): Promise<number | null> {
+  // `talkgate serve` with the probe until it has been ready for 0.5 s; then SIGTERM. Its exit code, and
+  // what it wrote (kept for a failure message, never shown otherwise).
+  async function serve(probePrefix: string): Promise<{ code: number | null; output: string }> {
     const child = spawn(
       process.execPath,
       ["--import", probe(probePrefix), "bin/talkgate.js", "serve", "--config", configPath],
-      { stdio: ["ignore", "pipe", "inherit"], env: { ...process.env, NODE_COMPILE_CACHE: cacheDir } },
+      { stdio: ["ignore", "pipe", "pipe"], env: { ...process.env, NODE_COMPILE_CACHE: cacheDir } },
     );
-    const exited = once(child, "exit");
-    for await (const line of createInterface({ input: child.stdout as NodeJS.ReadableStream })) {
-      if (line.includes('"talkgate:ready"')) break;
-    }
+    const output: string[] = [];
+    const closed = once(child, "close");
+    createInterface({ input: child.stderr as NodeJS.ReadableStream }).on("line", (line) => output.push(line));
+    const ready = new Promise<void>((resolve) => {
+      createInterface({ input: child.stdout as NodeJS.ReadableStream }).on("line", (line) => {
+        output.push(line);
+        if (line.includes('"talkgate:ready"')) resolve();
+      });
+    });
+    await Promise.race([ready, closed]);
     await new Promise((resolve) => setTimeout(resolve, 500));
     child.kill("SIGTERM");
-    const [code] = await exited;
-    return code as number | null;
+    const [code] = await closed;
+    return { code: code as number | null, output: output.join("\n") };
   }
 
   before(() => {
@@ -79,10 +86,12 @@ describe("talkgate's start", () => {
   after(() => rmSync(dir, { recursive: true, force: true }));
 
   test("a first start fills the cache; from the next one on, no thread of talkgate loads the stripper", async () => {
-    assert.equal(await serve(join(dir, "first")), 0);
+    const first = await serve(join(dir, "first"));
+    assert.equal(first.code, 0, `the first start exited ${first.code}:\n${first.output}`);
     assert.ok(readdirSync(cacheDir, { recursive: true }).length > 0, "the cache was filled");
     const prefix = join(dir, "second");
-    assert.equal(await serve(prefix), 0);
+    const second = await serve(prefix);
+    assert.equal(second.code, 0, `the second start exited ${second.code}:\n${second.output}`);
     const seen = threads(prefix);
     assert.ok(seen.some(({ thread }) => thread === 0));
     assert.deepEqual(

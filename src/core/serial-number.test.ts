@@ -60,6 +60,26 @@ for (const c of SCOPE_CASES) {
   });
 }
 
+// The suite runs with TZ=Asia/Seoul, but must catch a day computed in local time under any TZ, UTC included.
+test("serialScope: the day is the UTC day whatever the process's time zone", () => {
+  const zone = process.env.TZ;
+  try {
+    for (const tz of ["UTC", "Asia/Seoul", "America/Los_Angeles", "Pacific/Kiritimati"]) {
+      process.env.TZ = tz;
+      for (const c of SCOPE_CASES) {
+        assert.deepEqual(
+          serialScope(c.eventPrefix, c.senderKey, c.receivedAt),
+          c.expected,
+          `${tz}: ${c.name}`,
+        );
+      }
+    }
+  } finally {
+    if (zone === undefined) delete process.env.TZ;
+    else process.env.TZ = zone;
+  }
+});
+
 test("serialScope: 23:59:59.999 and 00:00:00.000 UTC fall in different counter scopes", () => {
   const before = serialScope("Uae87c693e28", "1", Date.UTC(2030, 11, 31, 23, 59, 59, 999));
   const after = serialScope("Uae87c693e28", "1", Date.UTC(2031, 0, 1));

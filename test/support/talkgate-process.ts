@@ -1,5 +1,6 @@
 // Runs `talkgate serve` as a child process on a fixed port, so tests can SIGKILL it and start it again on
-// the same database, as a crash and a supervisor's restart would.
+// the same database, as a crash and a supervisor's restart would. Its output is kept, not shown, unless a
+// test fails.
 import { type ChildProcess, spawn } from "node:child_process";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { createServer } from "node:net";
@@ -30,6 +31,8 @@ export interface TalkgateProcess {
   readonly kills: number;
   /** For each restart, the ms from the SIGKILL to talkgate's next `talkgate:ready`. */
   readonly restartMs: readonly number[];
+  /** The last {@link OUTPUT_LINES} lines talkgate wrote (stdout and stderr, every run), oldest first. */
+  readonly output: readonly string[];
   /** SIGKILL (no shutdown of any kind), wait for the exit, start again; resolves once it is ready. */
   killAndRestart(): Promise<void>;
   /** Runs `sql` on a read-only connection of its own (the store is in WAL mode: readers do not block it). */
@@ -53,7 +56,12 @@ export async function startTalkgateProcess(
     configPath,
     JSON.stringify({ ...config, logLevel: "info", listen: { host: "127.0.0.1", port } }),
   );
-  let child = await spawnTalkgate(configPath);
+  const output: string[] = [];
+  let runs = 1;
+  let child = await spawnTalkgate(configPath, output, runs).catch((error: unknown) => {
+    rmSync(dir, { recursive: true, force: true });
+    throw error;
+  });
   let kills = 0;
   const restartMs: number[] = [];
   const killChild = async () => {
@@ -71,11 +79,12 @@ export async function startTalkgateProcess(
       return kills;
     },
     restartMs,
+    output,
     async killAndRestart() {
       const killedAt = Date.now();
       await killChild();
       kills++;
-      child = await spawnTalkgate(configPath);
+      child = await spawnTalkgate(configPath, output, ++runs);
       restartMs.push(Date.now() - killedAt);
     },
     query<T>(sql: string, ...params: Array<string | number>): T[] {
@@ -93,29 +102,61 @@ export async function startTalkgateProcess(
   };
 }
 
-// Starts `talkgate serve` and resolves once it logs that it is ready (within 20 s).
-async function spawnTalkgate(configPath: string): Promise<ChildProcess> {
+/** How many of talkgate's last output lines are kept for a failing test to show. */
+export const OUTPUT_LINES = 300;
+
+/**
+ * Prints talkgate's last output lines to stderr when `t` failed (call it from `afterEach`, or from the
+ * test's own `t.after`); a passing test shows nothing of it.
+ */
+export function printOutputIfFailed(
+  t: { readonly name: string },
+  talkgate: TalkgateProcess | undefined,
+): void {
+  // TestContext.passed (Node ≥ 21.7) is missing from @types/node's TestContext, not from Node.
+  if ((t as { passed?: boolean }).passed !== false || !talkgate) return;
+  process.stderr.write(
+    `--- "${t.name}" failed; talkgate's last ${talkgate.output.length} output lines ---\n` +
+      `${talkgate.output.join("\n")}\n--- end of talkgate's output ---\n`,
+  );
+}
+
+// Starts `talkgate serve` and resolves once it logs that it is ready (within 20 s). Every line it writes
+// (both streams are read, so that a full pipe never stalls it) goes to `output`, tagged with its run.
+async function spawnTalkgate(configPath: string, output: string[], run: number): Promise<ChildProcess> {
   const child = spawn(process.execPath, ["bin/talkgate.js", "serve", "--config", configPath], {
-    stdio: ["ignore", "pipe", "inherit"],
+    stdio: ["ignore", "pipe", "pipe"],
   });
-  // Every log line is read (and dropped) so that a full pipe never stalls talkgate.
+  const keep = (stream: string) => (line: string) => {
+    output.push(`[run ${run} ${stream}] ${line}`);
+    if (output.length > OUTPUT_LINES) output.shift();
+  };
+  createInterface({ input: child.stderr as NodeJS.ReadableStream }).on("line", keep("stderr"));
   const lines = createInterface({ input: child.stdout as NodeJS.ReadableStream });
+  lines.on("line", keep("stdout"));
+  const failure = (why: string) =>
+    new Error(
+      `${why}; its last output lines:\n${output.filter((l) => l.startsWith(`[run ${run} `)).join("\n")}`,
+    );
   await new Promise<void>((resolve, reject) => {
     const timer = setTimeout(() => {
       child.kill("SIGKILL");
-      reject(new Error("talkgate was not ready within 20 s"));
+      reject(failure("talkgate was not ready within 20 s"));
     }, 20_000);
+    // "close", not "exit": its last lines are read by then.
     const onExit = (code: number | null) => {
       clearTimeout(timer);
-      reject(new Error(`talkgate exited with ${code} before it was ready`));
+      reject(failure(`talkgate exited with ${code} before it was ready`));
     };
-    child.once("exit", onExit);
-    lines.on("line", (line) => {
+    child.once("close", onExit);
+    const onLine = (line: string) => {
       if (!line.includes('"talkgate:ready"')) return;
       clearTimeout(timer);
-      child.off("exit", onExit);
+      child.off("close", onExit);
+      lines.off("line", onLine);
       resolve();
-    });
+    };
+    lines.on("line", onLine);
   });
   return child;
 }

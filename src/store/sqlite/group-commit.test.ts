@@ -37,11 +37,16 @@ function openCounted(): { db: DatabaseSync; reader: DatabaseSync; begins: () => 
 
 const synced = () => Promise.resolve();
 
+/** Each test ends within this: a broken sync or commit fails it rather than hanging the run. */
+const TIMEOUT_MS = 5_000;
+
 function count(db: DatabaseSync): number {
   return (db.prepare("SELECT count(*) AS n FROM items").get() as { n: number }).n;
 }
 
-test("100 runs queued in one tick share one transaction, resolve with their results, and are committed", async () => {
+test("100 runs queued in one tick share one transaction, resolve with their results, and are committed", {
+  timeout: TIMEOUT_MS,
+}, async () => {
   const { db, reader, begins, close } = openCounted();
   try {
     const writes = new GroupCommit(db, synced);
@@ -62,7 +67,9 @@ test("100 runs queued in one tick share one transaction, resolve with their resu
   }
 });
 
-test("a run resolves only after its transaction has committed", async () => {
+test("a run resolves only after its transaction has committed", {
+  timeout: TIMEOUT_MS,
+}, async () => {
   const { db, reader, close } = openCounted();
   try {
     const writes = new GroupCommit(db, synced);
@@ -77,7 +84,9 @@ test("a run resolves only after its transaction has committed", async () => {
   }
 });
 
-test("a unit that throws rolls back alone; the others in the batch commit", async () => {
+test("a unit that throws rolls back alone; the others in the batch commit", {
+  timeout: TIMEOUT_MS,
+}, async () => {
   const { db, reader, begins, close } = openCounted();
   try {
     const writes = new GroupCommit(db, synced);
@@ -109,7 +118,9 @@ test("a unit that throws rolls back alone; the others in the batch commit", asyn
   }
 });
 
-test("a constraint violation in one unit does not affect its neighbours", async () => {
+test("a constraint violation in one unit does not affect its neighbours", {
+  timeout: TIMEOUT_MS,
+}, async () => {
   const { db, reader, close } = openCounted();
   try {
     const writes = new GroupCommit(db, synced);
@@ -139,7 +150,9 @@ test("a constraint violation in one unit does not affect its neighbours", async 
   }
 });
 
-test("runs queued after a flush go into the next transaction", async () => {
+test("runs queued after a flush go into the next transaction", {
+  timeout: TIMEOUT_MS,
+}, async () => {
   const { db, reader, begins, close } = openCounted();
   try {
     const writes = new GroupCommit(db, synced);
@@ -166,7 +179,9 @@ test("runs queued after a flush go into the next transaction", async () => {
   }
 });
 
-test("a unit that ends the shared transaction fails alone and the group commit recovers", async () => {
+test("a unit that ends the shared transaction fails alone and the group commit recovers", {
+  timeout: TIMEOUT_MS,
+}, async () => {
   const { db, reader, close } = openCounted();
   try {
     const writes = new GroupCommit(db, synced);
@@ -191,7 +206,9 @@ test("a unit that ends the shared transaction fails alone and the group commit r
   }
 });
 
-test("a run resolves only once its commit is durable, and fails when making it durable fails", async () => {
+test("a run resolves only once its commit is durable, and fails when making it durable fails", {
+  timeout: TIMEOUT_MS,
+}, async () => {
   const { db, reader, close } = openCounted();
   try {
     let syncs = 0;
@@ -223,7 +240,9 @@ test("a run resolves only once its commit is durable, and fails when making it d
   }
 });
 
-test("a run queued with durable: false resolves once committed; synced() waits for the sync under way", async () => {
+test("a run queued with durable: false resolves once committed; synced() waits for the sync under way", {
+  timeout: TIMEOUT_MS,
+}, async () => {
   const { db, reader, close } = openCounted();
   try {
     let finishSync = () => {};
@@ -266,7 +285,9 @@ test("a run queued with durable: false resolves once committed; synced() waits f
   }
 });
 
-test("a run queued with durable: false waits for a durable one to share its transaction, or commits alone soon", async () => {
+test("a run queued with durable: false waits for a durable one to share its transaction, or commits alone soon", {
+  timeout: TIMEOUT_MS,
+}, async () => {
   const { db, reader, begins, close } = openCounted();
   try {
     const writes = new GroupCommit(db, synced);

@@ -1,13 +1,22 @@
-// Unit tests for the SQLite store on real files: serials, dedupe, claims, leases, attachments, unsend, reopening.
+// Unit tests for the SQLite store on real files: serials, dedupe, claims, leases, attachments, unsend, reopening,
+// sends (idempotency, resumption, reply tokens, standby), conversation state and replay.
 import assert from "node:assert/strict";
 import { createHash } from "node:crypto";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, test } from "node:test";
-import type { ConversationClaim, DeliveryOutcome, IngestRequest, MediaOutcome } from "../../app/ports.ts";
+import type {
+  ConversationClaim,
+  DeliveryOutcome,
+  IngestRequest,
+  MediaOutcome,
+  NewSend,
+  SendAnswer,
+} from "../../app/ports.ts";
 import type { MediaKind } from "../../core/attachment.ts";
 import { readEventFacts } from "../../core/line-event.ts";
+import { afterFailure, DEFAULT_RETRY_POLICY } from "../../core/retry-policy.ts";
 import { openSqliteStore, type SqliteStore } from "./sqlite-store.ts";
 
 const dir = mkdtempSync(join(tmpdir(), "talkgate-sqlite-store-"));
@@ -46,6 +55,9 @@ interface EventOptions {
   group?: string;
   timestamp?: number;
   type?: string;
+  mode?: "active" | "standby";
+  /** null: the event carries none (as unsend, unfollow and leave events do). */
+  replyToken?: string | null;
 }
 
 /** A LINE event; `id` is its webhookEventId (null: none, so it is deduped on its hash). */
@@ -56,18 +68,20 @@ function lineEvent(options: EventOptions = {}): Record<string, unknown> {
     group,
     timestamp = T0 - 1000,
     type = "message",
+    mode = "active",
+    replyToken = "r",
   } = options;
   const source: Record<string, unknown> = group ? { type: "group", groupId: group } : { type: "user" };
   if (user) source.userId = user;
   const event: Record<string, unknown> = {
     type,
-    mode: "active",
+    mode,
     timestamp,
     source,
     deliveryContext: { isRedelivery: false },
-    replyToken: "r",
     message: { id: `m-${id}`, type: "text", text: "hello" },
   };
+  if (replyToken !== null) event.replyToken = replyToken;
   if (id !== null) event.webhookEventId = id;
   return event;
 }
@@ -992,5 +1006,328 @@ test("a fetch whose lease lapsed does not count once another fetch stored the at
     const media = (await store.findMessage(SENDER, serial))?.media;
     assert.equal(media?.path, `${SENDER}/fast`);
     assert.equal(media?.state, "stored");
+  });
+});
+
+// --- Sends (SPEC §6 POST /line/message/send): idempotency, resumption, reply tokens, standby ---
+
+const STALE = 60_000;
+const TOKEN_AGE = 50_000;
+const SEND_OPTIONS = { staleAfterMs: STALE, replyTokenMaxAgeMs: TOKEN_AGE };
+const CHAT_A = `user:${USER_A}`;
+
+/** A send of "hi" to USER_A; `requestHash` stands for its content (another hash: other messages). */
+function newSend(serialNumber: string, requestHash = "hash-hi"): NewSend {
+  return {
+    senderKey: SENDER,
+    serialNumber,
+    partnerId: "jedai",
+    conversation: CHAT_A,
+    to: USER_A,
+    messages: JSON.stringify([{ type: "text", text: "hi" }]),
+    notificationDisabled: false,
+    requestHash,
+  };
+}
+
+const ANSWER: SendAnswer = {
+  method: "reply",
+  sentMessages: [{ id: "461230966842064897" }],
+  requestId: "req-1",
+};
+
+/** Ingests one event of USER_A's chat, received at `receivedAt`. */
+function speak(store: SqliteStore, receivedAt: number, options: EventOptions = {}) {
+  return store.ingest(request([lineEvent(options)], receivedAt));
+}
+
+test("beginSend: a sent serial_number answers its first result again, and never goes again", async () => {
+  await withStore(async (store) => {
+    await speak(store, T0, { id: "e1", replyToken: "tok-1" });
+    assert.deepEqual(await store.beginSend(newSend("s1"), T0 + 10, SEND_OPTIONS), {
+      kind: "go",
+      replyToken: "tok-1",
+      interrupted: null,
+    });
+    assert.equal(await store.claimReplyToken(SENDER, CHAT_A, "tok-1", "s1"), true);
+    await store.finishSend(SENDER, "s1", { answer: ANSWER }, T0 + 20);
+    for (const at of [T0 + 21, T0 + STALE * 10]) {
+      assert.deepEqual(await store.beginSend(newSend("s1"), at, SEND_OPTIONS), {
+        kind: "done",
+        answer: ANSWER,
+      });
+    }
+    // A send whose delivery cannot be known is not tried again either: its repeat answers the same error.
+    const unknown = { code: "-424", message: "not known whether LINE delivered it" };
+    assert.equal((await store.beginSend(newSend("s2"), T0 + 30, SEND_OPTIONS)).kind, "go");
+    await store.finishSend(SENDER, "s2", { unknown }, T0 + 40);
+    assert.deepEqual(await store.beginSend(newSend("s2"), T0 + 50, SEND_OPTIONS), {
+      kind: "failed",
+      error: unknown,
+    });
+  });
+});
+
+test("beginSend: a repeat while the send is in progress is busy until staleAfterMs, then it may resume", async () => {
+  await withStore(async (store) => {
+    assert.equal((await store.beginSend(newSend("s1"), T0, SEND_OPTIONS)).kind, "go");
+    assert.deepEqual(await store.beginSend(newSend("s1"), T0 + 1, SEND_OPTIONS), { kind: "busy" });
+    assert.deepEqual(await store.beginSend(newSend("s1"), T0 + STALE - 1, SEND_OPTIONS), { kind: "busy" });
+    // Cut off before any attempt was noted: nothing to finish, it simply goes.
+    assert.deepEqual(await store.beginSend(newSend("s1"), T0 + STALE, SEND_OPTIONS), {
+      kind: "go",
+      replyToken: null,
+      interrupted: null,
+    });
+    // Resuming is a new start: busy again for its own staleAfterMs.
+    assert.deepEqual(await store.beginSend(newSend("s1"), T0 + STALE + 1, SEND_OPTIONS), { kind: "busy" });
+  });
+});
+
+test("beginSend: a serial_number already used for other messages is a conflict, in progress or done", async () => {
+  await withStore(async (store) => {
+    assert.equal((await store.beginSend(newSend("s1", "hash-hi"), T0, SEND_OPTIONS)).kind, "go");
+    assert.deepEqual(await store.beginSend(newSend("s1", "hash-other"), T0 + 1, SEND_OPTIONS), {
+      kind: "conflict",
+    });
+    await store.finishSend(SENDER, "s1", { answer: ANSWER }, T0 + 2);
+    assert.deepEqual(await store.beginSend(newSend("s1", "hash-other"), T0 + 3, SEND_OPTIONS), {
+      kind: "conflict",
+    });
+    assert.deepEqual(await store.beginSend(newSend("s1", "hash-hi"), T0 + 4, SEND_OPTIONS), {
+      kind: "done",
+      answer: ANSWER,
+    });
+    // The same serial_number in another channel is another send.
+    const elsewhere = { ...newSend("s1", "hash-other"), senderKey: OTHER_SENDER };
+    assert.equal((await store.beginSend(elsewhere, T0 + 5, SEND_OPTIONS)).kind, "go");
+  });
+});
+
+test("beginSend resumes a push that was cut off (stale, or a reopened file) as a push, whatever the token", async () => {
+  const path = newPath();
+  const first = openSqliteStore(path);
+  assert.equal((await first.beginSend(newSend("s1"), T0 + 1, SEND_OPTIONS)).kind, "go");
+  await first.notePush(SENDER, "s1");
+  // The user speaks meanwhile: a fresh token is offered, but the push LINE may have taken must be finished.
+  await speak(first, T0 + STALE, { id: "e1", replyToken: "tok-1" });
+  const resumed = { kind: "go", replyToken: "tok-1", interrupted: { method: "push" } };
+  assert.deepEqual(await first.beginSend(newSend("s1"), T0 + 1 + STALE, SEND_OPTIONS), resumed);
+  await first.close(); // a crash: the resumed send never finishes either
+
+  const second = openSqliteStore(path);
+  try {
+    // The process that was sending is gone: resumable at once, not after staleAfterMs.
+    assert.deepEqual(await second.beginSend(newSend("s1"), T0 + 2 + STALE, SEND_OPTIONS), resumed);
+    // LINE did not answer the push (5xx): it may have taken it, so the next repeat pushes again.
+    const lineDown = { code: "500", message: "LINE answered 500" };
+    await second.finishSend(SENDER, "s1", { error: lineDown, interrupted: true }, T0 + 3 + STALE);
+    assert.deepEqual(await second.beginSend(newSend("s1"), T0 + 4 + STALE, SEND_OPTIONS), resumed);
+    // LINE refused it (4xx): nothing went out, so the next repeat is a fresh start.
+    const refused = { code: "400", message: "LINE answered 400" };
+    await second.finishSend(SENDER, "s1", { error: refused, interrupted: false }, T0 + 5 + STALE);
+    assert.deepEqual(await second.beginSend(newSend("s1"), T0 + 6 + STALE, SEND_OPTIONS), {
+      kind: "go",
+      replyToken: "tok-1",
+      interrupted: null,
+    });
+  } finally {
+    await second.close();
+  }
+});
+
+test("beginSend resumes a reply that was cut off with the same token and its event's receive time", async () => {
+  await withStore(async (store) => {
+    await speak(store, T0, { id: "e1", replyToken: "tok-1" });
+    assert.equal((await store.beginSend(newSend("s1"), T0 + 100, SEND_OPTIONS)).kind, "go");
+    assert.equal(await store.claimReplyToken(SENDER, CHAT_A, "tok-1", "s1"), true);
+    // The user speaks again meanwhile: a newer token, which the resumed send must not use.
+    await speak(store, T0 + 200, { id: "e2", timestamp: T0, replyToken: "tok-2" });
+    const resumed = await store.beginSend(newSend("s1"), T0 + 100 + STALE, SEND_OPTIONS);
+    assert.equal(resumed.kind, "go");
+    assert.deepEqual(resumed.kind === "go" && resumed.interrupted, {
+      method: "reply",
+      token: "tok-1",
+      tokenAt: T0,
+    });
+    // Once LINE's answer is known the attempt is over: a later repeat answers that, resuming nothing.
+    await store.finishSend(SENDER, "s1", { answer: ANSWER }, T0 + 101 + STALE);
+    assert.deepEqual(await store.beginSend(newSend("s1"), T0 + 102 + STALE, SEND_OPTIONS), {
+      kind: "done",
+      answer: ANSWER,
+    });
+  });
+});
+
+test("a reply token is used at most once: one claim wins, later sends are not offered it", async () => {
+  await withStore(async (store) => {
+    await speak(store, T0, { id: "e1", replyToken: "tok-1" });
+    const a = await store.beginSend(newSend("a"), T0 + 1, SEND_OPTIONS);
+    const b = await store.beginSend(newSend("b", "hash-b"), T0 + 1, SEND_OPTIONS);
+    assert.deepEqual(
+      [a, b],
+      [
+        { kind: "go", replyToken: "tok-1", interrupted: null },
+        { kind: "go", replyToken: "tok-1", interrupted: null },
+      ],
+    );
+    assert.equal(await store.claimReplyToken(SENDER, CHAT_A, "tok-1", "a"), true);
+    assert.equal(await store.claimReplyToken(SENDER, CHAT_A, "tok-1", "b"), false, "already used by a");
+    assert.equal(await store.claimReplyToken(SENDER, CHAT_A, "tok-1", "a"), false, "not twice by a either");
+    assert.deepEqual(await store.beginSend(newSend("c", "hash-c"), T0 + 2, SEND_OPTIONS), {
+      kind: "go",
+      replyToken: null,
+      interrupted: null,
+    });
+    // A token the conversation no longer has cannot be claimed; the user's next message brings a new one.
+    await speak(store, T0 + 3, { id: "e2", timestamp: T0, replyToken: "tok-2" });
+    assert.equal(await store.claimReplyToken(SENDER, CHAT_A, "tok-1", "c"), false);
+    assert.deepEqual(await store.beginSend(newSend("d", "hash-d"), T0 + 4, SEND_OPTIONS), {
+      kind: "go",
+      replyToken: "tok-2",
+      interrupted: null,
+    });
+    assert.equal(await store.claimReplyToken(SENDER, CHAT_A, "tok-2", "d"), true);
+    // Another conversation's token is its own.
+    assert.equal(await store.claimReplyToken(SENDER, `user:${USER_B}`, "tok-2", "e"), false);
+  });
+});
+
+test("a reply token older than replyTokenMaxAgeMs (from its event's receipt) is not offered", async () => {
+  await withStore(async (store) => {
+    await speak(store, T0, { id: "e1", replyToken: "tok-1" });
+    const young = await store.beginSend(newSend("s1"), T0 + TOKEN_AGE - 1, SEND_OPTIONS);
+    assert.deepEqual(young, { kind: "go", replyToken: "tok-1", interrupted: null });
+    const old = await store.beginSend(newSend("s2", "hash-2"), T0 + TOKEN_AGE, SEND_OPTIONS);
+    assert.deepEqual(old, { kind: "go", replyToken: null, interrupted: null });
+    // A conversation whose events carried no token has none to offer.
+    const conversation = `user:${USER_B}`;
+    await speak(store, T0, { id: "e2", user: USER_B, replyToken: null });
+    const b = await store.beginSend({ ...newSend("s3"), conversation, to: USER_B }, T0 + 1, SEND_OPTIONS);
+    assert.deepEqual(b, { kind: "go", replyToken: null, interrupted: null });
+  });
+});
+
+test("beginSend refuses a conversation whose latest event is standby, and lets it go once it is active again", async () => {
+  await withStore(async (store) => {
+    await speak(store, T0, { id: "e1", timestamp: 1_000, mode: "standby" });
+    assert.deepEqual(await store.beginSend(newSend("s1"), T0 + 1, SEND_OPTIONS), { kind: "standby" });
+    // Refused, not in progress: its repeat is judged again, not answered busy.
+    assert.deepEqual(await store.beginSend(newSend("s1"), T0 + 2, SEND_OPTIONS), { kind: "standby" });
+    // Another conversation of the channel is not held.
+    const other = { ...newSend("s2"), conversation: `user:${USER_B}`, to: USER_B };
+    assert.equal((await store.beginSend(other, T0 + 3, SEND_OPTIONS)).kind, "go");
+
+    await speak(store, T0 + 4, { id: "e2", timestamp: 2_000, mode: "active", replyToken: "tok-2" });
+    assert.deepEqual(await store.beginSend(newSend("s1"), T0 + 5, SEND_OPTIONS), {
+      kind: "go",
+      replyToken: "tok-2",
+      interrupted: null,
+    });
+  });
+});
+
+test("a push cut off before the conversation went to standby is still finished (resumed, not refused)", async () => {
+  await withStore(async (store) => {
+    assert.equal((await store.beginSend(newSend("s1"), T0, SEND_OPTIONS)).kind, "go");
+    await store.notePush(SENDER, "s1");
+    await speak(store, T0 + 1, { id: "e1", mode: "standby" });
+    const resumed = await store.beginSend(newSend("s1"), T0 + STALE, SEND_OPTIONS);
+    assert.equal(resumed.kind, "go");
+    assert.deepEqual(resumed.kind === "go" && resumed.interrupted, { method: "push" });
+    // A new send to it is refused.
+    assert.deepEqual(await store.beginSend(newSend("s2", "hash-2"), T0 + STALE, SEND_OPTIONS), {
+      kind: "standby",
+    });
+  });
+});
+
+// --- Conversation state: LINE may deliver an older event after a newer one (redeliveries) ---
+
+test("a late, older active event does not overwrite the conversation's newer standby mode", async () => {
+  await withStore(async (store) => {
+    await speak(store, T0, { id: "new", timestamp: 2_000, mode: "standby" });
+    await speak(store, T0 + 1, { id: "old", timestamp: 1_000, mode: "active", replyToken: "tok-old" });
+    assert.deepEqual(await store.beginSend(newSend("s1"), T0 + 2, SEND_OPTIONS), { kind: "standby" });
+    // And the other way round: a late, older standby event does not put an active conversation in standby.
+    const conversation = `user:${USER_B}`;
+    const toB = { ...newSend("s2"), conversation, to: USER_B };
+    await speak(store, T0, { id: "b-new", user: USER_B, timestamp: 2_000, mode: "active" });
+    await speak(store, T0 + 1, { id: "b-old", user: USER_B, timestamp: 1_000, mode: "standby" });
+    assert.equal((await store.beginSend(toB, T0 + 2, SEND_OPTIONS)).kind, "go");
+  });
+});
+
+test("a late, older event does not replace the newer reply token, its age, nor its use", async () => {
+  await withStore(async (store) => {
+    await speak(store, T0, { id: "new", timestamp: 2_000, replyToken: "tok-new" });
+    await speak(store, T0 + 10_000, { id: "old", timestamp: 1_000, replyToken: "tok-old" });
+    assert.deepEqual(await store.beginSend(newSend("s1"), T0 + 10_001, SEND_OPTIONS), {
+      kind: "go",
+      replyToken: "tok-new",
+      interrupted: null,
+    });
+    assert.equal(await store.claimReplyToken(SENDER, CHAT_A, "tok-old", "s1"), false, "not the old one");
+    // Its age still counts from its own event, not from the late one's receipt.
+    const aged = await store.beginSend(newSend("s2", "hash-2"), T0 + TOKEN_AGE, SEND_OPTIONS);
+    assert.deepEqual(aged, { kind: "go", replyToken: null, interrupted: null });
+
+    // Once the newer token is used, a late older event does not make it (or its own) usable again.
+    const conversation = `user:${USER_B}`;
+    const toB = (serial: string) => ({ ...newSend(serial, serial), conversation, to: USER_B });
+    await speak(store, T0, { id: "b-new", user: USER_B, timestamp: 2_000, replyToken: "b-tok-new" });
+    assert.equal(await store.claimReplyToken(SENDER, conversation, "b-tok-new", "b1"), true);
+    await speak(store, T0 + 1, { id: "b-old", user: USER_B, timestamp: 1_000, replyToken: "b-tok-old" });
+    assert.deepEqual(await store.beginSend(toB("b2"), T0 + 2, SEND_OPTIONS), {
+      kind: "go",
+      replyToken: null,
+      interrupted: null,
+    });
+    assert.equal(await store.claimReplyToken(SENDER, conversation, "b-tok-new", "b2"), false);
+  });
+});
+
+// --- Replay (SPEC §4: dead deliveries are replayed through the API) ---
+
+test("a replayed dead delivery gets a fresh retry window: its next failure retries, it is not dead at once", async () => {
+  await withStore(async (store) => {
+    const { stored } = await store.ingest(request([lineEvent({ id: "old" })], T0));
+    const serial = stored[0]?.serialNumber ?? "";
+    const [first] = await claim(store, T0);
+    const task = first?.deliveries[0];
+    assert.ok(first && task);
+    assert.equal(task.retryFrom, T0);
+    // Failing for a day: dead by the delivery worker's own policy.
+    const deadAt = T0 + DEFAULT_RETRY_POLICY.maxAgeMs;
+    assert.deepEqual(afterFailure({ attempts: 5, createdAt: task.retryFrom }, deadAt, DEFAULT_RETRY_POLICY), {
+      state: "dead",
+    });
+    await store.completeClaim(first, [outcome(task.eventId, deadAt, "dead")]);
+    assert.deepEqual(await claim(store, deadAt + 1), []);
+
+    const replayAt = T0 + 3 * DEFAULT_RETRY_POLICY.maxAgeMs;
+    assert.deepEqual(await store.replayDeliveries({ senderKeys: [SENDER], state: "dead" }, replayAt, 10), [
+      serial,
+    ]);
+    const [again] = await claim(store, replayAt);
+    const replayed = again?.deliveries[0];
+    assert.ok(replayed);
+    assert.equal(replayed.serialNumber, serial, "it keeps its serial_number");
+    assert.equal(replayed.receivedAt, T0, "and its receive time (the payload's time)");
+    assert.equal(replayed.retryFrom, replayAt, "its retry window starts at the replay");
+    // Failing again right after the replay: retried, with the whole window ahead of it.
+    const next = afterFailure(
+      { attempts: replayed.attempts + 1, createdAt: replayed.retryFrom },
+      replayAt + 1,
+      DEFAULT_RETRY_POLICY,
+      () => 0.5,
+    );
+    assert.equal(next.state, "retrying");
+    assert.deepEqual(await store.deliveryStats(), {
+      pending: 1,
+      retrying: 0,
+      dead: 0,
+      oldestWaitingAt: replayAt,
+    });
   });
 });
