@@ -1,11 +1,13 @@
 // Tests of the LINE emulator over real loopback HTTP: signed webhooks, profiles, reply, push, auth, faults.
 import assert from "node:assert/strict";
 import { createHmac, randomUUID } from "node:crypto";
+import { readFileSync } from "node:fs";
 import { createServer, type IncomingHttpHeaders, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import { after, before, beforeEach, describe, test } from "node:test";
 import { HTTPFetchError, messagingApi, validateSignature } from "@line/bot-sdk";
 import {
+  EVENT_KINDS,
   followEvent,
   imageEvent,
   randomUserId,
@@ -1091,5 +1093,67 @@ describe("control API", () => {
     assert.deepEqual([missing.status, missing.json], [400, { message: "postback needs data (string)" }]);
     assert.equal((await call("POST", "/_emulator/channels/999/events/follow", {}, {})).status, 404);
     assert.equal(receiver.received.length, 0);
+  });
+});
+
+describe("docs/emulator.md stays true to the code", () => {
+  const page = readFileSync("docs/emulator.md", "utf8");
+  const source = readFileSync("emulator/line-emulator.ts", "utf8");
+
+  // The backticked names in the first cells of the first table after `heading` (header row excepted).
+  function firstCells(heading: string): string[] {
+    const start = page.indexOf(heading);
+    assert.ok(start >= 0, heading);
+    const lines = page.slice(start).split("\n");
+    const first = lines.findIndex((line) => line.startsWith("|"));
+    const end = lines.findIndex((line, i) => i > first && !line.startsWith("|"));
+    return lines
+      .slice(first + 2, end)
+      .flatMap((row) => [...(row.split("|")[1] ?? "").matchAll(/`([^`]+)`/g)].map((m) => m[1] ?? ""));
+  }
+
+  // The members of an exported interface of line-emulator.ts.
+  function members(name: string): string[] {
+    const body = new RegExp(`export interface ${name} \\{([\\s\\S]*?)\\n\\}`).exec(source)?.[1] ?? "";
+    return [...body.matchAll(/^ {2}(?:readonly )?(\w+)\??[:(]/gm)].map((m) => m[1] ?? "");
+  }
+
+  test("every route it lists is served, and every route served is listed", () => {
+    const documented = new Set(
+      [...page.matchAll(/^\| `(GET|POST|PUT) (\/[^`]+)`/gm)].map((m) => `${m[1]} ${m[2]}`),
+    );
+    const served = new Set([
+      ...[...source.matchAll(/api\("(GET|POST|PUT)", "([^"]+)"/g)].map((m) => `${m[1]} ${m[2]}`),
+      ...[...source.matchAll(/app\.(get|post|put)\("(\/_emulator[^"]*)"/g)].map(
+        (m) => `${m[1]?.toUpperCase()} ${m[2]}`,
+      ),
+    ]);
+    assert.deepEqual([...documented].sort(), [...served].sort());
+  });
+
+  test("every option and member it lists exists, and every one that exists is listed", () => {
+    assert.deepEqual(
+      firstCells("`startLineEmulator(options)` takes").sort(),
+      members("EmulatorOptions").sort(),
+    );
+    assert.deepEqual(
+      firstCells("The running emulator (`LineEmulator`) has").sort(),
+      members("LineEmulator").sort(),
+    );
+  });
+
+  test("the event kinds are those buildEvent makes", () => {
+    assert.deepEqual(firstCells("### Events of any kind").sort(), [...EVENT_KINDS].sort());
+  });
+
+  test("every ContentEntry JSON field is read by the control API", async () => {
+    const fields = firstCells("### ContentEntry as JSON");
+    assert.ok(fields.length >= 13);
+    for (const field of fields) {
+      // A value of the wrong type is refused by name: proof that the field is read.
+      const answer = await call("POST", "/_emulator/content/doc-check", { [field]: { wrong: true } }, {});
+      assert.equal(answer.status, 400, field);
+      assert.match(String(answer.json.message), new RegExp(`^${field} must be`));
+    }
   });
 });
