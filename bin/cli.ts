@@ -76,7 +76,7 @@ async function serve(config: TalkgateConfig): Promise<void> {
   settleAfterStart();
 }
 
-async function emulator(config: TalkgateConfig, port?: number) {
+async function emulator(config: TalkgateConfig, port?: number, httpMediaOrigins?: string[]) {
   const { startLineEmulator } = await import("../emulator/line-emulator.ts");
   const apiUrl = new URL(config.line.apiBaseUrl);
   const talkgateUrl = `http://127.0.0.1:${config.listen.port}`;
@@ -89,6 +89,7 @@ async function emulator(config: TalkgateConfig, port?: number) {
       accessToken: c.channelAccessToken ?? "",
       webhookUrl: `${talkgateUrl}/line/webhook/${c.senderKey}`,
     })),
+    ...(httpMediaOrigins && { httpMediaOrigins }),
   });
   console.log(`LINE emulator on ${emu.url} (control API under ${emu.url}/_emulator)`);
   onShutdown(() => emu.close());
@@ -97,7 +98,14 @@ async function emulator(config: TalkgateConfig, port?: number) {
 
 async function dev(config: TalkgateConfig): Promise<void> {
   const { startPartnerSink } = await import("../emulator/partner-sink.ts");
-  const emu = await emulator(config);
+  // talkgate's own uploads are served at publicBaseUrl, plain http in development: let the emulator take
+  // them (LINE itself would refuse anything but https).
+  const publicOrigin = new URL(config.publicBaseUrl);
+  const emu = await emulator(
+    config,
+    undefined,
+    publicOrigin.protocol === "http:" ? [publicOrigin.origin] : [],
+  );
   emu.setProfile(DEMO_USER, { displayName: "Demo User" });
   const sinks = await Promise.all(
     config.partners.map((partner) =>
