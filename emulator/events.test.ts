@@ -8,14 +8,17 @@ import {
   beaconEvent,
   botResumedEvent,
   botSuspendedEvent,
+  buildEvent,
   DEFAULT_DESTINATION,
   deactivatedEvent,
   deliveryEvent,
+  EVENT_KINDS,
   fileEvent,
   followEvent,
   groupSource,
   imageEvent,
   joinEvent,
+  type LineEvent,
   leaveEvent,
   locationEvent,
   memberJoinedEvent,
@@ -257,6 +260,78 @@ describe("other event builders", () => {
     assert.equal("source" in botResumedEvent(), false);
     assert.deepEqual(botSuspendedEvent({ source: user }).source, user);
     assert.deepEqual(roomSource("Rx"), { type: "room", roomId: "Rx" });
+  });
+});
+
+describe("markAsReadToken", () => {
+  test("every message builder carries a fresh one, as LINE's message events do", () => {
+    const messages = [
+      textEvent(user, "x").message,
+      imageEvent(user).message,
+      videoEvent(user).message,
+      audioEvent(user).message,
+      fileEvent(user).message,
+      locationEvent(user, { latitude: 1, longitude: 2 }).message,
+      stickerEvent(user).message,
+    ];
+    const tokens = messages.map((m) => m.markAsReadToken);
+    for (const token of tokens) assert.match(token ?? "", /^[A-Za-z0-9_-]{64}$/);
+    assert.equal(new Set(tokens).size, tokens.length);
+    assert.equal(imageEvent(user, { markAsReadToken: "given" }).message.markAsReadToken, "given");
+  });
+});
+
+describe("buildEvent (the control API's events)", () => {
+  function built(...args: Parameters<typeof buildEvent>): LineEvent {
+    const event = buildEvent(...args);
+    assert.notEqual(typeof event, "string", String(event));
+    return event as LineEvent;
+  }
+
+  test("a message type makes a message event, another kind the event of that type", () => {
+    const image = built("image", user, { imageSet: { id: "s", index: 1, total: 2 } });
+    const message = image.message as Record<string, unknown>;
+    assert.equal(image.type, "message");
+    assert.deepEqual(message, {
+      ...message,
+      type: "image",
+      contentProvider: { type: "line" },
+      imageSet: { id: "s", index: 1, total: 2 },
+    });
+    const follow = built("follow", user, { isUnblocked: true }, { mode: "standby" });
+    assert.deepEqual([follow.type, follow.mode, "replyToken" in follow], ["follow", "standby", false]);
+    assert.deepEqual(follow.follow, { isUnblocked: true });
+  });
+
+  test("every kind builds with its required fields", () => {
+    const fields: Record<string, Record<string, unknown>> = {
+      text: { text: "x" },
+      location: { latitude: 1, longitude: 2 },
+      postback: { data: "a=1" },
+      memberJoined: { userIds: ["U1"] },
+      memberLeft: { userIds: ["U1"] },
+      unsend: { messageId: "1" },
+      videoPlayComplete: { trackingId: "t" },
+      messageEdited: { id: "1", text: "fixed" },
+      module: { type: "attached", botId: "U1", scopes: ["message:send"] },
+      delivery: { data: "hash" },
+    };
+    const messageKinds = ["text", "image", "video", "audio", "file", "location", "sticker"];
+    for (const kind of EVENT_KINDS) {
+      assert.equal(
+        built(kind, user, fields[kind] ?? {}).type,
+        messageKinds.includes(kind) ? "message" : kind,
+      );
+    }
+  });
+
+  test("an unknown kind, a missing required field or a missing source is named", () => {
+    assert.match(String(buildEvent("things", user, {})), /^unknown event kind "things"; one of text, /);
+    assert.equal(buildEvent("postback", user, {}), "postback needs data (string)");
+    assert.equal(buildEvent("memberJoined", user, { userIds: "U1" }), "memberJoined needs userIds (array)");
+    assert.equal(buildEvent("follow", undefined, {}), "follow needs a source");
+    const module = built("module", undefined, { type: "detached", botId: "U1", reason: "bot_deleted" });
+    assert.equal("source" in module, false);
   });
 });
 

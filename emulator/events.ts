@@ -529,3 +529,106 @@ export function redelivered<E extends object>(event: E): E {
   copy.deliveryContext = { isRedelivery: true };
   return copy;
 }
+
+type Fields = Record<string, unknown>;
+type Builder = (source: Source | undefined, fields: Fields, common: CommonFields) => LineEvent;
+type FieldType = "string" | "number" | "array";
+
+// What `buildEvent` makes for each kind: required fields (by JSON type) and the builder to call. The
+// casts are safe for the required fields; optional ones are passed on as given, as a test double may.
+const KINDS: Record<string, { needs?: Record<string, FieldType>; sourceless?: boolean; build: Builder }> = {
+  text: {
+    needs: { text: "string" },
+    build: (s, f, c) => textEvent(s as Source, f as unknown as TextFields, c),
+  },
+  image: { build: (s, f, c) => imageEvent(s as Source, f as ImageFields, c) },
+  video: { build: (s, f, c) => videoEvent(s as Source, f as MediaFields, c) },
+  audio: { build: (s, f, c) => audioEvent(s as Source, f as MediaFields, c) },
+  file: { build: (s, f, c) => fileEvent(s as Source, f as FileFields, c) },
+  location: {
+    needs: { latitude: "number", longitude: "number" },
+    build: (s, f, c) => locationEvent(s as Source, f as unknown as LocationFields, c),
+  },
+  sticker: { build: (s, f, c) => stickerEvent(s as Source, f as StickerFields, c) },
+  postback: {
+    needs: { data: "string" },
+    build: (s, f, c) => postbackEvent(s as Source, f as unknown as PostbackFields, c),
+  },
+  follow: { build: (s, f, c) => followEvent(s as Source, f as { isUnblocked?: boolean }, c) },
+  unfollow: { build: (s, _f, c) => unfollowEvent(s as Source, c) },
+  join: { build: (s, _f, c) => joinEvent(s as Source, c) },
+  leave: { build: (s, _f, c) => leaveEvent(s as Source, c) },
+  memberJoined: {
+    needs: { userIds: "array" },
+    build: (s, f, c) => memberJoinedEvent(s as Source, f as { userIds: string[] }, c),
+  },
+  memberLeft: {
+    needs: { userIds: "array" },
+    build: (s, f, c) => memberLeftEvent(s as Source, f as { userIds: string[] }, c),
+  },
+  unsend: {
+    needs: { messageId: "string" },
+    build: (s, f, c) => unsendEvent(s as Source, f as { messageId: string }, c),
+  },
+  videoPlayComplete: {
+    needs: { trackingId: "string" },
+    build: (s, f, c) => videoPlayCompleteEvent(s as Source, f as { trackingId: string }, c),
+  },
+  messageEdited: {
+    needs: { id: "string", text: "string" },
+    build: (s, f, c) => messageEditedEvent(s as Source, f as unknown as TextFields & { id: string }, c),
+  },
+  beacon: { build: (s, f, c) => beaconEvent(s as Source, f as Partial<webhook.BeaconContent>, c) },
+  accountLink: { build: (s, f, c) => accountLinkEvent(s as Source, f as Partial<webhook.LinkContent>, c) },
+  membership: {
+    build: (s, f, c) => membershipEvent(s as Source, f as { type?: "joined"; membershipId?: number }, c),
+  },
+  activated: { build: (s, f, c) => activatedEvent(s as Source, f as { expireAt?: number }, c) },
+  deactivated: { build: (s, _f, c) => deactivatedEvent(s as Source, c) },
+  module: {
+    needs: { type: "string" },
+    sourceless: true,
+    build: (s, f, c) => moduleEvent(f as unknown as webhook.ModuleContent, { ...c, ...(s && { source: s }) }),
+  },
+  botSuspended: {
+    sourceless: true,
+    build: (s, _f, c) => botSuspendedEvent({ ...c, ...(s && { source: s }) }),
+  },
+  botResumed: { sourceless: true, build: (s, _f, c) => botResumedEvent({ ...c, ...(s && { source: s }) }) },
+  delivery: {
+    needs: { data: "string" },
+    sourceless: true,
+    build: (s, f, c) => deliveryEvent(f as { data: string }, { ...c, ...(s && { source: s }) }),
+  },
+};
+
+/** The kinds {@link buildEvent} knows: message types (each makes a message event) and other event types. */
+export const EVENT_KINDS: readonly string[] = Object.keys(KINDS);
+
+/** Whether LINE sends events of this kind without a source (module channels, PNP deliveries). */
+export function isSourceless(kind: string): boolean {
+  return KINDS[kind]?.sourceless === true;
+}
+
+/**
+ * Builds an event from loose JSON, for the control API: `kind` is a message type ("text", "image"…),
+ * which makes a message event, or an event type ("follow", "postback"…); `fields` are that builder's
+ * fields. Answers what is wrong instead when the kind is unknown or a required field is missing.
+ */
+export function buildEvent(
+  kind: string,
+  source: Source | undefined,
+  fields: Fields,
+  common: CommonFields = {},
+): LineEvent | string {
+  const entry = Object.hasOwn(KINDS, kind) ? KINDS[kind] : undefined;
+  if (entry === undefined)
+    return `unknown event kind ${JSON.stringify(kind)}; one of ${EVENT_KINDS.join(", ")}`;
+  for (const [key, type] of Object.entries(entry.needs ?? {})) {
+    const value = fields[key];
+    const ok = type === "array" ? Array.isArray(value) : typeof value === type;
+    if (!ok) return `${kind} needs ${key} (${type})`;
+  }
+  if (source === undefined && entry.sourceless !== true) return `${kind} needs a source`;
+  return entry.build(source, fields, common);
+}

@@ -1,11 +1,21 @@
 // Tests of the LINE emulator over real loopback HTTP: signed webhooks, profiles, reply, push, auth, faults.
 import assert from "node:assert/strict";
 import { createHmac, randomUUID } from "node:crypto";
+import { readFileSync } from "node:fs";
 import { createServer, type IncomingHttpHeaders, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import { after, before, beforeEach, describe, test } from "node:test";
 import { HTTPFetchError, messagingApi, validateSignature } from "@line/bot-sdk";
-import { followEvent, randomUserId, redelivered, textEvent, userSource } from "./events.ts";
+import {
+  EVENT_KINDS,
+  followEvent,
+  imageEvent,
+  randomUserId,
+  redelivered,
+  textEvent,
+  userSource,
+  webhookBody,
+} from "./events.ts";
 import { type LineEmulator, startLineEmulator } from "./line-emulator.ts";
 
 const A = { channelId: "1656168303", channelSecret: "secret-a ü", accessToken: "token-a" };
@@ -337,6 +347,480 @@ describe("push", () => {
   });
 });
 
+// One valid message of every type LINE accepts, and whether LINE answers a quoteToken for it.
+const VALID: { message: Record<string, unknown>; quotable: boolean }[] = [
+  { message: { type: "text", text: "🍎".repeat(2500) }, quotable: true },
+  {
+    message: {
+      type: "textV2",
+      text: "Hi {user}! {smile} {{literal}}",
+      substitution: {
+        user: { type: "mention", mentionee: { type: "user", userId: "U1" } },
+        smile: { type: "emoji", productId: "5ac1bfd5040ab15980c9b435", emojiId: "001" },
+      },
+    },
+    quotable: true,
+  },
+  { message: { type: "sticker", packageId: "446", stickerId: "1988" }, quotable: true },
+  {
+    message: {
+      type: "image",
+      originalContentUrl: "https://x.test/a.jpg",
+      previewImageUrl: "https://x.test/p.jpg",
+    },
+    quotable: true,
+  },
+  {
+    message: {
+      type: "video",
+      originalContentUrl: "https://x.test/a.mp4",
+      previewImageUrl: "https://x.test/p.jpg",
+      trackingId: "track-1",
+    },
+    quotable: true,
+  },
+  {
+    message: { type: "audio", originalContentUrl: "https://x.test/a.m4a", duration: 60000 },
+    quotable: false,
+  },
+  {
+    message: { type: "location", title: "Office", address: "1-3 Kioicho", latitude: 35.6, longitude: 139.7 },
+    quotable: false,
+  },
+  {
+    message: {
+      type: "imagemap",
+      baseUrl: "https://x.test/rm001",
+      altText: "imagemap",
+      baseSize: { width: 1040, height: 1040 },
+      actions: [
+        { type: "uri", linkUri: "https://x.test/", area: { x: 0, y: 0, width: 520, height: 1040 } },
+        { type: "message", text: "hello", area: { x: 520, y: 0, width: 520, height: 1040 } },
+      ],
+    },
+    quotable: false,
+  },
+  {
+    message: {
+      type: "template",
+      altText: "buttons",
+      template: {
+        type: "buttons",
+        thumbnailImageUrl: "https://x.test/t.jpg",
+        text: "Please select",
+        actions: [{ type: "postback", label: "Buy", data: "buy" }],
+      },
+    },
+    quotable: true,
+  },
+  {
+    message: {
+      type: "flex",
+      altText: "flex",
+      contents: {
+        type: "bubble",
+        hero: { type: "image", url: "https://x.test/h.png" },
+        body: { type: "box", layout: "vertical", contents: [{ type: "text", text: "hello" }] },
+      },
+    },
+    quotable: true,
+  },
+  {
+    message: { type: "coupon", couponId: "01JYNW8JMQVFBNWF1APF8Z3FS7", deliveryTag: "winter_2025" },
+    quotable: false,
+  },
+];
+
+// Requests LINE refuses, with the details it answers. `messages` replaces the whole list when given.
+const REFUSED: { name: string; message?: unknown; messages?: unknown; details: [string, string][] }[] = [
+  { name: "no messages", messages: undefined, details: [["messages", "must be specified"]] },
+  { name: "an empty list", messages: [], details: [["messages", "Size must be between 1 and 5"]] },
+  { name: "a message that is not an object", message: "hi", details: [["messages[0]", "must be an object"]] },
+  {
+    name: "an unknown type",
+    message: { type: "richmessage", text: "x" },
+    details: [
+      [
+        "messages[0].type",
+        "Must be one of the following values: [text, textV2, sticker, image, video, audio, location, imagemap, template, flex, coupon]",
+      ],
+    ],
+  },
+  { name: "no type", message: { text: "x" }, details: [["messages[0].type", "must be specified"]] },
+  {
+    name: "text: empty",
+    message: { type: "text", text: "" },
+    details: [["messages[0].text", "May not be empty"]],
+  },
+  {
+    name: "text: 5,001 UTF-16 units",
+    message: { type: "text", text: `${"🍎".repeat(2500)}!` },
+    details: [["messages[0].text", "Length must be between 0 and 5000"]],
+  },
+  {
+    name: "text: an emoji without ids",
+    message: { type: "text", text: "$", emojis: [{ index: 0 }] },
+    details: [
+      ["messages[0].emojis[0].productId", "must be specified"],
+      ["messages[0].emojis[0].emojiId", "must be specified"],
+    ],
+  },
+  {
+    name: "textV2: a placeholder without substitution, a bad key, a mention without mentionee",
+    message: {
+      type: "textV2",
+      text: "{a} {b}",
+      substitution: { a: { type: "mention" }, "bad-key": { type: "emoji" } },
+    },
+    details: [
+      ["messages[0].substitution.a.mentionee", "must be specified"],
+      ["messages[0].substitution.bad-key", "key must be 1 to 20 characters of 0-9, A-Z, a-z and _"],
+      ["messages[0].substitution.bad-key.productId", "must be specified"],
+      ["messages[0].substitution.bad-key.emojiId", "must be specified"],
+      ["messages[0].text", "{b} has no entry in substitution"],
+    ],
+  },
+  {
+    name: "textV2: an unpaired brace",
+    message: { type: "textV2", text: "a } b" },
+    details: [["messages[0].text", "{ and } must be used in pairs (write {{ and }} for literal braces)"]],
+  },
+  {
+    name: "sticker: no ids",
+    message: { type: "sticker" },
+    details: [
+      ["messages[0].packageId", "must be specified"],
+      ["messages[0].stickerId", "must be specified"],
+    ],
+  },
+  {
+    name: "sticker: numeric ids",
+    message: { type: "sticker", packageId: 446, stickerId: "1988" },
+    details: [["messages[0].packageId", "must be a string"]],
+  },
+  {
+    name: "image: http:// URLs",
+    message: {
+      type: "image",
+      originalContentUrl: "http://x.test/a.jpg",
+      previewImageUrl: "http://x.test/p.jpg",
+    },
+    details: [
+      ["messages[0].originalContentUrl", "must be a valid HTTPS URL"],
+      ["messages[0].previewImageUrl", "must be a valid HTTPS URL"],
+    ],
+  },
+  {
+    name: "image: no preview, a URL over 2,000 characters",
+    message: { type: "image", originalContentUrl: `https://x.test/${"a".repeat(2000)}` },
+    details: [
+      ["messages[0].originalContentUrl", "Length must be between 0 and 2000"],
+      ["messages[0].previewImageUrl", "must be specified"],
+    ],
+  },
+  {
+    name: "video: a bad trackingId, no preview",
+    message: { type: "video", originalContentUrl: "https://x.test/a.mp4", trackingId: "a b" },
+    details: [
+      ["messages[0].previewImageUrl", "must be specified"],
+      ["messages[0].trackingId", "may contain only A-Z, a-z, 0-9 and -.=,+*()%$&;:@{}!?<>[]"],
+    ],
+  },
+  {
+    name: "audio: http:// URL, no duration",
+    message: { type: "audio", originalContentUrl: "http://x.test/a.m4a" },
+    details: [
+      ["messages[0].originalContentUrl", "must be a valid HTTPS URL"],
+      ["messages[0].duration", "must be specified"],
+    ],
+  },
+  {
+    name: "location: no title or address, latitude as a string",
+    message: { type: "location", latitude: "35.6", longitude: 139.7 },
+    details: [
+      ["messages[0].title", "must be specified"],
+      ["messages[0].address", "must be specified"],
+      ["messages[0].latitude", "must be a number"],
+    ],
+  },
+  {
+    name: "imagemap: http:// baseUrl, no actions",
+    message: {
+      type: "imagemap",
+      baseUrl: "http://x.test/rm",
+      altText: "a",
+      baseSize: { width: 1040, height: 1040 },
+      actions: [],
+    },
+    details: [
+      ["messages[0].baseUrl", "must be a valid HTTPS URL"],
+      ["messages[0].actions", "Size must be between 1 and 50"],
+    ],
+  },
+  {
+    name: "imagemap: an action without area, a ftp link",
+    message: {
+      type: "imagemap",
+      baseUrl: "https://x.test/rm",
+      altText: "a",
+      baseSize: { width: 1040, height: 1040 },
+      actions: [{ type: "uri", linkUri: "ftp://x.test/" }],
+    },
+    details: [
+      ["messages[0].actions[0].linkUri", "must be a URI with scheme http, https, line or tel"],
+      ["messages[0].actions[0].area", "must be specified"],
+    ],
+  },
+  {
+    name: "template: http:// thumbnail, no altText, a postback without data",
+    message: {
+      type: "template",
+      template: {
+        type: "buttons",
+        thumbnailImageUrl: "http://x.test/t.jpg",
+        text: "pick",
+        actions: [{ type: "postback", label: "Buy" }],
+      },
+    },
+    details: [
+      ["messages[0].altText", "must be specified"],
+      ["messages[0].template.thumbnailImageUrl", "must be a valid HTTPS URL"],
+      ["messages[0].template.actions[0].data", "must be specified"],
+    ],
+  },
+  {
+    name: "template: a confirm with one action, an unknown template type",
+    messages: [
+      {
+        type: "template",
+        altText: "a",
+        template: { type: "confirm", text: "ok?", actions: [{ type: "message", text: "y" }] },
+      },
+      { type: "template", altText: "a", template: { type: "list" } },
+    ],
+    details: [
+      ["messages[0].template.actions", "Size must be between 2 and 2"],
+      [
+        "messages[1].template.type",
+        "Must be one of the following values: [buttons, confirm, carousel, image_carousel]",
+      ],
+    ],
+  },
+  {
+    name: "template: image carousel column with http:// image and no action",
+    message: {
+      type: "template",
+      altText: "a",
+      template: { type: "image_carousel", columns: [{ imageUrl: "http://x.test/i.jpg" }] },
+    },
+    details: [
+      ["messages[0].template.columns[0].imageUrl", "must be a valid HTTPS URL"],
+      ["messages[0].template.columns[0].action", "must be specified"],
+    ],
+  },
+  {
+    name: "flex: no altText, an http:// image deep inside, a video without preview",
+    message: {
+      type: "flex",
+      contents: {
+        type: "bubble",
+        body: {
+          type: "box",
+          layout: "vertical",
+          contents: [
+            { type: "image", url: "http://x.test/i.png" },
+            { type: "video", url: "https://x.test/v.mp4", altContent: { type: "text", text: "v" } },
+          ],
+        },
+      },
+    },
+    details: [
+      ["messages[0].altText", "must be specified"],
+      ["messages[0].contents.body.contents[0].url", "must be a valid HTTPS URL"],
+      ["messages[0].contents.body.contents[1].previewUrl", "must be specified"],
+    ],
+  },
+  {
+    name: "flex: 13 bubbles in a carousel",
+    message: {
+      type: "flex",
+      altText: "a",
+      contents: { type: "carousel", contents: Array(13).fill({ type: "bubble" }) },
+    },
+    details: [["messages[0].contents.contents", "Size must be between 1 and 12"]],
+  },
+  {
+    name: "coupon: no couponId, a bad deliveryTag",
+    message: { type: "coupon", deliveryTag: "winter-2025" },
+    details: [
+      ["messages[0].couponId", "must be specified"],
+      ["messages[0].deliveryTag", "may contain only A-Z, a-z, 0-9 and _"],
+    ],
+  },
+  {
+    name: "quick reply: 14 items",
+    message: {
+      type: "text",
+      text: "q",
+      quickReply: {
+        items: Array(14).fill({ type: "action", action: { type: "message", label: "y", text: "y" } }),
+      },
+    },
+    details: [["messages[0].quickReply.items", "Size must be between 1 and 13"]],
+  },
+  {
+    name: "quick reply: http:// icon, an action of an unknown type",
+    message: {
+      type: "text",
+      text: "q",
+      quickReply: { items: [{ type: "action", imageUrl: "http://x.test/i.png", action: { type: "call" } }] },
+    },
+    details: [
+      ["messages[0].quickReply.items[0].imageUrl", "must be a valid HTTPS URL"],
+      [
+        "messages[0].quickReply.items[0].action.type",
+        "Must be one of the following values: [postback, message, uri, datetimepicker, camera, cameraRoll, location, richmenuswitch, clipboard]",
+      ],
+    ],
+  },
+  {
+    name: "sender: http:// icon, a 21-character name",
+    message: { type: "text", text: "q", sender: { name: "a".repeat(21), iconUrl: "http://x.test/i.png" } },
+    details: [
+      ["messages[0].sender.name", "Length must be between 0 and 20"],
+      ["messages[0].sender.iconUrl", "must be a valid HTTPS URL"],
+    ],
+  },
+];
+
+describe("outbound messages (reply and push) are checked as LINE does", () => {
+  const to = randomUserId();
+
+  for (const { name, message, messages, details } of REFUSED) {
+    test(`refused: ${name}`, async () => {
+      const body = { to, messages: message === undefined ? messages : [message] };
+      const answer = await call("POST", "/v2/bot/message/push", body);
+      assert.equal(answer.status, 400);
+      assert.deepEqual(answer.json, {
+        message: `The request body has ${details.length} error(s)`,
+        details: details.map(([property, message]) => ({ message, property })),
+      });
+      assert.equal(emulator.sent.length, 0);
+    });
+  }
+
+  test("refused: notificationDisabled that is not a boolean", async () => {
+    const answer = await call("POST", "/v2/bot/message/push", {
+      to,
+      messages: [{ type: "text", text: "hi" }],
+      notificationDisabled: "true",
+    });
+    assert.deepEqual(answer.json, {
+      message: "The property, 'notificationDisabled', in the request body is invalid (line: -, column: -)",
+    });
+    assert.equal(emulator.sent.length, 0);
+  });
+
+  test("refused in a reply too, which leaves the reply token unused", async () => {
+    const event = textEvent(userSource(randomUserId()), "q");
+    await emulator.sendWebhook(A.channelId, [event]);
+    const bad = await call("POST", "/v2/bot/message/reply", {
+      replyToken: event.replyToken,
+      messages: [{ type: "sticker", packageId: "446" }],
+    });
+    assert.deepEqual(bad.json.details, [{ message: "must be specified", property: "messages[0].stickerId" }]);
+    const good = await call("POST", "/v2/bot/message/reply", {
+      replyToken: event.replyToken,
+      messages: [{ type: "sticker", packageId: "446", stickerId: "1988" }],
+      notificationDisabled: true,
+    });
+    assert.equal(good.status, 200);
+    assert.equal(emulator.sent[0]?.notificationDisabled, true);
+  });
+
+  for (const { message } of VALID) {
+    test(`accepted: ${message.type}`, async () => {
+      const answer = await call("POST", "/v2/bot/message/push", { to, messages: [message] });
+      assert.equal(answer.status, 200, JSON.stringify(answer.json));
+      assert.deepEqual(emulator.sent[0]?.messages, [message]);
+    });
+  }
+
+  test("sentMessages carry a quoteToken only for the types LINE lets be quoted", async () => {
+    const all = VALID.map((v) => v.message);
+    const answers = [
+      await call("POST", "/v2/bot/message/push", { to, messages: all.slice(0, 5) }),
+      await call("POST", "/v2/bot/message/push", { to, messages: all.slice(5, 10) }),
+      await call("POST", "/v2/bot/message/push", { to, messages: all.slice(10) }),
+    ];
+    const sentMessages = answers.flatMap((a) => a.json.sentMessages as { id: string; quoteToken?: string }[]);
+    assert.equal(sentMessages.length, VALID.length);
+    VALID.forEach(({ message, quotable }, i) => {
+      assert.match(sentMessages[i]?.id ?? "", /^\d+$/);
+      assert.equal(typeof sentMessages[i]?.quoteToken === "string", quotable, String(message.type));
+    });
+  });
+
+  test("the same in the 409 of a repeated retry key", async () => {
+    const key = randomUUID();
+    const headers = { authorization: `Bearer ${A.accessToken}`, "x-line-retry-key": key };
+    const body = { to, messages: [VALID[5]?.message, VALID[0]?.message] };
+    const first = await call("POST", "/v2/bot/message/push", body, headers);
+    const again = await call("POST", "/v2/bot/message/push", body, headers);
+    assert.equal(again.status, 409);
+    const sentMessages = again.json.sentMessages as { quoteToken?: string }[];
+    assert.deepEqual(sentMessages, first.json.sentMessages);
+    assert.deepEqual(
+      sentMessages.map((m) => m.quoteToken !== undefined),
+      [false, true],
+    );
+  });
+});
+
+describe("httpMediaOrigins (a development allowance LINE never makes)", () => {
+  let dev: LineEmulator;
+  before(async () => {
+    dev = await startLineEmulator({ channels: [A], httpMediaOrigins: ["http://127.0.0.1:8080/"] });
+  });
+  after(() => dev.close());
+
+  async function pushImage(url: string): Promise<{ status: number; json: Record<string, unknown> }> {
+    const response = await fetch(`${dev.url}/v2/bot/message/push`, {
+      method: "POST",
+      headers: { authorization: `Bearer ${A.accessToken}`, "content-type": "application/json" },
+      body: JSON.stringify({
+        to: randomUserId(),
+        messages: [{ type: "image", originalContentUrl: url, previewImageUrl: url }],
+      }),
+    });
+    return { status: response.status, json: (await response.json()) as Record<string, unknown> };
+  }
+
+  test("accepted: http:// URLs of a listed origin", async () => {
+    assert.equal((await pushImage("http://127.0.0.1:8080/media/2026/a.jpg")).status, 200);
+  });
+
+  test("refused: http:// URLs of any other origin, and by an emulator without the option", async () => {
+    for (const url of ["http://127.0.0.1:8081/media/a.jpg", "http://localhost:8080/media/a.jpg"]) {
+      const answer = await pushImage(url);
+      assert.equal(answer.status, 400, url);
+      assert.equal(answer.json.message, "The request body has 2 error(s)");
+    }
+    const strict = await call("POST", "/v2/bot/message/push", {
+      to: randomUserId(),
+      messages: [{ type: "audio", originalContentUrl: "http://127.0.0.1:8080/media/a.m4a", duration: 1 }],
+    });
+    assert.equal(strict.status, 400);
+  });
+
+  test("an entry that is not an http(s) URL stops the emulator from starting", async () => {
+    await assert.rejects(
+      startLineEmulator({ channels: [A], httpMediaOrigins: ["127.0.0.1:8080"] }),
+      /httpMediaOrigins/,
+    );
+  });
+});
+
 describe("fault injection", () => {
   const to = randomUserId();
   const messages = [{ type: "text", text: "hello" }];
@@ -422,7 +906,7 @@ describe("other endpoints", () => {
     assert.equal((await call("GET", "/v2/bot/message/m4/content")).status, 404);
   });
 
-  test("loading animation and mark-as-read", async () => {
+  test("loading animation", async () => {
     assert.equal(
       (await call("POST", "/v2/bot/chat/loading/start", { chatId: "U1", loadingSeconds: 5 })).status,
       202,
@@ -431,7 +915,78 @@ describe("other endpoints", () => {
       (await call("POST", "/v2/bot/chat/loading/start", { chatId: "U1", loadingSeconds: 7 })).status,
       400,
     );
-    assert.equal((await call("POST", "/v2/bot/chat/markAsRead", { markAsReadToken: "t" })).status, 200);
+  });
+});
+
+describe("webhook endpoint URL (LINE: a valid HTTPS URL of at most 500 characters)", () => {
+  const auth = { authorization: `Bearer ${B.accessToken}` };
+  const refused = { message: "Invalid webhook endpoint URL" };
+
+  for (const [name, endpoint] of [
+    ["http://", "http://x.test/hook"],
+    ["501 characters", `https://x.test/${"a".repeat(501 - "https://x.test/".length)}`],
+    ["not a URL", "x.test/hook"],
+    ["missing", undefined],
+    ["not a string", 443],
+  ] as const) {
+    test(`refused: ${name}`, async () => {
+      emulator.setWebhookUrl(B.channelId, "https://before.test/hook");
+      const put = await call("PUT", "/v2/bot/channel/webhook/endpoint", { endpoint }, auth);
+      assert.deepEqual([put.status, put.json], [400, refused]);
+      assert.equal(emulator.channel(B.channelId)?.webhookUrl, "https://before.test/hook");
+    });
+  }
+
+  test("accepted: https:// up to 500 characters", async () => {
+    const endpoint = `https://x.test/${"a".repeat(500 - "https://x.test/".length)}`;
+    const put = await call("PUT", "/v2/bot/channel/webhook/endpoint", { endpoint }, auth);
+    assert.deepEqual([put.status, put.json], [200, {}]);
+    assert.equal(emulator.channel(B.channelId)?.webhookUrl, endpoint);
+  });
+});
+
+describe("mark as read", () => {
+  const refused = {
+    message: "Invalid markAsReadToken. Tokens must be used by the bot that received them via Webhook.",
+  };
+
+  test("accepted: the token of a message event the emulator sent, as often as asked", async () => {
+    const event = textEvent(userSource(randomUserId()), "read me");
+    await emulator.sendWebhook(A.channelId, [event]);
+    const body = { markAsReadToken: event.message.markAsReadToken };
+    assert.deepEqual((await call("POST", "/v2/bot/chat/markAsRead", body)).json, {});
+    // LINE's read tokens have no expiry.
+    clock += 24 * 60 * 60 * 1000;
+    assert.equal((await call("POST", "/v2/bot/chat/markAsRead", body)).status, 200);
+  });
+
+  test("accepted: a token carried by a raw webhook body", async () => {
+    const event = imageEvent(userSource(randomUserId()));
+    await emulator.sendWebhook(A.channelId, [], { rawBody: JSON.stringify(webhookBody([event])) });
+    const body = { markAsReadToken: event.message.markAsReadToken };
+    assert.equal((await call("POST", "/v2/bot/chat/markAsRead", body)).status, 200);
+  });
+
+  test("refused: a token never sent, made up, or sent to another channel", async () => {
+    const unsent = textEvent(userSource(randomUserId()), "never sent");
+    for (const markAsReadToken of [unsent.message.markAsReadToken, "t"]) {
+      const answer = await call("POST", "/v2/bot/chat/markAsRead", { markAsReadToken });
+      assert.deepEqual([answer.status, answer.json], [400, refused]);
+    }
+    const event = textEvent(userSource(randomUserId()), "to A");
+    await emulator.sendWebhook(A.channelId, [event]);
+    const otherBot = await call(
+      "POST",
+      "/v2/bot/chat/markAsRead",
+      { markAsReadToken: event.message.markAsReadToken },
+      { authorization: `Bearer ${B.accessToken}` },
+    );
+    assert.deepEqual([otherBot.status, otherBot.json], [400, refused]);
+  });
+
+  test("refused: no token", async () => {
+    const answer = await call("POST", "/v2/bot/chat/markAsRead", {});
+    assert.deepEqual(answer.json.details, [{ message: "must be specified", property: "markAsReadToken" }]);
   });
 });
 
@@ -471,5 +1026,134 @@ describe("control API", () => {
     assert.deepEqual(result.json, { status: 200, body: "answered 200" });
     assert.deepEqual(JSON.parse(receiver.received[0]?.raw.toString("utf8") ?? "").events, [event]);
     assert.equal((await call("POST", "/_emulator/channels/999/say", { text: "x" }, {})).status, 404);
+  });
+
+  test("events/:kind sends any event a builder makes, in the chat the ids name", async () => {
+    const userId = randomUserId();
+    const image = await call(
+      "POST",
+      `/_emulator/channels/${A.channelId}/events/image`,
+      {
+        groupId: "Cgroup",
+        userId,
+        contentProvider: { type: "external", originalContentUrl: "https://x.test/a.jpg" },
+      },
+      {},
+    );
+    assert.equal(image.json.status, 200);
+    const sent = JSON.parse(receiver.received[0]?.raw.toString("utf8") ?? "").events[0];
+    assert.deepEqual(sent.source, { type: "group", groupId: "Cgroup", userId });
+    assert.deepEqual(
+      [sent.type, sent.message.type, sent.message.contentProvider.type],
+      ["message", "image", "external"],
+    );
+    assert.equal("userId" in sent.message, false);
+    // Its tokens work like those of any sent webhook.
+    const read = await call("POST", "/v2/bot/chat/markAsRead", {
+      markAsReadToken: sent.message.markAsReadToken,
+    });
+    assert.equal(read.status, 200);
+    assert.deepEqual(sent, image.json.event);
+  });
+
+  test("events/:kind takes the common fields; the default user speaks when no id is given", async () => {
+    const result = await call(
+      "POST",
+      `/_emulator/channels/${A.channelId}/events/postback`,
+      {
+        data: "action=buy",
+        params: { date: "2026-01-02" },
+        mode: "standby",
+        timestamp: 1_700_000_000_000,
+        isRedelivery: true,
+      },
+      {},
+    );
+    const event = result.json.event as Record<string, unknown>;
+    assert.deepEqual(event.source, { type: "user", userId: emulator.defaultUserId });
+    assert.deepEqual(event.postback, { data: "action=buy", params: { date: "2026-01-02" } });
+    assert.deepEqual(
+      [event.mode, event.timestamp, event.deliveryContext, "replyToken" in event],
+      ["standby", 1_700_000_000_000, { isRedelivery: true }, false],
+    );
+    const module = await call(
+      "POST",
+      `/_emulator/channels/${A.channelId}/events/module`,
+      { type: "attached", botId: "U1", scopes: ["message:send"] },
+      {},
+    );
+    assert.equal("source" in (module.json.event as object), false);
+  });
+
+  test("events/:kind refuses unknown kinds, missing fields and unknown channels", async () => {
+    const unknown = await call("POST", `/_emulator/channels/${A.channelId}/events/things`, {}, {});
+    assert.equal(unknown.status, 400);
+    assert.match(String(unknown.json.message), /^unknown event kind "things"/);
+    const missing = await call("POST", `/_emulator/channels/${A.channelId}/events/postback`, {}, {});
+    assert.deepEqual([missing.status, missing.json], [400, { message: "postback needs data (string)" }]);
+    assert.equal((await call("POST", "/_emulator/channels/999/events/follow", {}, {})).status, 404);
+    assert.equal(receiver.received.length, 0);
+  });
+});
+
+describe("docs/emulator.md stays true to the code", () => {
+  const page = readFileSync("docs/emulator.md", "utf8");
+  const source = readFileSync("emulator/line-emulator.ts", "utf8");
+
+  // The backticked names in the first cells of the first table after `heading` (header row excepted).
+  function firstCells(heading: string): string[] {
+    const start = page.indexOf(heading);
+    assert.ok(start >= 0, heading);
+    const lines = page.slice(start).split("\n");
+    const first = lines.findIndex((line) => line.startsWith("|"));
+    const end = lines.findIndex((line, i) => i > first && !line.startsWith("|"));
+    return lines
+      .slice(first + 2, end)
+      .flatMap((row) => [...(row.split("|")[1] ?? "").matchAll(/`([^`]+)`/g)].map((m) => m[1] ?? ""));
+  }
+
+  // The members of an exported interface of line-emulator.ts.
+  function members(name: string): string[] {
+    const body = new RegExp(`export interface ${name} \\{([\\s\\S]*?)\\n\\}`).exec(source)?.[1] ?? "";
+    return [...body.matchAll(/^ {2}(?:readonly )?(\w+)\??[:(]/gm)].map((m) => m[1] ?? "");
+  }
+
+  test("every route it lists is served, and every route served is listed", () => {
+    const documented = new Set(
+      [...page.matchAll(/^\| `(GET|POST|PUT) (\/[^`]+)`/gm)].map((m) => `${m[1]} ${m[2]}`),
+    );
+    const served = new Set([
+      ...[...source.matchAll(/api\("(GET|POST|PUT)", "([^"]+)"/g)].map((m) => `${m[1]} ${m[2]}`),
+      ...[...source.matchAll(/app\.(get|post|put)\("(\/_emulator[^"]*)"/g)].map(
+        (m) => `${m[1]?.toUpperCase()} ${m[2]}`,
+      ),
+    ]);
+    assert.deepEqual([...documented].sort(), [...served].sort());
+  });
+
+  test("every option and member it lists exists, and every one that exists is listed", () => {
+    assert.deepEqual(
+      firstCells("`startLineEmulator(options)` takes").sort(),
+      members("EmulatorOptions").sort(),
+    );
+    assert.deepEqual(
+      firstCells("The running emulator (`LineEmulator`) has").sort(),
+      members("LineEmulator").sort(),
+    );
+  });
+
+  test("the event kinds are those buildEvent makes", () => {
+    assert.deepEqual(firstCells("### Events of any kind").sort(), [...EVENT_KINDS].sort());
+  });
+
+  test("every ContentEntry JSON field is read by the control API", async () => {
+    const fields = firstCells("### ContentEntry as JSON");
+    assert.ok(fields.length >= 13);
+    for (const field of fields) {
+      // A value of the wrong type is refused by name: proof that the field is read.
+      const answer = await call("POST", "/_emulator/content/doc-check", { [field]: { wrong: true } }, {});
+      assert.equal(answer.status, 400, field);
+      assert.match(String(answer.json.message), new RegExp(`^${field} must be`));
+    }
   });
 });

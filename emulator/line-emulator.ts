@@ -11,7 +11,10 @@ import {
   pumpBody,
 } from "./content-stream.ts";
 import {
+  buildEvent,
+  type CommonFields,
   groupSource,
+  isSourceless,
   nextMessageId,
   randomOpaqueToken,
   randomUserId,
@@ -21,6 +24,7 @@ import {
   userSource,
   webhookBody,
 } from "./events.ts";
+import { canBeQuoted, mediaOrigins, validateMessages } from "./validate-messages.ts";
 
 export { generatedContent, generatedSha256 } from "./content-stream.ts";
 
@@ -44,6 +48,13 @@ export interface EmulatorOptions {
   now?: () => number;
   /** How long a reply token stays usable after its webhook was sent (LINE: about one minute). */
   replyTokenTtlMs?: number;
+  /**
+   * Origins (e.g. `http://127.0.0.1:8080`) whose http:// URLs are accepted where LINE demands HTTPS
+   * (originalContentUrl, previewImageUrl, baseUrl, thumbnailImageUrl…), so that `talkgate dev` can send
+   * its own local uploads. A development allowance only: LINE never accepts http:// media URLs.
+   * Default none.
+   */
+  httpMediaOrigins?: string[];
 }
 
 /** A user's LINE profile as the profile APIs return it. */
@@ -222,9 +233,12 @@ const RETRY_KEY_MEMORY_MS = 24 * 60 * 60 * 1000;
 // A redelivered event's token is good for a minute after redelivery but never past 20 min from the event.
 const REPLY_TOKEN_MAX_AGE_MS = 20 * 60 * 1000;
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
-const MAX_TEXT = 5000;
+const MAX_WEBHOOK_URL = 500;
 const EMPTY = Buffer.alloc(0);
 const CONTENT_PATH = /^\/v2\/bot\/message\/([^/]+)\/content$/;
+// Body keys of `/_emulator/channels/:id/events/:kind` that pick the source or set common event fields.
+const CONTROL_KEYS = ["userId", "groupId", "roomId"] as const;
+const COMMON_KEYS = ["mode", "timestamp", "webhookEventId", "replyToken", "isRedelivery"] as const;
 
 const STATUS_MESSAGES: Record<number, string> = {
   400: "Bad request",
@@ -279,29 +293,23 @@ function isRecord(value: unknown): value is Record<string, unknown> {
   return typeof value === "object" && value !== null && !Array.isArray(value);
 }
 
-// Checks `messages` the way LINE does; returns LINE's error answer or undefined when valid.
-function validateMessages(messages: unknown): ApiResult | undefined {
-  const details: { message: string; property: string }[] = [];
-  if (!Array.isArray(messages)) {
-    details.push({ message: "must be specified", property: "messages" });
-  } else if (messages.length < 1 || messages.length > 5) {
-    details.push({ message: "Size must be between 1 and 5", property: "messages" });
-  } else {
-    messages.forEach((message, i) => {
-      if (!isRecord(message) || typeof message.type !== "string") {
-        details.push({ message: "must be specified", property: `messages[${i}].type` });
-      } else if (message.type === "text") {
-        if (typeof message.text !== "string" || message.text.length === 0) {
-          details.push({ message: "must be specified", property: `messages[${i}].text` });
-        } else if (message.text.length > MAX_TEXT) {
-          details.push({
-            message: `Length must be between 0 and ${MAX_TEXT}`,
-            property: `messages[${i}].text`,
-          });
-        }
-      }
-    });
+function nonEmpty(value: unknown): string | undefined {
+  return typeof value === "string" && value !== "" ? value : undefined;
+}
+
+// LINE's 400 for what it would refuse in a reply or push body, or undefined when it would accept it.
+function invalidSend(
+  body: Record<string, unknown>,
+  httpMediaOrigins: ReadonlySet<string>,
+): ApiResult | undefined {
+  // A wrong JSON type fails LINE's parsing before any field is validated.
+  if (body.notificationDisabled !== undefined && typeof body.notificationDisabled !== "boolean") {
+    return lineError(
+      400,
+      "The property, 'notificationDisabled', in the request body is invalid (line: -, column: -)",
+    );
   }
+  const details = validateMessages(body.messages, httpMediaOrigins);
   if (details.length === 0) return undefined;
   return lineError(400, `The request body has ${details.length} error(s)`, details);
 }
@@ -365,8 +373,11 @@ function contentEntryFromJson(json: unknown): ContentEntry | string {
   return entry;
 }
 
-function sentMessagesFor(messages: unknown[]): { id: string; quoteToken: string }[] {
-  return messages.map(() => ({ id: nextMessageId(), quoteToken: randomOpaqueToken() }));
+// LINE answers an id for every sent message, and a quoteToken only for those that can be quoted.
+function sentMessagesFor(messages: unknown[]): { id: string; quoteToken?: string }[] {
+  return messages.map((message) =>
+    canBeQuoted(message) ? { id: nextMessageId(), quoteToken: randomOpaqueToken() } : { id: nextMessageId() },
+  );
 }
 
 /**
@@ -376,6 +387,7 @@ function sentMessagesFor(messages: unknown[]): { id: string; quoteToken: string 
 export async function startLineEmulator(options: EmulatorOptions): Promise<LineEmulator> {
   const now = options.now ?? Date.now;
   const replyTokenTtlMs = options.replyTokenTtlMs ?? 60_000;
+  const httpMediaOrigins = mediaOrigins(options.httpMediaOrigins);
   const channels = new Map<string, EmulatorChannel>();
   const byToken = new Map<string, EmulatorChannel>();
   for (const c of options.channels) {
@@ -397,6 +409,8 @@ export async function startLineEmulator(options: EmulatorOptions): Promise<LineE
   const contents = new Map<string, ContentState>();
   const contentRequestCounts = new Map<string, number>();
   const replyTokens = new Map<string, ReplyTokenState>();
+  // markAsReadToken → channel whose webhook carried it; LINE's read tokens never expire.
+  const readTokens = new Map<string, string>();
   const retryKeys = new Map<string, { requestId: string; sentMessages: unknown[]; at: number }>();
   const sentListeners = new Set<() => void>();
   const requestMeta = new WeakMap<FastifyRequest, { at: number; channelId: string | null }>();
@@ -546,7 +560,7 @@ export async function startLineEmulator(options: EmulatorOptions): Promise<LineE
 
   api("POST", "/v2/bot/message/reply", ({ channel, req, requestId }) => {
     const body = isRecord(req.body) ? req.body : {};
-    const invalid = validateMessages(body.messages);
+    const invalid = invalidSend(body, httpMediaOrigins);
     if (invalid !== undefined) return invalid;
     const token = body.replyToken;
     if (typeof token !== "string" || token === "") {
@@ -599,7 +613,7 @@ export async function startLineEmulator(options: EmulatorOptions): Promise<LineE
     if (typeof to !== "string" || !/^[UCR]\S+$/.test(to)) {
       return lineError(400, "The property, 'to', in the request body is invalid (line: -, column: -)");
     }
-    const invalid = validateMessages(body.messages);
+    const invalid = invalidSend(body, httpMediaOrigins);
     if (invalid !== undefined) return invalid;
     const messages = body.messages as unknown[];
     const sentMessages = sentMessagesFor(messages);
@@ -634,24 +648,36 @@ export async function startLineEmulator(options: EmulatorOptions): Promise<LineE
     return { status: 202, body: {} };
   });
 
-  api("POST", "/v2/bot/chat/markAsRead", ({ req }) => {
+  api("POST", "/v2/bot/chat/markAsRead", ({ channel, req }) => {
     const body = isRecord(req.body) ? req.body : {};
     if (typeof body.markAsReadToken !== "string" || body.markAsReadToken === "") {
       return lineError(400, "The request body has 1 error(s)", [
         { message: "must be specified", property: "markAsReadToken" },
       ]);
     }
+    // Only tokens this channel's own webhooks carried; the wording is LINE's reference example.
+    if (readTokens.get(body.markAsReadToken) !== channel.channelId) {
+      return lineError(
+        400,
+        "Invalid markAsReadToken. Tokens must be used by the bot that received them via Webhook.",
+      );
+    }
     return { status: 200, body: {} };
   });
 
+  // LINE's rules: "a valid HTTPS URL", "500 characters or less"; its answer carries no details.
   api("PUT", "/v2/bot/channel/webhook/endpoint", ({ channel, req }) => {
     const body = isRecord(req.body) ? req.body : {};
-    if (typeof body.endpoint !== "string" || !URL.canParse(body.endpoint)) {
-      return lineError(400, "The request body has 1 error(s)", [
-        { message: "Invalid webhook endpoint URL", property: "endpoint" },
-      ]);
+    const endpoint = body.endpoint;
+    if (
+      typeof endpoint !== "string" ||
+      endpoint.length > MAX_WEBHOOK_URL ||
+      !URL.canParse(endpoint) ||
+      new URL(endpoint).protocol !== "https:"
+    ) {
+      return lineError(400, "Invalid webhook endpoint URL");
     }
-    channel.webhookUrl = body.endpoint;
+    channel.webhookUrl = endpoint;
     return { status: 200, body: {} };
   });
 
@@ -750,12 +776,15 @@ export async function startLineEmulator(options: EmulatorOptions): Promise<LineE
     return { status: 200, body: Buffer.from(preview), headers: { "content-type": "image/jpeg" } };
   });
 
-  // Reply tokens become usable once the webhook carrying them is sent.
-  function registerReplyTokens(channelId: string, events: unknown): void {
+  // Reply and read tokens become usable once the webhook carrying them is sent.
+  function registerTokens(channelId: string, events: unknown): void {
     if (!Array.isArray(events)) return;
     const sentAt = now();
     for (const event of events) {
-      if (!isRecord(event) || typeof event.replyToken !== "string") continue;
+      if (!isRecord(event)) continue;
+      const readToken = isRecord(event.message) ? event.message.markAsReadToken : undefined;
+      if (typeof readToken === "string") readTokens.set(readToken, channelId);
+      if (typeof event.replyToken !== "string") continue;
       const to = chatIdOf(event.source) ?? "";
       let expiresAt = sentAt + replyTokenTtlMs;
       const context = event.deliveryContext;
@@ -783,12 +812,12 @@ export async function startLineEmulator(options: EmulatorOptions): Promise<LineE
     let bytes: Buffer;
     if (opts.rawBody === undefined) {
       bytes = Buffer.from(JSON.stringify(webhookBody(events, opts.destination ?? channel.botUserId)), "utf8");
-      registerReplyTokens(channelId, events);
+      registerTokens(channelId, events);
     } else {
       bytes = Buffer.from(opts.rawBody);
       try {
         const parsed: unknown = JSON.parse(bytes.toString("utf8"));
-        if (isRecord(parsed)) registerReplyTokens(channelId, parsed.events);
+        if (isRecord(parsed)) registerTokens(channelId, parsed.events);
       } catch {
         // Deliberately malformed bodies carry no tokens.
       }
@@ -864,20 +893,42 @@ export async function startLineEmulator(options: EmulatorOptions): Promise<LineE
     return controlSend(reply, channelId, body.events);
   });
 
+  // The chat a control request speaks in: groupId or roomId (with an optional userId), else a 1:1 chat
+  // with userId; `fallback` (the default user) when none is given, or no source when it is undefined.
+  function sourceOf(body: Record<string, unknown>, fallback: string | undefined): Source | undefined {
+    const userId = nonEmpty(body.userId);
+    const groupId = nonEmpty(body.groupId);
+    const roomId = nonEmpty(body.roomId);
+    if (groupId !== undefined) return groupSource(groupId, userId);
+    if (roomId !== undefined) return roomSource(roomId, userId);
+    const id = userId ?? fallback;
+    return id === undefined ? undefined : userSource(id);
+  }
+
   app.post("/_emulator/channels/:channelId/say", async (req, reply) => {
     const { channelId } = req.params as { channelId: string };
     const body = isRecord(req.body) ? req.body : {};
-    const str = (v: unknown): string | undefined => (typeof v === "string" && v !== "" ? v : undefined);
-    const text = str(body.text);
+    const text = nonEmpty(body.text);
     if (text === undefined) return reply.code(400).send({ message: "text is required" });
-    const userId = str(body.userId);
-    const groupId = str(body.groupId);
-    const roomId = str(body.roomId);
-    let source: Source;
-    if (groupId !== undefined) source = groupSource(groupId, userId);
-    else if (roomId !== undefined) source = roomSource(roomId, userId);
-    else source = userSource(userId ?? defaultUserId);
-    const event = textEvent(source, text);
+    const event = textEvent(sourceOf(body, defaultUserId) as Source, text);
+    return controlSend(reply, channelId, [event], { event });
+  });
+
+  // Any event a user (or LINE) can cause, built by events.ts: body = source ids, common fields, the
+  // builder's own fields.
+  app.post("/_emulator/channels/:channelId/events/:kind", async (req, reply) => {
+    const { channelId, kind } = req.params as { channelId: string; kind: string };
+    const body = isRecord(req.body) ? { ...req.body } : {};
+    const source = sourceOf(body, isSourceless(kind) ? undefined : defaultUserId);
+    const common: CommonFields = {};
+    if (body.mode === "active" || body.mode === "standby") common.mode = body.mode;
+    if (typeof body.timestamp === "number") common.timestamp = body.timestamp;
+    if (typeof body.webhookEventId === "string") common.webhookEventId = body.webhookEventId;
+    if (typeof body.replyToken === "string") common.replyToken = body.replyToken;
+    if (typeof body.isRedelivery === "boolean") common.isRedelivery = body.isRedelivery;
+    for (const key of [...CONTROL_KEYS, ...COMMON_KEYS]) delete body[key];
+    const event = buildEvent(kind, source, body, common);
+    if (typeof event === "string") return reply.code(400).send({ message: event });
     return controlSend(reply, channelId, [event], { event });
   });
 

@@ -38,14 +38,18 @@ const sentTo = (stack: Stack, to: string) => stack.emulator.sent.filter((s) => s
 const paths = (calls: RecordedCall[]) => calls.map((c) => `${c.method} ${c.path} ${c.status}`);
 const text = (t: string) => ({ type: "text", text: t });
 
-/** One sent message as LINE describes it in `sentMessages`. */
-function assertSentMessages(value: unknown, count: number): void {
+// The message types LINE answers a quoteToken for (developers.line.biz, "Get quote tokens").
+const QUOTABLE = new Set(["text", "textV2", "sticker", "image", "video", "template", "flex"]);
+
+/** The `sentMessages` LINE answers for `messages`: an id each, a quoteToken for the quotable ones. */
+function assertSentMessages(value: unknown, messages: { type: string }[]): void {
   assert.ok(Array.isArray(value), `sent_messages is an array: ${JSON.stringify(value)}`);
-  assert.equal(value.length, count);
-  for (const m of value as Array<{ id?: unknown; quoteToken?: unknown }>) {
+  assert.equal(value.length, messages.length);
+  (value as Array<{ id?: unknown; quoteToken?: unknown }>).forEach((m, i) => {
+    const type = messages[i]?.type ?? "";
     assert.match(String(m.id), /^\d+$/);
-    assert.equal(typeof m.quoteToken, "string");
-  }
+    assert.equal(typeof m.quoteToken, QUOTABLE.has(type) ? "string" : "undefined", type);
+  });
 }
 
 describe("sending: reply, push, idempotency, failures", () => {
@@ -66,7 +70,7 @@ describe("sending: reply, push, idempotency, failures", () => {
     assert.equal(replied.status, 200, JSON.stringify(replied.body));
     assert.equal(replied.body.code, "0");
     assert.equal(replied.body.method, "reply");
-    assertSentMessages(replied.body.sent_messages, 1);
+    assertSentMessages(replied.body.sent_messages, [text("Hi there")]);
     const replyCalls = actionCalls(stack, mark);
     assert.deepEqual(paths(replyCalls), [`POST ${REPLY} 200`]);
     assert.deepEqual(replyCalls[0]?.body, {
@@ -91,7 +95,7 @@ describe("sending: reply, push, idempotency, failures", () => {
     assert.equal(pushed.status, 200, JSON.stringify(pushed.body));
     assert.equal(pushed.body.code, "0");
     assert.equal(pushed.body.method, "push");
-    assertSentMessages(pushed.body.sent_messages, 1);
+    assertSentMessages(pushed.body.sent_messages, [text("And another thing")]);
     const pushCalls = actionCalls(stack, mark);
     assert.deepEqual(paths(pushCalls), [`POST ${PUSH} 200`], "the used token is not tried again");
     const key = pushCalls[0]?.headers["x-line-retry-key"];
@@ -174,7 +178,7 @@ describe("sending: reply, push, idempotency, failures", () => {
     assert.equal(answer.status, 200, JSON.stringify(answer.body));
     assert.equal(answer.body.code, "0");
     assert.equal(answer.body.method, "push");
-    assertSentMessages(answer.body.sent_messages, 1);
+    assertSentMessages(answer.body.sent_messages, [text("late")]);
 
     await until("the slow first attempt to be answered", () => actionCalls(stack, mark).length === 2);
     const calls = actionCalls(stack, mark);
@@ -214,7 +218,7 @@ describe("sending: reply, push, idempotency, failures", () => {
     assert.equal(answer.status, 200, JSON.stringify(answer.body));
     assert.equal(answer.body.code, "0");
     assert.equal(answer.body.method, "push");
-    assertSentMessages(answer.body.sent_messages, 1);
+    assertSentMessages(answer.body.sent_messages, [text("x")]);
     const calls = actionCalls(stack, mark);
     assert.deepEqual(paths(calls), [`POST ${PUSH} 500`, `POST ${PUSH} 409`]);
     assert.equal(calls[0]?.headers["x-line-retry-key"], calls[1]?.headers["x-line-retry-key"]);
@@ -486,7 +490,7 @@ describe("sending: reply, push, idempotency, failures", () => {
     for (const messages of [first, second]) {
       const answer = await send(stack, { user_key: user, serial_number: serial("types"), messages });
       assert.equal(answer.status, 200, JSON.stringify(answer.body));
-      assertSentMessages(answer.body.sent_messages, messages.length);
+      assertSentMessages(answer.body.sent_messages, messages);
     }
     assert.deepEqual(
       sentTo(stack, user).map((s) => s.messages),
