@@ -266,6 +266,9 @@ describe("attachments and long texts", () => {
     const unsatisfiable = await attachment(serial, { headers: { range: "bytes=100-200" } });
     assert.equal(unsatisfiable.status, 416);
     assert.equal(unsatisfiable.headers.get("content-range"), "bytes */26");
+    // An error answer is JSON, not an empty body in the file's type.
+    assert.match(unsatisfiable.headers.get("content-type") ?? "", /^application\/json/);
+    assert.equal(((await unsatisfiable.json()) as { code: string }).code, "-416");
 
     const head = await attachment(serial, { method: "HEAD" });
     assert.equal(head.status, 200);
@@ -274,6 +277,20 @@ describe("attachments and long texts", () => {
 
     const etag = head.headers.get("etag") ?? "";
     assert.equal((await attachment(serial, { headers: { "if-none-match": etag } })).status, 304);
+  });
+
+  test("a user's file is served as its type and nothing else: nosniff, a sandboxing CSP, attachment", async () => {
+    const event = ev.fileEvent(ev.userSource(user), { fileName: "page.html", fileSize: 40 });
+    stack.emulator.setContent(event.message.id, {
+      body: "<html><script>alert(1)</script></html>",
+      contentType: "text/html",
+    });
+    const [payload] = await relay(event);
+    const served = await attachment(payload?.serial_number ?? "");
+    assert.equal(served.status, 200);
+    assert.equal(served.headers.get("x-content-type-options"), "nosniff");
+    assert.equal(served.headers.get("content-security-policy"), "default-src 'none'; sandbox");
+    assert.match(served.headers.get("content-disposition") ?? "", /^attachment;/);
   });
 
   test("file names in Korean, Thai and emoji survive; directories and control characters do not", async () => {

@@ -100,6 +100,27 @@ describe("media upload", () => {
     assert.equal(none.body.code, "-405");
   });
 
+  test("a public URL serves its type and nothing else (nosniff, sandboxing CSP, inline), with Range and ETag", async () => {
+    const answer = await upload({ file: { bytes: PNG, name: "p.png" } });
+    const url = String(answer.body.url).replace(stack.config.publicBaseUrl, stack.talkgate.url);
+    const whole = await fetch(url);
+    assert.equal(whole.headers.get("x-content-type-options"), "nosniff");
+    assert.equal(whole.headers.get("content-security-policy"), "default-src 'none'; sandbox");
+    assert.match(whole.headers.get("content-disposition") ?? "", /^inline; filename=[A-Za-z0-9_-]{43}\.png$/);
+    assert.equal(whole.headers.get("accept-ranges"), "bytes");
+    const part = await fetch(url, { headers: { range: "bytes=1-3" } });
+    assert.equal(part.status, 206);
+    assert.equal(part.headers.get("content-range"), `bytes 1-3/${PNG.length}`);
+    assert.deepEqual(Buffer.from(await part.arrayBuffer()), PNG.subarray(1, 4));
+    const outside = await fetch(url, { headers: { range: `bytes=${PNG.length + 10}-` } });
+    assert.equal(outside.status, 416);
+    assert.equal(((await outside.json()) as { code: string }).code, "-416");
+    const etag = whole.headers.get("etag") ?? "";
+    assert.equal((await fetch(url, { headers: { "if-none-match": etag } })).status, 304);
+    const head = await fetch(url, { method: "HEAD" });
+    assert.equal(head.headers.get("content-length"), String(PNG.length));
+  });
+
   test("uploading needs a partner key; the public URL needs none but cannot be guessed", async () => {
     assert.equal((await upload({ file: { bytes: PNG, name: "a.png" } }, null)).status, 401);
     for (const name of ["nope.png", "../talkgate.db", `${"A".repeat(43)}.png`, `${"A".repeat(43)}.exe`]) {

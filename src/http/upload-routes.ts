@@ -1,11 +1,13 @@
 // POST /line/media (partner API: upload a file to send) and GET /media/:name (public: LINE fetches it from here).
 import { randomBytes } from "node:crypto";
 import type { MultipartFile } from "@fastify/multipart";
+import { Type } from "@sinclair/typebox";
+import { create as contentDisposition } from "content-disposition";
 import type { FastifyInstance } from "fastify";
 import type { MediaFiles } from "../app/ports.ts";
 import { TalkgateError } from "../core/errors.ts";
 import { checkUpload, UPLOAD_TYPES, type UploadCheck } from "../core/upload-type.ts";
-import { sendMediaSource } from "./send-media-source.ts";
+import { serveFile } from "./serve-file.ts";
 
 export interface UploadDeps {
   files: MediaFiles;
@@ -17,6 +19,21 @@ const NAME = /^([A-Za-z0-9_-]{43})\.([a-z0-9]{3,4})$/;
 // What opening a name that is not a stored file fails with.
 const MISSING = new Set<unknown>(["ENOENT", "ENOTDIR", "EISDIR"]);
 const LARGEST = Math.max(...[...UPLOAD_TYPES.values()].map((type) => type.maxBytes));
+const LARGEST_IMAGE = Math.max(
+  ...[...UPLOAD_TYPES.values()].filter((type) => type.kind === "image").map((type) => type.maxBytes),
+);
+// The largest request: a file, a preview image, and room for the multipart framing.
+const BODY_LIMIT = LARGEST + LARGEST_IMAGE + 64 * 1024;
+
+const UploadAnswer = Type.Object({
+  code: Type.Literal("0"),
+  url: Type.String({ description: "the file's public URL (publicBaseUrl/media/…), for LINE to load" }),
+  content_type: Type.String({ description: "as judged from the file's contents" }),
+  size: Type.Integer({ description: "bytes" }),
+  preview_url: Type.Optional(
+    Type.String({ description: "the preview image's public URL, when one was sent" }),
+  ),
+});
 // Pino's levels, most verbose first.
 const LOG_LEVELS = ["trace", "debug", "info", "warn", "error", "fatal", "silent"] as const;
 
@@ -26,7 +43,8 @@ export function registerUploadRoute(api: FastifyInstance, deps: UploadDeps): voi
   // the route logs at info at the most verbose; a quieter parent (warn, silent) stays as quiet.
   const parent = LOG_LEVELS.find((level) => level === api.log.level);
   const logLevel = parent && LOG_LEVELS.indexOf(parent) > LOG_LEVELS.indexOf("info") ? parent : "info";
-  api.post("/line/media", { logLevel }, async (request) => {
+  const schema = { response: { 200: UploadAnswer } };
+  api.post("/line/media", { logLevel, bodyLimit: BODY_LIMIT, schema }, async (request) => {
     if (!request.isMultipart())
       throw new TalkgateError("-415", "send multipart/form-data with a `file` part");
     const saved: Record<string, Stored> = {};
@@ -143,18 +161,26 @@ async function readRange(
 
 /** Registers the public GET /media/:name that LINE's servers and apps load uploaded media from. */
 export function registerPublicMediaRoute(app: FastifyInstance, deps: UploadDeps): void {
-  app.get<{ Params: { name: string } }>("/media/:name", async (request, reply) => {
-    const match = NAME.exec(request.params.name);
-    const type = match?.[2] ? UPLOAD_TYPES.get(match[2]) : undefined;
-    if (!match || !type) throw new TalkgateError("-508", "no such media");
-    const source = await deps.files.openSource(`uploads/${request.params.name}`).catch((error: unknown) => {
-      if (MISSING.has((error as { code?: unknown }).code)) throw new TalkgateError("-508", "no such media");
-      throw error;
-    });
-    reply
-      .header("content-type", type.contentType)
-      .header("content-length", source.size)
-      .header("cache-control", "public, max-age=86400, immutable");
-    return sendMediaSource(reply, source);
+  // HEAD is served by the route itself: Fastify's own HEAD twin would answer Content-Length 0.
+  app.route<{ Params: { name: string } }>({
+    method: ["GET", "HEAD"],
+    url: "/media/:name",
+    handler: async (request, reply) => {
+      const match = NAME.exec(request.params.name);
+      const type = match?.[2] ? UPLOAD_TYPES.get(match[2]) : undefined;
+      if (!match || !type) throw new TalkgateError("-508", "no such media");
+      const source = await deps.files.openSource(`uploads/${request.params.name}`).catch((error: unknown) => {
+        if (MISSING.has((error as { code?: unknown }).code)) throw new TalkgateError("-508", "no such media");
+        throw error;
+      });
+      return serveFile(request, reply, {
+        source,
+        contentType: type.contentType,
+        disposition: contentDisposition(request.params.name, { type: "inline" }),
+        // A name is never reused for other bytes.
+        etag: `"${match[1]}"`,
+        cacheControl: "public, max-age=86400, immutable",
+      });
+    },
   });
 }
