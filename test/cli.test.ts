@@ -1,8 +1,8 @@
 // The command line as an operator meets it: failures are one readable line and an exit code, never a stack trace;
 // a range replay says how many deliveries it matches and asks first.
 import assert from "node:assert/strict";
-import { execFile } from "node:child_process";
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { execFile, spawn } from "node:child_process";
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -11,6 +11,7 @@ import { Webhook } from "standardwebhooks";
 import * as ev from "../emulator/events.ts";
 import type { PartnerPayload } from "../src/core/partner-payload.ts";
 import { signingSecretProblem } from "../src/core/signature.ts";
+import { png } from "./support/media-fixtures.ts";
 import { SENDER_KEY, type Stack, stackConfig, startStack } from "./support/stack.ts";
 import { freePort } from "./support/talkgate-process.ts";
 
@@ -182,5 +183,79 @@ describe("range replay through the CLI", () => {
       empty.stderr,
       /^no deliveries match: received from 1970-01-01T00:00:01\.000Z .*nothing replayed\n$/,
     );
+  });
+});
+
+describe("talkgate dev (npm start)", () => {
+  test("a partner can upload and send media locally, and Ctrl-C stops everything once", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "talkgate-dev-"));
+    const [port, linePort, partnerPort] = [await freePort(), await freePort(), await freePort()];
+    const config = JSON.parse(readFileSync("talkgate.config.json", "utf8")) as Record<string, unknown>;
+    Object.assign(config, {
+      listen: { host: "127.0.0.1", port },
+      publicBaseUrl: `http://127.0.0.1:${port}`,
+      database: "sqlite:./talkgate.db",
+      mediaDir: "./media",
+      line: { apiBaseUrl: `http://127.0.0.1:${linePort}`, dataApiBaseUrl: `http://127.0.0.1:${linePort}` },
+      logLevel: "warn",
+    });
+    const [partner] = config.partners as Array<Record<string, unknown>>;
+    if (partner) partner.receiveUrl = `http://127.0.0.1:${partnerPort}/line`;
+    const configPath = join(dir, "talkgate.config.json");
+    writeFileSync(configPath, JSON.stringify(config));
+    const child = spawn(process.execPath, ["bin/talkgate.js", "dev", "--config", configPath], {
+      stdio: ["ignore", "pipe", "pipe"],
+    });
+    let stdout = "";
+    let stderr = "";
+    child.stdout.on("data", (chunk: Buffer) => {
+      stdout += chunk;
+    });
+    child.stderr.on("data", (chunk: Buffer) => {
+      stderr += chunk;
+    });
+    const exited = new Promise<number | null>((resolve) => child.once("exit", resolve));
+    try {
+      for (let i = 0; i < 300 && !stdout.includes("npm run demo"); i++)
+        await new Promise((r) => setTimeout(r, 50));
+      assert.match(stdout, /talkgate on http:\/\/127\.0\.0\.1:\d+; make a LINE user say something/, stderr);
+      const user = "U4af4980629f3b4a1c2d3e4f5a6b7c8d9";
+      const said = await fetch(`http://127.0.0.1:${linePort}/_emulator/channels/1656168303/say`, {
+        method: "POST",
+        headers: { "content-type": "application/json" },
+        body: JSON.stringify({ userId: user, text: "send me a picture" }),
+      });
+      assert.equal(said.status, 200);
+      const key = (partner?.apiKeys as string[] | undefined)?.[0] ?? "";
+      const form = new FormData();
+      form.append("file", new Blob([png()]), "a.png");
+      const uploaded = (await (
+        await fetch(`http://127.0.0.1:${port}/line/media`, {
+          method: "POST",
+          body: form,
+          headers: { authorization: `Bearer ${key}` },
+        })
+      ).json()) as { url: string };
+      assert.match(uploaded.url, new RegExp(`^http://127\\.0\\.0\\.1:${port}/media/`));
+      const sent = await fetch(`http://127.0.0.1:${port}/line/message/send`, {
+        method: "POST",
+        headers: { authorization: `Bearer ${key}`, "content-type": "application/json" },
+        body: JSON.stringify({
+          sender_key: "1656168303",
+          user_key: user,
+          serial_number: "dev-media-1",
+          messages: [{ type: "image", originalContentUrl: uploaded.url, previewImageUrl: uploaded.url }],
+        }),
+      });
+      assert.equal(sent.status, 200, await sent.clone().text());
+      const atLine = (await (await fetch(`http://127.0.0.1:${linePort}/_emulator/sent`)).json()) as unknown[];
+      assert.equal(atLine.length, 1);
+    } finally {
+      child.kill("SIGINT");
+      assert.equal(await exited, 0, stderr);
+      rmSync(dir, { recursive: true, force: true });
+    }
+    assert.equal(stderr.match(/shutting down/g)?.length, 1, stderr);
+    assert.match(stderr, /SIGINT: shutting down\nstopped\n$/);
   });
 });

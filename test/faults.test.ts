@@ -405,11 +405,11 @@ describe("faults", () => {
           (bigRow?.updated_at ?? Infinity) - (bigRow?.received_at ?? 0) < 1_000,
           "no wait for a timeout",
         );
-        const serials = deliveries(db).map((row) => row.serial_number);
+        const ids = deliveries(db).map((row) => `${SENDER_KEY}:${row.serial_number}`);
         assert.deepEqual(
           [...new Set(rude.requests)].sort(),
-          [...serials].sort(),
-          "the partner saw every delivery",
+          [...ids].sort(),
+          "the partner saw every delivery (webhook-id: <sender_key>:<serial_number>)",
         );
         const retried = deliveries(db).filter((row) => row.attempts > 1);
         if (mode === "close")

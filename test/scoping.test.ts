@@ -41,7 +41,8 @@ describe("another partner's key reaches nothing of a channel", () => {
   const serials = { long: "", image: "", text: "" };
 
   before(async () => {
-    stack = await startStack();
+    // The owner may repoint its channel's webhook URL, so that only the key's scope can refuse it here.
+    stack = await startStack({ partner: { allowWebhookEndpointChange: true } });
     stack.emulator.setProfile(user, { displayName: "홍길동" });
     const source = ev.userSource(user);
     const long = ev.textEvent(source, "long text ".repeat(150));
