@@ -419,7 +419,7 @@ describe("faults", () => {
         const timeouts = deliveries(db).reduce((sum, row) => sum + row.attempts - 1, 0);
         assert.ok(timeouts <= rude.connections, `no more timeouts (${timeouts}) than stale connections`);
         console.log(
-          `# rude partner (${mode}): ${serials.length} deliveries over ${rude.connections} connections, ` +
+          `# rude partner (${mode}): ${ids.length} deliveries over ${rude.connections} connections, ` +
             `the ~3 MB one acked in ${(bigRow?.updated_at ?? 0) - (bigRow?.received_at ?? 0)} ms; ` +
             `${timeouts} attempts timed out on a reused connection`,
         );
