@@ -254,3 +254,37 @@ describe("LINE's own event fields, for partners that opt in", () => {
     }
   });
 });
+
+describe("a message unsent before it was relayed", () => {
+  test("is relayed in its place with content {id, type} only; its text answers 410", async () => {
+    const stack = await startStack({ forwardEventTypes: ["message", "postback", "unsend"] });
+    try {
+      const user = ev.randomUserId();
+      const mine = (p: unknown) => (p as PartnerPayload).user_key === user;
+      // The partner is down while the user writes and takes the message back.
+      stack.sink.respondWith((request) => (mine(request.body) ? { status: 503 } : undefined));
+      const text = ev.textEvent(ev.userSource(user), "a secret I regret");
+      await stack.emulator.sendWebhook(SENDER_KEY, [text]);
+      const failed = () => stack.sink.received.some((r) => mine(r.body) && r.status === 503);
+      for (let i = 0; i < 500 && !failed(); i++) await new Promise((r) => setTimeout(r, 20));
+      assert.ok(failed(), "the first attempt failed");
+      await stack.emulator.sendWebhook(SENDER_KEY, [
+        ev.unsendEvent(ev.userSource(user), { messageId: text.message.id }),
+      ]);
+      stack.sink.respondWith(undefined);
+      const accepted = (await stack.sink.waitFor((a) => a.filter(mine).length === 2)) as PartnerPayload[];
+      const [message, unsend] = accepted.filter(mine);
+      assert.deepEqual(message?.content, { id: text.message.id, type: "text" });
+      assert.equal(unsend?.event_type, "unsend");
+      assert.ok(!stack.sink.received.some((r) => r.raw.includes("a secret I regret") && r.status === 200));
+      const long = await callApi(
+        stack,
+        "GET",
+        `/line/message/long?sender_key=${SENDER_KEY}&serial_number=${message?.serial_number}`,
+      );
+      assertError(long, 410, "-410");
+    } finally {
+      await stack.close();
+    }
+  });
+});

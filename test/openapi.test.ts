@@ -14,6 +14,30 @@ test("docs/openapi.json matches the document generated from the route schemas", 
   assert.deepEqual(committed, await servedOpenApi(), "run `npm run openapi` and commit docs/openapi.json");
 });
 
+test("the answer check (test/support/check-answers.ts) catches what the document does not describe", async () => {
+  const { answerProblem } = await import("./support/check-answers.ts");
+  assert.equal(
+    answerProblem(
+      "GET",
+      "/line/deliveries",
+      200,
+      "application/json",
+      '{"code":"0","deliveries":[],"next_cursor":null}',
+    ),
+    null,
+  );
+  assert.match(
+    answerProblem("GET", "/line/deliveries", 200, "application/json", '{"code":"0"}') ?? "",
+    /deliveries/,
+  );
+  assert.match(answerProblem("GET", "/line/deliveries", 302, "", "") ?? "", /status 302 is not documented/);
+  assert.match(
+    answerProblem("GET", "/line/message/attachment", 416, "image/png", "") ?? "",
+    /documented application\/json/,
+  );
+  assert.equal(answerProblem("GET", "/line/message/attachment", 200, "image/png", ""), null);
+});
+
 test("the document describes every partner API route, and LINE message objects in full", async () => {
   const doc = (await servedOpenApi()) as {
     openapi: string;
@@ -32,9 +56,24 @@ test("the document describes every partner API route, and LINE message objects i
     "/line/user",
     "/line/channel/webhook/endpoint/set",
     "/line/channel/webhook/endpoint/info",
+    "/line/deliveries",
+    "/line/deliveries/replay",
   ]) {
     assert.ok(doc.paths[path], `${path} is documented`);
+    for (const [method, operation] of Object.entries(doc.paths[path] ?? {})) {
+      const { responses, operationId } = operation as {
+        responses: Record<string, unknown>;
+        operationId?: string;
+      };
+      assert.ok(
+        Object.keys(responses).some((status) => /^2/.test(status)),
+        `${method} ${path}: a 2xx answer`,
+      );
+      assert.ok(operationId, `${method} ${path}: an operationId`);
+    }
   }
+  const upload = doc.paths["/line/media"]?.post?.requestBody?.content["multipart/form-data"]?.schema;
+  assert.ok(upload, "the upload's multipart body is described");
   assert.ok(!doc.paths["/line/webhook/{senderKey}"], "LINE's webhook is not part of the partner API");
   const send = doc.paths["/line/message/send"]?.post?.requestBody?.content["application/json"]?.schema as {
     properties: { messages: { items: { $ref: string } } };
@@ -62,7 +101,13 @@ test("/line/docs serves the readable page and its assets (loaded on the first re
     ]);
     assert.equal(page.status, 200);
     assert.match(page.headers.get("content-type") ?? "", /^text\/html/);
-    assert.match(await page.text(), /swagger-initializer\.js/);
+    const html = await page.text();
+    assert.match(html, /swagger-initializer\.js/);
+    assert.match(
+      html,
+      /<title>talkgate partner API \(상담톡 API\)<\/title>/,
+      "a real title, not Swagger UI's",
+    );
     assert.equal(((await document.json()) as { openapi: string }).openapi, "3.1.0");
     const head = await fetch(`${talkgate.url}/line/docs`, { method: "HEAD" });
     assert.equal(head.status, 200);
