@@ -450,7 +450,10 @@ test("after a restart, a send cut off by the crash is taken up at once, not answ
   const talkgate = await startTalkgateProcess(
     stackConfig(emulator.url, sink.url, { line: { timeoutMs: 10_000 } }),
     port,
-  );
+  ).catch(async (error: unknown) => {
+    await Promise.all([emulator.close(), sink.close()]);
+    throw error;
+  });
   t.after(() => printOutputIfFailed(t, talkgate));
   try {
     const target = userTarget();

@@ -29,6 +29,7 @@ import {
   stackConfig,
   startStack,
 } from "./support/stack.ts";
+import { freePort } from "./support/talkgate-process.ts";
 
 const MINUTE = 60_000;
 const HOUR = 60 * MINUTE;
@@ -994,14 +995,6 @@ async function startContentProxy() {
   const address = server.address();
   proxy.url = `http://127.0.0.1:${typeof address === "object" && address ? address.port : 0}`;
   return proxy;
-}
-
-async function freePort(): Promise<number> {
-  const server = createNetServer().listen(0, "127.0.0.1");
-  await new Promise((resolve) => server.once("listening", resolve));
-  const address = server.address();
-  await new Promise((resolve) => server.close(resolve));
-  return typeof address === "object" && address ? address.port : 0;
 }
 
 /** `talkgate serve` as a child process, ready; with its exit and a way to wait for a line on stderr. */
