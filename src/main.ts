@@ -1,6 +1,8 @@
 // The composition root: the HTTP side (webhook intake, partner API) and the backend (store, delivery and media
 // workers), wired from the configuration, started and stopped.
 import { readFileSync } from "node:fs";
+import { statfs } from "node:fs/promises";
+import { dirname } from "node:path";
 import pino, { type Logger } from "pino";
 import type { IntakeChannel } from "./app/ingest-webhook.ts";
 import { type Clock, type Store, systemClock } from "./app/ports.ts";
@@ -54,7 +56,21 @@ export async function startTalkgate(config: TalkgateConfig, options: StartOption
   const files = new DiskMediaFiles(config.mediaDir);
   const store = options.store ?? openSqliteStore(config.database.path);
   const senderKeys = new Set(config.channels.map((c) => c.senderKey));
-  const metrics = new PrometheusMetrics(store, clock, (senderKey) => senderKeys.has(senderKey));
+  const metrics = new PrometheusMetrics({
+    store,
+    clock,
+    isChannel: (senderKey) => senderKeys.has(senderKey),
+    partners: config.partners.map((p) => p.id),
+    // Read at scrape time, once the backend below runs.
+    partnerState: (partnerId) => backend.partnerState(partnerId),
+    freeBytes: {
+      media: () => files.freeBytes(),
+      database: async () => {
+        const volume = await statfs(dirname(config.database.path));
+        return volume.bavail * volume.bsize;
+      },
+    },
+  });
   const line = new LineClient(
     config.channels.flatMap((c) =>
       c.channelAccessToken ? [{ senderKey: c.senderKey, channelAccessToken: c.channelAccessToken }] : [],
@@ -99,7 +115,14 @@ export async function startTalkgate(config: TalkgateConfig, options: StartOption
         httpMediaOrigins: options.httpMediaOrigins ?? [],
       },
       publicBaseUrl: config.publicBaseUrl,
+      uploads: {
+        quotaBytes: config.media.uploadQuotaBytes,
+        quotaFiles: config.media.uploadQuotaFiles,
+        retentionMs: config.media.uploadRetentionMs,
+        minFreeBytes: config.media.minFreeBytes,
+      },
       limits: config.partnerApi,
+      partnerState: (partnerId) => backend.partnerState(partnerId),
       metrics,
     },
     intake: {
@@ -118,11 +141,16 @@ export async function startTalkgate(config: TalkgateConfig, options: StartOption
   }
   backend.start();
   // Uploads (POST /line/media) must outlive LINE's late loading of them, then make room.
-  const pruneUploads = () =>
-    files
-      .prune("uploads", clock.now() - config.media.uploadRetentionMs)
-      .then((removed) => removed > 0 && logger.info({ removed }, "upload:pruned"))
-      .catch((error: unknown) => logger.error({ err: error }, "upload:prune:failed"));
+  const pruneUploads = async () => {
+    const before = clock.now() - config.media.uploadRetentionMs;
+    try {
+      const removed = await files.prune("uploads", before);
+      await backend.forgetUploads(before);
+      if (removed > 0) logger.info({ removed }, "upload:pruned");
+    } catch (error) {
+      logger.error({ err: error }, "upload:prune:failed");
+    }
+  };
   void pruneUploads();
   const pruning = setInterval(pruneUploads, 60 * 60_000).unref();
   const address = app.server.address();

@@ -1,18 +1,20 @@
-// Use case: drain the outbox — each conversation's events to its partner, one at a time, in LINE timestamp order.
+// Use case: drain the outbox — each conversation's events to its partner, one at a time, in LINE timestamp order,
+// each partner within its share of the slots, none held up by another.
 import { randomUUID } from "node:crypto";
 import type { Logger } from "pino";
+import type { DeliveryPace } from "../core/delivery-pace.ts";
 import { asObject, senderOf } from "../core/line-event.ts";
 import type { LongTextPolicy } from "../core/long-text.ts";
-import { PartnerHealth, type PausePolicy } from "../core/partner-health.ts";
+import { PartnerHealth, type PartnerState, type PausePolicy } from "../core/partner-health.ts";
 import { buildPartnerPayload, webhookIdOf } from "../core/partner-payload.ts";
 import { afterFailure, type RetryPolicy } from "../core/retry-policy.ts";
-import type { IntakeLoad } from "./intake-load.ts";
 import type {
   Clock,
   ConversationClaim,
   DeliveryOutcome,
   DeliveryTask,
   Metrics,
+  PartnerSlots,
   PartnerTransport,
   Store,
 } from "./ports.ts";
@@ -20,17 +22,16 @@ import type { UserNames } from "./user-names.ts";
 import { WorkLoop } from "./work-loop.ts";
 
 export interface DeliveryOptions {
-  /** Conversations delivered at the same time. */
+  /** Conversations delivered at the same time, at most (the pace may allow fewer). */
   concurrency: number;
-  /**
-   * Conversations delivered at the same time while intake is busy, one event at a time: answering LINE
-   * within its 2 s comes first, and the backlog drains after the burst.
-   */
-  busyConcurrency: number;
+  /** Conversations of one partner delivered at the same time, at most: its share of the slots. */
+  partnerConcurrency: number;
   /** Most events taken from one conversation per claim. */
   batchSize: number;
   /** How long a claim is held; a worker that dies releases its conversations when this runs out. */
   leaseMs: number;
+  /** One attempt's deadline (the transport's): no attempt starts unless it can end well within the lease. */
+  timeoutMs: number;
   /** Longest sleep when idle (new events and finished claims wake the worker sooner). */
   pollMs: number;
   retry: RetryPolicy;
@@ -43,7 +44,8 @@ export interface DeliveryOptions {
 
 export interface DeliveryDeps {
   store: Store;
-  intake: IntakeLoad;
+  /** How many deliveries may run at once now (intake first). */
+  pace: DeliveryPace;
   transport: PartnerTransport;
   userNames: UserNames;
   clock: Clock;
@@ -52,34 +54,46 @@ export interface DeliveryDeps {
   random?: () => number;
 }
 
+/** Time kept free at the end of a lease: for recording the outcomes before another worker may take over. */
+const LEASE_MARGIN_MS = 1_000;
+/** Waits between attempts to record outcomes the store refused (disk full…), doubling up to the last. */
+const RECORD_RETRY_MS = [50, 100, 200, 500, 1_000, 2_000];
+
 /** Delivers the outbox: claims due conversations, sends their events in order, records the outcomes. */
 export class DeliveryWorker {
   readonly #deps: DeliveryDeps;
   readonly #options: DeliveryOptions;
   readonly #loop: WorkLoop<ConversationClaim>;
   readonly #partners = new Map<string, PartnerHealth>();
+  readonly #slots: PartnerSlots;
 
   constructor(deps: DeliveryDeps, options: DeliveryOptions) {
     this.#deps = deps;
     this.#options = options;
     const owner = `delivery-${randomUUID()}`;
+    this.#slots = (partnerId) => this.#health(partnerId).slots(deps.clock.now(), options.partnerConcurrency);
     this.#loop = new WorkLoop({
       name: "delivery",
       concurrency: options.concurrency,
-      limit: () => (deps.intake.busy ? options.busyConcurrency : options.concurrency),
+      limit: () => deps.pace.limit(deps.clock.now()),
       pollMs: options.pollMs,
       clock: deps.clock,
       logger: deps.logger,
-      claim: (limit) =>
-        deps.store.claimConversations({
+      claim: async (limit) => {
+        const started = performance.now();
+        const claims = await deps.store.claimConversations({
           owner,
           limit,
-          batchSize: deps.intake.busy ? 1 : options.batchSize,
+          batchSize: options.batchSize,
           now: deps.clock.now(),
           leaseMs: options.leaseMs,
-        }),
+          slots: this.#slots,
+        });
+        if (claims.length > 0) deps.metrics.stage("claim", (performance.now() - started) / 1000);
+        return claims;
+      },
       process: (claim) => this.#deliver(claim),
-      nextDueAt: () => deps.store.nextDueAt(),
+      nextDueAt: () => this.#nextDueAt(),
     });
   }
 
@@ -97,31 +111,62 @@ export class DeliveryWorker {
     return this.#loop.stop();
   }
 
+  /** Where a partner's deliveries stand: delivering, paused until a time, or probing. */
+  partnerState(partnerId: string): PartnerState {
+    return this.#health(partnerId).state(this.#deps.clock.now());
+  }
+
+  // The store's next due conversation that may be taken, or the end of a pause (a probe may go then).
+  async #nextDueAt(): Promise<number | null> {
+    const now = this.#deps.clock.now();
+    let next = await this.#deps.store.nextDueAt(now, this.#slots);
+    for (const health of this.#partners.values()) {
+      const state = health.state(now);
+      if (state.state === "paused" && (next === null || state.until < next)) next = state.until;
+    }
+    return next;
+  }
+
   async #deliver(claim: ConversationClaim): Promise<void> {
-    const { clock, store, logger } = this.#deps;
-    const started = clock.now();
+    const { clock, logger } = this.#deps;
     const outcomes: DeliveryOutcome[] = [];
     try {
       for (const task of claim.deliveries) {
-        // Stop early enough to record the outcomes while the lease still holds, and promptly on shutdown.
-        if (outcomes.length > 0 && (!this.#loop.running || clock.now() - started > this.#options.leaseMs / 2))
-          break;
+        // An attempt starts only if it ends (at its deadline at the latest) well before the lease does,
+        // so that no other worker can take the conversation while one of its events is in flight.
+        const now = clock.now();
+        if (now + this.#options.timeoutMs + LEASE_MARGIN_MS > claim.until) break;
+        if (outcomes.length > 0 && !this.#loop.running) break;
         const outcome = await this.#attempt(task);
+        if (!outcome) break; // its partner is paused: the conversation waits, nothing is recorded
         outcomes.push(outcome);
         const lag = outcome.state === "delivered" ? outcome.at - task.receivedAt : undefined;
         this.#deps.metrics.deliveryAttempt(task.partnerId, outcome.state, lag);
-        // The head waits (a retry, or its partner paused); the rest of the conversation waits behind it.
-        if (outcome.state === "retrying" || outcome.state === "deferred") break;
+        // The head waits for its retry; the rest of the conversation waits behind it.
+        if (outcome.state === "retrying") break;
       }
     } catch (error) {
       // A bug, not a partner failure: record what was done; the rest comes back when the lease ends.
       logger.error({ err: error, conversation: claim.conversation }, "delivery:attempt:error");
     }
-    try {
-      await store.completeClaim(claim, outcomes);
-    } catch (error) {
-      // The lease runs out and the events are delivered again: at-least-once, never lost.
-      logger.error({ err: error, conversation: claim.conversation }, "delivery:record:failed");
+    await this.#record(claim, outcomes);
+  }
+
+  // Records a claim's outcomes and releases it. Should the store refuse (a full disk), it tries again,
+  // so that the conversation is released as soon as writing works again rather than when its lease ends.
+  async #record(claim: ConversationClaim, outcomes: DeliveryOutcome[]): Promise<void> {
+    for (let failures = 0; ; failures++) {
+      try {
+        await this.#deps.store.completeClaim(claim, outcomes);
+        return;
+      } catch (error) {
+        if (failures === 0)
+          this.#deps.logger.error({ err: error, conversation: claim.conversation }, "delivery:record:failed");
+        // Stopping: the lease runs out and the events are delivered again (at least once, never lost).
+        if (!this.#loop.running) return;
+        const wait = RECORD_RETRY_MS[Math.min(failures, RECORD_RETRY_MS.length - 1)] as number;
+        await new Promise((resolve) => setTimeout(resolve, wait));
+      }
     }
   }
 
@@ -134,36 +179,32 @@ export class DeliveryWorker {
     return health;
   }
 
-  async #attempt(task: DeliveryTask): Promise<DeliveryOutcome> {
-    const { transport, clock, logger } = this.#deps;
+  /** One attempt, or null when the partner may not be sent to now (paused, or another probe is out). */
+  async #attempt(task: DeliveryTask): Promise<DeliveryOutcome | null> {
+    const { transport, clock, logger, metrics, pace } = this.#deps;
     const health = this.#health(task.partnerId);
-    const now = clock.now();
-    // Past its retry window a delivery gets its last try even while its partner is paused: it is dead
-    // only once that try has failed, and the deliveries behind it are not held by the pause either.
-    const lastTry = now >= task.retryFrom + this.#options.retry.maxAgeMs;
-    const admission = lastTry ? { send: true as const, probe: false } : health.admit(now);
-    if (!admission.send) {
-      return {
-        eventId: task.eventId,
-        at: now,
-        status: null,
-        error: null,
-        state: "deferred",
-        nextAttemptAt: admission.retryAt,
-      };
-    }
+    const admission = health.admit(clock.now());
+    if (!admission.send) return null;
+    const started = clock.now();
+    const waited = Math.max(0, started - task.dueAt);
+    pace.observeWait(waited);
+    metrics.stage("queue", waited / 1000);
     const body = JSON.stringify(await this.#payload(task));
+    const posted = performance.now();
     const result = await transport.send(task.partnerId, webhookIdOf(task.senderKey, task.serialNumber), body);
+    metrics.stage("post", (performance.now() - posted) / 1000);
     const at = clock.now();
     const log = { serial_number: task.serialNumber, partner: task.partnerId, attempt: task.attempts + 1 };
-    const pausedUntil = health.record(result.ok, at);
-    if (pausedUntil !== null) {
+    const change = health.record(result.ok, at, admission.probe);
+    if (change && "pausedUntil" in change) {
       logger.warn(
-        { partner: task.partnerId, until: pausedUntil, probe: admission.probe },
+        { partner: task.partnerId, until: change.pausedUntil, probe: admission.probe },
         "delivery:partner:paused",
       );
-    } else if (admission.probe && result.ok) {
+    } else if (change) {
       logger.info({ partner: task.partnerId }, "delivery:partner:resumed");
+      // Its conversations may all be taken up now.
+      this.#loop.wake();
     }
     if (result.ok) {
       logger.info({ ...log, status: result.status }, "delivery:delivered");

@@ -12,6 +12,8 @@ export interface MediaOptions {
   pollMs: number;
   /** Retries of failed or not-yet-ready downloads; past `maxAgeMs` the attachment is given up as gone. */
   retry: RetryPolicy;
+  /** Free disk space below which nothing is downloaded (it is kept for incoming webhooks). */
+  minFreeBytes: number;
 }
 
 export interface MediaDeps {
@@ -85,6 +87,10 @@ export class MediaWorker {
 
   async #attempt(job: MediaJob): Promise<MediaOutcome> {
     const { line, files } = this.#deps;
+    // Downloads stop before the disk is full, so that webhooks can still be stored; LINE is asked later.
+    const free = await files.freeBytes().catch(() => Number.POSITIVE_INFINITY);
+    if (free < this.#options.minFreeBytes)
+      return this.#retry(job, "not enough free disk space (below media.minFreeBytes)");
     const content = await line.getContent(job.senderKey, job.messageId);
     switch (content.kind) {
       case "ready": {

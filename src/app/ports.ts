@@ -15,15 +15,19 @@ export interface Metrics {
   webhookRefused(senderKey: string, code: string): void;
   eventsStored(senderKey: string, count: number): void;
   /** One delivery attempt's outcome; `lagMs` (receive → partner ack) when delivered. */
-  deliveryAttempt(
-    partnerId: string,
-    outcome: "delivered" | "retrying" | "dead" | "deferred",
-    lagMs?: number,
-  ): void;
+  deliveryAttempt(partnerId: string, outcome: "delivered" | "retrying" | "dead", lagMs?: number): void;
   mediaDownload(outcome: "stored" | "gone" | "retry"): void;
   lineCall(endpoint: string, status: number | null): void;
   send(method: "reply" | "push" | "failed"): void;
+  /**
+   * How long one stage of relaying took: `commit` (storing a webhook's events, durably), `queue` (a
+   * delivery due → its attempt), `claim` (taking due conversations), `post` (the partner's answer).
+   */
+  stage(stage: Stage, seconds: number): void;
 }
+
+/** The stages of relaying an event, timed for /metrics. */
+export type Stage = "commit" | "queue" | "claim" | "post";
 
 /** Metrics that count nothing (tests, tools). */
 export const noMetrics: Metrics = {
@@ -34,6 +38,7 @@ export const noMetrics: Metrics = {
   mediaDownload() {},
   lineCall() {},
   send() {},
+  stage() {},
 };
 
 /** One event of a webhook body, ready to be stored. */
@@ -86,6 +91,8 @@ export interface DeliveryTask {
   receivedAt: number;
   /** Start of the retry window (when the event was received, or when it was last replayed). */
   retryFrom: number;
+  /** When it became due (its first attempt's time, or its retry's). */
+  dueAt: number;
   /** The stored event JSON. */
   body: string;
   e164: string | null;
@@ -101,6 +108,8 @@ export interface ClaimRef {
 
 /** A conversation leased to one worker, with its due deliveries in LINE timestamp order. */
 export interface ConversationClaim extends ClaimRef {
+  /** When the lease runs out: every attempt must have ended by then. */
+  until: number;
   deliveries: DeliveryTask[];
 }
 
@@ -109,13 +118,23 @@ export type DeliveryOutcome = {
   at: number;
   status: number | null;
   error: string | null;
-} & (
-  | { state: "delivered" }
-  | { state: "retrying"; nextAttemptAt: number }
-  | { state: "dead" }
-  /** Not attempted (its partner is paused): it waits until then, no attempt counted. */
-  | { state: "deferred"; nextAttemptAt: number }
-);
+} & ({ state: "delivered" } | { state: "retrying"; nextAttemptAt: number } | { state: "dead" });
+
+/** How many conversations of a partner may be held (leased) at once now, by every worker together. */
+export type PartnerSlots = (partnerId: string) => number;
+
+/** What a worker asks of the outbox: due conversations, shared fairly among the partners. */
+export interface ClaimRequest {
+  owner: string;
+  /** Conversations claimed at most. */
+  limit: number;
+  /** Deliveries taken from one conversation at most. */
+  batchSize: number;
+  now: number;
+  leaseMs: number;
+  /** Each partner's cap; free slots go first to the partners holding the fewest. */
+  slots: PartnerSlots;
+}
 
 /** An attachment to fetch from LINE. */
 export interface MediaJob {
@@ -238,16 +257,10 @@ export interface Store {
   /** Stores new events (deduped per channel on their key), assigns serial numbers, queues deliveries. */
   ingest(request: IngestRequest): Promise<IngestResult>;
   /**
-   * Leases up to `limit` conversations whose head delivery is due and returns up to `batchSize` due
-   * deliveries of each, head first.
+   * Leases up to `limit` conversations whose head delivery is due, within each partner's slots, and
+   * returns up to `batchSize` due deliveries of each, head first.
    */
-  claimConversations(request: {
-    owner: string;
-    limit: number;
-    batchSize: number;
-    now: number;
-    leaseMs: number;
-  }): Promise<ConversationClaim[]>;
+  claimConversations(request: ClaimRequest): Promise<ConversationClaim[]>;
   /** Records the outcomes of a claim's attempts and releases its lease. */
   completeClaim(claim: ClaimRef, outcomes: DeliveryOutcome[]): Promise<void>;
   /** Deliveries matching the filter, oldest first, after the event id `after` (for paging). */
@@ -266,8 +279,8 @@ export interface Store {
     dead: number;
     oldestWaitingAt: number | null;
   }>;
-  /** The earliest time a conversation becomes due, or null when nothing waits. */
-  nextDueAt(): Promise<number | null>;
+  /** The earliest time a conversation may be claimed under `slots`, or null when none can. */
+  nextDueAt(now: number, slots: PartnerSlots): Promise<number | null>;
   /** Leases up to `limit` attachments due to be fetched. */
   claimMedia(request: { owner: string; limit: number; now: number; leaseMs: number }): Promise<MediaJob[]>;
   /**
@@ -317,6 +330,16 @@ export interface Store {
   ): Promise<void>;
   /** Records how a send ended (kept for repeats and for audit). */
   finishSend(senderKey: string, serialNumber: string, outcome: SendOutcome, now: number): Promise<void>;
+  /** Records files a partner uploaded (POST /line/media), for its quota. */
+  recordUploads(
+    partnerId: string,
+    files: ReadonlyArray<{ name: string; size: number }>,
+    now: number,
+  ): Promise<void>;
+  /** What a partner's uploads made since `since` take up. */
+  uploadUsage(partnerId: string, since: number): Promise<{ files: number; bytes: number }>;
+  /** Forgets uploads made before `before` (their files are pruned). */
+  forgetUploads(before: number): Promise<void>;
   /** Resolves when the store answers a trivial query. */
   ping(): Promise<void>;
   close(): Promise<void>;
@@ -437,6 +460,8 @@ export interface MediaFiles {
   remove(name: string): Promise<void>;
   /** Removes the files in directory `dir` last modified before `before` (ms); answers how many. */
   prune(dir: string, before: number): Promise<number>;
+  /** Bytes still free for talkgate on the volume of the files. */
+  freeBytes(): Promise<number>;
 }
 
 /** How one attempt to deliver to a partner ended. */

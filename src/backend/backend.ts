@@ -3,7 +3,6 @@
 import type { Logger } from "pino";
 import { DeliveryWorker } from "../app/deliver-outbox.ts";
 import { MediaWorker } from "../app/fetch-media.ts";
-import { IntakeLoad } from "../app/intake-load.ts";
 import type {
   Clock,
   DeliveryFilter,
@@ -16,11 +15,13 @@ import type {
 } from "../app/ports.ts";
 import { UserNames } from "../app/user-names.ts";
 import type { TalkgateConfig } from "../config/config.ts";
+import { DeliveryPace } from "../core/delivery-pace.ts";
+import type { PartnerState } from "../core/partner-health.ts";
 import type { RetryPolicy } from "../core/retry-policy.ts";
 import { HttpPartnerTransport } from "../partner/http-partner-transport.ts";
 
-/** How long deliveries keep making way for intake after it was last busy (see delivery.intakeBusyAt). */
-const INTAKE_BUSY_HOLD_MS = 1_000;
+/** How often the delivery pace looks at intake's commit latency again. */
+const PACE_WINDOW_MS = 100;
 
 export interface BackendDeps {
   store: Store;
@@ -40,7 +41,8 @@ export interface BackendDeps {
 export class Backend implements Store {
   readonly #store: Store;
   readonly #logger: Logger;
-  readonly #load: IntakeLoad;
+  readonly #metrics: Metrics;
+  readonly #pace: DeliveryPace;
   readonly #files: MediaFiles;
   readonly #names: UserNames;
   readonly #transport: HttpPartnerTransport;
@@ -52,7 +54,12 @@ export class Backend implements Store {
     this.#store = store;
     this.#files = deps.files;
     this.#logger = logger;
-    this.#load = new IntakeLoad({ busyAt: config.delivery.intakeBusyAt, holdMs: INTAKE_BUSY_HOLD_MS, clock });
+    this.#metrics = metrics;
+    this.#pace = new DeliveryPace({
+      max: config.delivery.concurrency,
+      targetMs: config.delivery.intakeLatencyTargetMs,
+      windowMs: PACE_WINDOW_MS,
+    });
     this.#names = new UserNames(line, clock, config.profiles);
     this.#transport = new HttpPartnerTransport(config.partners, {
       timeoutMs: config.delivery.timeoutMs,
@@ -61,7 +68,7 @@ export class Backend implements Store {
     this.#delivery = new DeliveryWorker(
       {
         store,
-        intake: this.#load,
+        pace: this.#pace,
         transport: this.#transport,
         userNames: this.#names,
         clock,
@@ -101,13 +108,12 @@ export class Backend implements Store {
   }
 
   async ingest(request: IngestRequest): Promise<IngestResult> {
-    this.#load.started();
-    let result: IngestResult;
-    try {
-      result = await this.#store.ingest(request);
-    } finally {
-      this.#load.ended();
-    }
+    const started = performance.now();
+    const result = await this.#store.ingest(request);
+    const took = performance.now() - started;
+    // Deliveries make way when intake's commits slow down (LINE waits 2 s for the answer).
+    this.#pace.observeCommit(took);
+    this.#metrics.stage("commit", took / 1000);
     for (const event of result.stored) {
       // Start the profile lookup now so the name is ready when the payload is built.
       const { sender } = event.facts;
@@ -127,6 +133,11 @@ export class Backend implements Store {
     const replayed = await this.#store.replayDeliveries(filter, now, limit);
     this.#delivery.wake();
     return replayed;
+  }
+
+  /** Where a partner's deliveries stand: delivering, paused until a time, or probing. */
+  partnerState(partnerId: string): PartnerState {
+    return this.#delivery.partnerState(partnerId);
   }
 
   /** Stops the workers, letting the attempts in flight finish and be recorded. */
@@ -207,6 +218,18 @@ export class Backend implements Store {
 
   finishSend(...args: Parameters<Store["finishSend"]>): ReturnType<Store["finishSend"]> {
     return this.#store.finishSend(...args);
+  }
+
+  recordUploads(...args: Parameters<Store["recordUploads"]>): ReturnType<Store["recordUploads"]> {
+    return this.#store.recordUploads(...args);
+  }
+
+  uploadUsage(...args: Parameters<Store["uploadUsage"]>): ReturnType<Store["uploadUsage"]> {
+    return this.#store.uploadUsage(...args);
+  }
+
+  forgetUploads(...args: Parameters<Store["forgetUploads"]>): ReturnType<Store["forgetUploads"]> {
+    return this.#store.forgetUploads(...args);
   }
 
   ping(...args: Parameters<Store["ping"]>): ReturnType<Store["ping"]> {

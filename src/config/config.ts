@@ -20,8 +20,8 @@ export const DEFAULTS = {
     maxBackoffMs: 10 * 60_000,
     maxAgeMs: 24 * 60 * 60_000,
     concurrency: 64,
-    intakeBusyAt: 32,
-    busyConcurrency: 1,
+    partnerConcurrency: 32,
+    intakeLatencyTargetMs: 50,
     batchSize: 32,
     leaseMs: 60_000,
     pollMs: 1_000,
@@ -40,10 +40,19 @@ export const DEFAULTS = {
     leaseMs: 30 * 60_000,
     pollMs: 1_000,
     uploadRetentionMs: 14 * 24 * 60 * 60_000,
+    uploadQuotaBytes: 1024 * 1024 * 1024,
+    uploadQuotaFiles: 10_000,
+    minFreeBytes: 256 * 1024 * 1024,
   },
   longText: { threshold: 1000, previewLength: 300 },
   send: { replyTokenMaxAgeMs: 50_000, attempts: 3, retryDelayMs: 300, staleAfterMs: 60_000 },
-  partnerApi: { rateLimitMax: 600, rateLimitWindowMs: 60_000, bodyLimitBytes: 1024 * 1024 },
+  partnerApi: {
+    rateLimitMax: 600,
+    rateLimitWindowMs: 60_000,
+    bodyLimitBytes: 1024 * 1024,
+    replayMax: 10_000,
+    replayWindowMs: 60_000,
+  },
 } as const;
 
 const PositiveInt = Type.Integer({ minimum: 1 });
@@ -286,6 +295,15 @@ export function parseConfig(
     channels.map((c) => c.senderKey),
     problems,
   );
+  const delivery = { ...DEFAULTS.delivery, ...file.delivery };
+  // An attempt must end (at its deadline at the latest) well within its conversation's lease, or another
+  // worker could take the conversation while the attempt is still in flight.
+  if (delivery.leaseMs < 2 * delivery.timeoutMs) {
+    problems.push(
+      `delivery.leaseMs: ${delivery.leaseMs} is less than twice delivery.timeoutMs (${delivery.timeoutMs}); ` +
+        "an attempt must always end within its lease",
+    );
+  }
   if (problems.length > 0) throw new ConfigError(options.source ?? "configuration", problems);
 
   return deepFreeze({
@@ -296,7 +314,7 @@ export function parseConfig(
     line,
     logLevel: file.logLevel ?? DEFAULTS.logLevel,
     webhook: { ...DEFAULTS.webhook, ...file.webhook },
-    delivery: { ...DEFAULTS.delivery, ...file.delivery },
+    delivery,
     profiles: { ...DEFAULTS.profiles, ...file.profiles },
     media: { ...DEFAULTS.media, ...file.media },
     longText: { ...DEFAULTS.longText, ...file.longText },

@@ -41,6 +41,10 @@ export const ERROR_CODES = {
     status: 404,
     meaning: "the message has no such part: no attachment to download (or hosted outside LINE), or no text",
   },
+  "-507": {
+    status: 507,
+    meaning: "this partner's uploads fill its quota (media.uploadQuotaFiles, media.uploadQuotaBytes)",
+  },
   "-600": { status: 500, meaning: "storage failure" },
   "-601": { status: 404, meaning: "no such route" },
   "-699": { status: 500, meaning: "internal error" },

@@ -3,6 +3,7 @@ import { type Static, Type } from "@sinclair/typebox";
 import type { FastifyInstance, FastifyRequest } from "fastify";
 import type { DeliveryFilter, DeliveryRecord, Store } from "../app/ports.ts";
 import { TalkgateError } from "../core/errors.ts";
+import type { PartnerState } from "../core/partner-health.ts";
 
 const State = Type.Union([
   Type.Literal("pending"),
@@ -67,8 +68,21 @@ const DeliveryAnswer = Type.Object({
   next_attempt_at: Type.Integer({ description: "Unix time (ms)" }),
 });
 
+const PartnerStateAnswer = Type.Object(
+  {
+    id: Type.String(),
+    state: Type.Union([Type.Literal("delivering"), Type.Literal("paused"), Type.Literal("probing")], {
+      description:
+        "delivering; paused after repeated failures (nothing is sent until paused_until); probing: one delivery goes to see whether the partner answers again",
+    }),
+    paused_until: Type.Union([Type.Integer(), Type.Null()], { description: "Unix time (ms) while paused" }),
+  },
+  { description: "where the key's partner's deliveries stand now" },
+);
+
 const ListAnswer = Type.Object({
   code: Type.Literal("0"),
+  partner: PartnerStateAnswer,
   deliveries: Type.Array(DeliveryAnswer),
   next_cursor: Type.Union([Type.String(), Type.Null()], {
     description: "pass as cursor for the next page; null on the last page",
@@ -134,11 +148,17 @@ function checkRange(body: Static<typeof ReplayBody>): void {
     throw new TalkgateError("-405", "to: must be later than from");
 }
 
+export interface DeliveryRouteDeps {
+  store: Store;
+  now: () => number;
+  partnerState(partnerId: string): PartnerState;
+  /** Deliveries one partner may replay per window (partnerApi.replayMax per partnerApi.replayWindowMs). */
+  replayBudget: { max: number; windowMs: number };
+}
+
 /** Registers the delivery routes in the (authenticated) partner API scope. */
-export function registerDeliveryRoutes(
-  api: FastifyInstance,
-  deps: { store: Store; now: () => number },
-): void {
+export function registerDeliveryRoutes(api: FastifyInstance, deps: DeliveryRouteDeps): void {
+  const budgets = new ReplayBudgets(deps.replayBudget);
   api.get<{ Querystring: Static<typeof ListQuery> }>(
     "/line/deliveries",
     { schema: { querystring: ListQuery, response: { 200: ListAnswer } } },
@@ -147,8 +167,15 @@ export function registerDeliveryRoutes(
       const filter = { ...filterOf(request, request.query), conversation };
       const page = await deps.store.listDeliveries(filter, { after: Number(cursor ?? 0), limit });
       const last = page.at(-1);
+      const { partnerId } = request.partner;
+      const state = deps.partnerState(partnerId);
       return {
         code: "0",
+        partner: {
+          id: partnerId,
+          state: state.state,
+          paused_until: state.state === "paused" ? state.until : null,
+        },
         deliveries: page.map(toAnswer),
         next_cursor: page.length === limit && last ? String(last.eventId) : null,
       };
@@ -158,7 +185,7 @@ export function registerDeliveryRoutes(
   api.post<{ Body: Static<typeof ReplayBody> }>(
     "/line/deliveries/replay",
     { schema: { body: ReplayBody, response: { 200: ReplayAnswer } } },
-    async (request) => {
+    async (request, reply) => {
       const { body } = request;
       checkRange(body);
       const filter = { ...filterOf(request, body), serialNumbers: body.serial_numbers };
@@ -171,7 +198,21 @@ export function registerDeliveryRoutes(
           found = (await deps.store.listDeliveries(filter, page)).map((record) => record.serialNumber);
         }
       } else {
-        replayed = await deps.store.replayDeliveries(filter, deps.now(), REPLAY_LIMIT);
+        // Replays go through the same fair queue as everything else, and a partner may replay only so
+        // many deliveries per window: a flood of them is its own backlog, not anyone else's.
+        const { partnerId } = request.partner;
+        const allowed = budgets.left(partnerId, deps.now());
+        if (allowed <= 0) {
+          const retry = Math.ceil(budgets.resetIn(partnerId, deps.now()) / 1000);
+          void reply.header("retry-after", retry);
+          throw new TalkgateError(
+            "-429",
+            `replay budget used up: at most ${deps.replayBudget.max} deliveries per ` +
+              `${deps.replayBudget.windowMs / 1000} s for this partner; retry in ${retry} s`,
+          );
+        }
+        replayed = await deps.store.replayDeliveries(filter, deps.now(), Math.min(REPLAY_LIMIT, allowed));
+        budgets.spend(partnerId, replayed.length, deps.now());
         found = replayed;
         request.log.info({ sender_key: body.sender_key, replayed: replayed.length }, "delivery:replayed");
       }
@@ -180,4 +221,39 @@ export function registerDeliveryRoutes(
       return { code: "0", matched, replayed: replayed.length, serial_numbers: replayed, not_found: missing };
     },
   );
+}
+
+/** Each partner's replays in the current fixed window. */
+class ReplayBudgets {
+  readonly #max: number;
+  readonly #windowMs: number;
+  readonly #spent = new Map<string, { since: number; count: number }>();
+
+  constructor(options: { max: number; windowMs: number }) {
+    this.#max = options.max;
+    this.#windowMs = options.windowMs;
+  }
+
+  /** Deliveries the partner may still replay in this window. */
+  left(partnerId: string, now: number): number {
+    return this.#max - this.#current(partnerId, now).count;
+  }
+
+  /** Milliseconds until the partner's window starts over. */
+  resetIn(partnerId: string, now: number): number {
+    return this.#current(partnerId, now).since + this.#windowMs - now;
+  }
+
+  spend(partnerId: string, count: number, now: number): void {
+    this.#current(partnerId, now).count += count;
+  }
+
+  #current(partnerId: string, now: number) {
+    let window = this.#spent.get(partnerId);
+    if (!window || now - window.since >= this.#windowMs) {
+      window = { since: now, count: 0 };
+      this.#spent.set(partnerId, window);
+    }
+    return window;
+  }
 }

@@ -6,27 +6,34 @@ import { Type } from "@sinclair/typebox";
 import { create as contentDisposition } from "content-disposition";
 import type { FastifyInstance, FastifyReply, FastifyRequest } from "fastify";
 import type { ChatDeps } from "../app/chat-actions.ts";
-import type { MediaFiles, Metrics, Store } from "../app/ports.ts";
+import type { Metrics, Store } from "../app/ports.ts";
 import { findAttachment, readText } from "../app/read-message.ts";
 import type { SendDeps } from "../app/send-message.ts";
 import { attachmentFileName } from "../core/attachment.ts";
 import { TalkgateError } from "../core/errors.ts";
+import type { PartnerState } from "../core/partner-health.ts";
 import { registerActionRoutes } from "./action-routes.ts";
 import { registerDeliveryRoutes } from "./delivery-routes.ts";
 import { OPERATIONS, PARTNER_API_TAG } from "./openapi.ts";
 import type { PartnerAccess, PartnerKeys } from "./partner-auth.ts";
 import { serveFile } from "./serve-file.ts";
-import { registerPublicMediaRoute, registerUploadRoute } from "./upload-routes.ts";
+import { registerPublicMediaRoute, registerUploadRoute, type UploadDeps } from "./upload-routes.ts";
 import { installValidation } from "./validation.ts";
 
-export interface PartnerApiDeps extends ChatDeps {
+export interface PartnerApiDeps extends ChatDeps, UploadDeps {
   metrics: Metrics;
-  limits: { rateLimitMax: number; rateLimitWindowMs: number; bodyLimitBytes: number };
+  limits: {
+    rateLimitMax: number;
+    rateLimitWindowMs: number;
+    bodyLimitBytes: number;
+    replayMax: number;
+    replayWindowMs: number;
+  };
+  /** Where a partner's deliveries stand (delivering, paused, probing). */
+  partnerState(partnerId: string): PartnerState;
   keys: PartnerKeys;
   store: Store;
-  files: MediaFiles;
   send: SendDeps;
-  publicBaseUrl: string;
 }
 
 declare module "fastify" {
@@ -134,6 +141,8 @@ export function registerPartnerRoutes(app: FastifyInstance, deps: PartnerApiDeps
     registerDeliveryRoutes(api, {
       store: deps.store,
       now: () => deps.clock.now(),
+      partnerState: deps.partnerState,
+      replayBudget: { max: deps.limits.replayMax, windowMs: deps.limits.replayWindowMs },
     });
     await api.register(multipart);
     registerUploadRoute(api, deps);

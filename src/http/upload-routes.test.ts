@@ -30,7 +30,13 @@ async function uploadLoggedAt(level: string) {
       request.partner = keys.authenticate(request.headers.authorization);
     });
     await api.register(multipart);
-    registerUploadRoute(api, { files: new DiskMediaFiles(dir), publicBaseUrl: "https://talkgate.example" });
+    registerUploadRoute(api, {
+      files: new DiskMediaFiles(dir),
+      publicBaseUrl: "https://talkgate.example",
+      store: { recordUploads: async () => {}, uploadUsage: async () => ({ files: 0, bytes: 0 }) },
+      clock: { now: () => Date.now() },
+      uploads: { quotaBytes: 1_000_000, quotaFiles: 10, retentionMs: 60_000, minFreeBytes: 0 },
+    });
   });
   const form = new FormData();
   form.append("file", new Blob([png()]), "a.png");

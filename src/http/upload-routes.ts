@@ -4,7 +4,7 @@ import type { MultipartFile } from "@fastify/multipart";
 import { Type } from "@sinclair/typebox";
 import { create as contentDisposition } from "content-disposition";
 import type { FastifyInstance } from "fastify";
-import type { MediaFiles } from "../app/ports.ts";
+import type { Clock, MediaFiles, Store } from "../app/ports.ts";
 import { TalkgateError } from "../core/errors.ts";
 import { checkUpload, UPLOAD_TYPES, type UploadCheck } from "../core/upload-type.ts";
 import { serveFile } from "./serve-file.ts";
@@ -12,6 +12,10 @@ import { serveFile } from "./serve-file.ts";
 export interface UploadDeps {
   files: MediaFiles;
   publicBaseUrl: string;
+  store: Pick<Store, "recordUploads" | "uploadUsage">;
+  clock: Clock;
+  /** Each partner's quota, how long uploads are kept, and the free space the disk keeps for the database. */
+  uploads: { quotaBytes: number; quotaFiles: number; retentionMs: number; minFreeBytes: number };
 }
 
 // Unguessable names (32 random bytes) are the only protection of uploads: LINE fetches them without auth.
@@ -47,6 +51,8 @@ export function registerUploadRoute(api: FastifyInstance, deps: UploadDeps): voi
   api.post("/line/media", { logLevel, bodyLimit: BODY_LIMIT, schema }, async (request) => {
     if (!request.isMultipart())
       throw new TalkgateError("-415", "send multipart/form-data with a `file` part");
+    const { partnerId } = request.partner;
+    const room = await roomFor(deps, partnerId);
     const saved: Record<string, Stored> = {};
     try {
       for await (const part of request.files({ limits: { fileSize: LARGEST, files: 2 } })) {
@@ -61,9 +67,13 @@ export function registerUploadRoute(api: FastifyInstance, deps: UploadDeps): voi
           part.file.resume();
           throw new TalkgateError("-405", `${part.fieldname}: sent twice (send one of each part)`);
         }
-        saved[part.fieldname] = await store(deps, part);
+        const stored = await store(deps, part);
+        saved[part.fieldname] = stored;
+        room.bytes -= stored.size;
+        if (room.bytes < 0) throw quotaFull(deps);
       }
       if (!saved.file) throw new TalkgateError("-405", "file: missing");
+      await deps.store.recordUploads(partnerId, Object.values(saved), deps.clock.now());
     } catch (error) {
       // A refused request keeps none of its parts: no one learns their URLs, yet LINE could load them.
       await Promise.all(Object.values(saved).map((part) => deps.files.remove(part.name).catch(() => {})));
@@ -82,6 +92,32 @@ export function registerUploadRoute(api: FastifyInstance, deps: UploadDeps): voi
       ...(preview ? { preview_url: preview.url } : {}),
     };
   });
+}
+
+/**
+ * What a partner may still upload: refused at once when the disk is down to the space kept free for the
+ * database (uploads stop before webhook intake would), or the partner's quota is used up.
+ */
+async function roomFor(deps: UploadDeps, partnerId: string): Promise<{ bytes: number }> {
+  const { quotaBytes, quotaFiles, retentionMs, minFreeBytes } = deps.uploads;
+  if ((await deps.files.freeBytes()) < minFreeBytes) {
+    throw new TalkgateError(
+      "-600",
+      "uploads are refused while the disk has less free space than media.minFreeBytes (kept for incoming webhooks)",
+    );
+  }
+  const usage = await deps.store.uploadUsage(partnerId, deps.clock.now() - retentionMs);
+  if (usage.files >= quotaFiles || usage.bytes >= quotaBytes) throw quotaFull(deps);
+  return { bytes: quotaBytes - usage.bytes };
+}
+
+function quotaFull(deps: UploadDeps): TalkgateError {
+  const { quotaBytes, quotaFiles, retentionMs } = deps.uploads;
+  return new TalkgateError(
+    "-507",
+    `this partner's uploads fill its quota (${quotaFiles} files, ${quotaBytes} bytes: media.uploadQuotaFiles, ` +
+      `media.uploadQuotaBytes); each is removed ${Math.round(retentionMs / 3_600_000)} h after its upload`,
+  );
 }
 
 // Errors of the file system (ENOSPC, EACCES…) are storage failures; the others come from a body that is

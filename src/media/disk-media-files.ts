@@ -1,7 +1,7 @@
 // Attachment files under mediaDir: streamed to a temporary file, fsynced, then renamed into place.
 import { createHash, randomUUID } from "node:crypto";
 import { createReadStream, mkdirSync, rmSync } from "node:fs";
-import { type FileHandle, mkdir, open, readdir, rename, rm, stat } from "node:fs/promises";
+import { type FileHandle, mkdir, open, readdir, rename, rm, stat, statfs } from "node:fs/promises";
 import { dirname, join, resolve, sep } from "node:path";
 import { type Readable, Writable } from "node:stream";
 import { pipeline } from "node:stream/promises";
@@ -112,6 +112,11 @@ export class DiskMediaFiles implements MediaFiles {
       }
     }
     return removed;
+  }
+
+  async freeBytes(): Promise<number> {
+    const volume = await statfs(this.#root);
+    return volume.bavail * volume.bsize;
   }
 
   // Names are made by talkgate (`<sender_key>/<event id>`); this only guards against a bug escaping the root.

@@ -1,11 +1,25 @@
 // Metrics in Prometheus form (prom-client), on a registry of talkgate's own, served at GET /metrics.
 import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from "prom-client";
-import type { Clock, Metrics, Store } from "../app/ports.ts";
+import type { Clock, Metrics, Stage, Store } from "../app/ports.ts";
+import type { PartnerState } from "../core/partner-health.ts";
 
 /** The label value of a sender_key that is not a configured channel (labels never take a request's values). */
 export const UNKNOWN_CHANNEL = "unknown";
 
-/** {@link Metrics} over prom-client; gauges of the outbox are read from the store at each scrape. */
+/** What the metrics read when Prometheus scrapes. */
+export interface MetricsSources {
+  store: Pick<Store, "deliveryStats">;
+  clock: Clock;
+  /** Tells configured channels, the only sender_key label values, from any other. */
+  isChannel(senderKey: string): boolean;
+  /** The configured partners, and where each one's deliveries stand. */
+  partners: readonly string[];
+  partnerState(partnerId: string): PartnerState;
+  /** Free bytes on the volumes talkgate writes to. */
+  freeBytes: Record<"media" | "database", () => Promise<number>>;
+}
+
+/** {@link Metrics} over prom-client; gauges of the outbox and the partners are read at each scrape. */
 export class PrometheusMetrics implements Metrics {
   readonly registry = new Registry();
   readonly #webhooks: Counter;
@@ -16,11 +30,12 @@ export class PrometheusMetrics implements Metrics {
   readonly #media: Counter;
   readonly #line: Counter;
   readonly #sends: Counter;
+  readonly #stages: Histogram;
   readonly #isChannel: (senderKey: string) => boolean;
 
-  /** `isChannel` tells configured channels, the only sender_key label values, from any other. */
-  constructor(store: Pick<Store, "deliveryStats">, clock: Clock, isChannel: (senderKey: string) => boolean) {
-    this.#isChannel = isChannel;
+  constructor(sources: MetricsSources) {
+    const { store, clock } = sources;
+    this.#isChannel = sources.isChannel;
     const registers = [this.registry];
     collectDefaultMetrics({ register: this.registry, prefix: "talkgate_" });
     this.#webhooks = new Counter({
@@ -43,7 +58,7 @@ export class PrometheusMetrics implements Metrics {
     });
     this.#deliveries = new Counter({
       name: "talkgate_delivery_attempts_total",
-      help: "Delivery attempts to partners by outcome (delivered, retrying, dead, deferred while paused)",
+      help: "Delivery attempts to partners by outcome (delivered, retrying, dead)",
       labelNames: ["partner", "outcome"],
       registers,
     });
@@ -71,6 +86,50 @@ export class PrometheusMetrics implements Metrics {
       help: "Partner sends to LINE users by method (reply, push) or failed",
       labelNames: ["method"],
       registers,
+    });
+    this.#stages = new Histogram({
+      name: "talkgate_stage_seconds",
+      help: "Time spent in each stage of relaying: commit (a webhook's events stored, durably), queue (a delivery due → its attempt), claim (taking due conversations), post (a partner's answer)",
+      labelNames: ["stage"],
+      buckets: [0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1, 2, 5, 10, 30],
+      registers,
+    });
+    const states = ["delivering", "paused", "probing"] as const;
+    new Gauge({
+      name: "talkgate_partner_state",
+      help: "Each partner's deliveries: 1 for its state now (delivering, paused after repeated failures, probing with one delivery)",
+      labelNames: ["partner", "state"],
+      registers,
+      collect() {
+        for (const partner of sources.partners) {
+          const { state } = sources.partnerState(partner);
+          for (const each of states) this.set({ partner, state: each }, each === state ? 1 : 0);
+        }
+      },
+    });
+    new Gauge({
+      name: "talkgate_partner_paused_until_seconds",
+      help: "When a paused partner's pause ends (Unix seconds; 0 when it is not paused)",
+      labelNames: ["partner"],
+      registers,
+      collect() {
+        for (const partner of sources.partners) {
+          const state = sources.partnerState(partner);
+          this.set({ partner }, state.state === "paused" ? state.until / 1000 : 0);
+        }
+      },
+    });
+    new Gauge({
+      name: "talkgate_disk_free_bytes",
+      help: "Free space on the volume of the attachments and uploads (media) and of the database; uploads and downloads stop below media.minFreeBytes",
+      labelNames: ["volume"],
+      registers,
+      async collect() {
+        for (const [volume, read] of Object.entries(sources.freeBytes)) {
+          const free = await read().catch(() => null);
+          if (free !== null) this.set({ volume }, free);
+        }
+      },
     });
     // Outbox gauges come from the store when Prometheus scrapes (one query, no bookkeeping on hot paths).
     // The gauges of one scrape are collected together and share the query, so they agree with each other.
@@ -132,11 +191,7 @@ export class PrometheusMetrics implements Metrics {
   #channel(senderKey: string): string {
     return this.#isChannel(senderKey) ? senderKey : UNKNOWN_CHANNEL;
   }
-  deliveryAttempt(
-    partnerId: string,
-    outcome: "delivered" | "retrying" | "dead" | "deferred",
-    lagMs?: number,
-  ): void {
+  deliveryAttempt(partnerId: string, outcome: "delivered" | "retrying" | "dead", lagMs?: number): void {
     this.#deliveries.inc({ partner: partnerId, outcome });
     if (lagMs !== undefined) this.#lag.observe({ partner: partnerId }, lagMs / 1000);
   }
@@ -148,5 +203,8 @@ export class PrometheusMetrics implements Metrics {
   }
   send(method: "reply" | "push" | "failed"): void {
     this.#sends.inc({ method });
+  }
+  stage(stage: Stage, seconds: number): void {
+    this.#stages.observe({ stage }, seconds);
   }
 }

@@ -176,3 +176,48 @@ test(
     }
   },
 );
+
+test(
+  "an attempt ends at its deadline however the partner trickles, and its connection is closed",
+  LIMIT,
+  async () => {
+    const closed: string[] = [];
+    const trickle = (status: number) => (res: ServerResponse) => {
+      res.writeHead(status, { "content-type": "application/json" });
+      const timer = setInterval(() => res.write(" "), 50);
+      res.on("close", () => {
+        clearInterval(timer);
+        closed.push(String(status));
+      });
+    };
+    for (const [status, expected] of [
+      [200, { ok: true, status: 200 }],
+      [503, { ok: false, status: 503, reason: "HTTP 503" }],
+    ] as const) {
+      const sink = await partner(trickle(status));
+      const transport = transportFor(sink.url, {}, 400);
+      try {
+        // undici's bodyTimeout restarts with every byte; only the attempt's own deadline ends this.
+        assert.deepEqual(await transport.send("p", "ID", "{}"), expected);
+        for (let i = 0; i < 100 && !closed.includes(String(status)); i++)
+          await new Promise((r) => setTimeout(r, 10));
+        assert.ok(closed.includes(String(status)), "the trickling answer's connection was closed");
+      } finally {
+        await transport.close();
+        await sink.close();
+      }
+    }
+  },
+);
+
+test("a partner that never answers fails the attempt at its deadline", LIMIT, async () => {
+  const sink = await partner(() => {});
+  const transport = transportFor(sink.url, {}, 300);
+  try {
+    const result = await transport.send("p", "ID", "{}");
+    assert.deepEqual(result, { ok: false, status: null, reason: "timed out" });
+  } finally {
+    await transport.close();
+    await sink.close();
+  }
+});

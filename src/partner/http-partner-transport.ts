@@ -80,9 +80,11 @@ export class HttpPartnerTransport implements PartnerTransport {
       headers.push("webhook-timestamp", String(timestamp), "webhook-signature", signature);
     }
     // The dispatcher's own handler API rather than request(): the answer's body is never read, so no
-    // stream is made for it (a third of undici's cost per delivery). Timeouts are undici's own timers.
+    // stream is made for it (a third of undici's cost per delivery). undici's timeouts bound each wait;
+    // the attempt's own deadline bounds the whole of it (a partner trickling its answer a byte at a time
+    // resets bodyTimeout for ever), and aborting ends it then.
     return new Promise((resolve) => {
-      const handler = new AttemptHandler(resolve);
+      const handler = new AttemptHandler(resolve, this.#timeoutMs);
       try {
         route.agent.dispatch(
           {
@@ -116,15 +118,27 @@ const MAX_DRAINED_BYTES = 128 * 1024;
  */
 class AttemptHandler implements Dispatcher.DispatchHandler {
   readonly #resolve: (result: AttemptResult) => void;
+  readonly #deadline: NodeJS.Timeout;
+  #controller: Dispatcher.DispatchController | null = null;
   #status: number | null = null;
   #drained = 0;
   #settled = false;
 
-  constructor(resolve: (result: AttemptResult) => void) {
+  constructor(resolve: (result: AttemptResult) => void, timeoutMs: number) {
     this.#resolve = resolve;
+    // Connecting, waiting in the pool, sending, the headers and the whole body: all within timeoutMs.
+    this.#deadline = setTimeout(() => {
+      const overdue = new DeadlineError();
+      this.#controller?.abort(overdue);
+      this.#settle(overdue);
+    }, timeoutMs);
   }
 
-  onRequestStart(): void {}
+  onRequestStart(controller: Dispatcher.DispatchController): void {
+    // A request that only leaves the pool after its deadline never goes out.
+    if (this.#settled) controller.abort(new DeadlineError());
+    else this.#controller = controller;
+  }
 
   onResponseStart(_controller: Dispatcher.DispatchController, statusCode: number): void {
     this.#status = statusCode;
@@ -139,7 +153,7 @@ class AttemptHandler implements Dispatcher.DispatchHandler {
     this.#settle(null);
   }
 
-  // Once the status line has come the answer counts, even if its body is cut off or too long.
+  // Once the status line has come the answer counts, even if its body is cut off, too long or too slow.
   onResponseError(_controller: Dispatcher.DispatchController | null, error: unknown): void {
     this.#settle(error);
   }
@@ -147,6 +161,7 @@ class AttemptHandler implements Dispatcher.DispatchHandler {
   #settle(error: unknown): void {
     if (this.#settled) return;
     this.#settled = true;
+    clearTimeout(this.#deadline);
     const status = this.#status;
     if (status === null) this.#resolve({ ok: false, status: null, reason: describe(error) });
     else if (status >= 200 && status < 300) this.#resolve({ ok: true, status });
@@ -154,9 +169,17 @@ class AttemptHandler implements Dispatcher.DispatchHandler {
   }
 }
 
+/** An attempt that did not end within delivery.timeoutMs. */
+class DeadlineError extends Error {
+  constructor() {
+    super("timed out");
+    this.name = "DeadlineError";
+  }
+}
+
 function describe(error: unknown): string {
   if (error instanceof Error) {
-    if (error.name === "HeadersTimeoutError" || error.name === "BodyTimeoutError") return "timed out";
+    if (/^(Deadline|HeadersTimeout|BodyTimeout)Error$/.test(error.name)) return "timed out";
     const code = (error as { code?: unknown }).code;
     const cause = (error as { cause?: { code?: unknown } }).cause?.code;
     return typeof code === "string" ? code : typeof cause === "string" ? cause : error.message;

@@ -68,9 +68,17 @@ export function stackConfig(emulatorUrl: string, sinkUrl: string, options: Stack
     line: { apiBaseUrl: emulatorUrl, dataApiBaseUrl: emulatorUrl, ...options.line },
     logLevel: "silent",
     delivery: { initialBackoffMs: 50, maxBackoffMs: 200, pollMs: 100 },
-    media: { initialBackoffMs: 50, maxBackoffMs: 200, pollMs: 100 },
     profiles: { waitMs: 500 },
     ...options.config,
+    media: {
+      // A little free disk is enough here, whatever machine the tests run on.
+      minFreeBytes: 1024 * 1024,
+      ...((options.config?.media as object | undefined) ?? {
+        initialBackoffMs: 50,
+        maxBackoffMs: 200,
+        pollMs: 100,
+      }),
+    },
     partners: [
       {
         id: "partner",

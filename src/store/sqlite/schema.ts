@@ -149,4 +149,14 @@ export const MIGRATIONS: readonly string[] = [
   ALTER TABLE conversations DROP COLUMN lease_owner;
   ALTER TABLE conversations DROP COLUMN lease_until;
   `,
+  `
+  -- Files partners uploaded (POST /line/media), for their quota; forgotten when their files are pruned.
+  CREATE TABLE uploads (
+    name       TEXT    PRIMARY KEY,
+    partner_id TEXT    NOT NULL,
+    size       INTEGER NOT NULL,
+    created_at INTEGER NOT NULL
+  ) WITHOUT ROWID;
+  CREATE INDEX uploads_by_partner ON uploads (partner_id, created_at);
+  `,
 ];

@@ -110,6 +110,9 @@ async function serials(store: SqliteStore, events: unknown[], receivedAt: number
   return result.stored.map((s) => s.serialNumber);
 }
 
+/** No partner limited: as many conversations as are due. */
+const ANY_SLOTS = () => Number.POSITIVE_INFINITY;
+
 function claim(
   store: SqliteStore,
   now: number,
@@ -122,6 +125,7 @@ function claim(
     batchSize: extra.batchSize ?? 10,
     now,
     leaseMs: LEASE,
+    slots: ANY_SLOTS,
   });
 }
 
@@ -173,7 +177,7 @@ test("ingest returns the stored events with their facts and forward flags", asyn
     ]);
     // Not forwarded: stored, but nothing to deliver.
     assert.deepEqual(await claim(store, T0 + 1), []);
-    assert.equal(await store.nextDueAt(), null);
+    assert.equal(await store.nextDueAt(0, ANY_SLOTS), null);
   });
 });
 
@@ -259,6 +263,7 @@ test("claimConversations returns a conversation's deliveries in (LINE timestamp,
     assert.equal(claimed?.senderKey, SENDER);
     assert.equal(claimed?.conversation, `user:${USER_A}`);
     assert.equal(claimed?.owner, "w1");
+    assert.equal(claimed?.until, T0 + 10 + LEASE);
     assert.deepEqual(messageIds(claimed), ["m-t1", "m-t2a", "m-t2b", "m-t3"]);
     const head = claimed?.deliveries[0];
     assert.deepEqual(
@@ -272,6 +277,7 @@ test("claimConversations returns a conversation's deliveries in (LINE timestamp,
         attempts: 0,
         receivedAt: T0 + 1,
         retryFrom: T0 + 1,
+        dueAt: T0 + 1,
         body: JSON.stringify(lineEvent({ id: "t1", timestamp: 1_000 })),
         e164: null,
         agreeType: null,
@@ -305,7 +311,7 @@ test("claimConversations respects limit, batchSize and the time an event was rec
     await store.ingest(request([lineEvent({ id: "b1", user: USER_B })], T0 + 1));
     await store.ingest(request([lineEvent({ id: "g1", user: null, group: GROUP })], T0 + 2));
     assert.deepEqual(await claim(store, T0 - 1), [], "nothing is due before it was received");
-    assert.equal(await store.nextDueAt(), T0);
+    assert.equal(await store.nextDueAt(0, ANY_SLOTS), T0);
 
     const first = await claim(store, T0 + 5, "w1", { limit: 2, batchSize: 2 });
     assert.deepEqual(
@@ -351,7 +357,7 @@ test("completeClaim with every delivery delivered leaves nothing to claim", asyn
       claimed.deliveries.map((d) => outcome(d.eventId, T0 + 10, "delivered")),
     );
     assert.deepEqual(await claim(store, T0 + 10 * LEASE), []);
-    assert.equal(await store.nextDueAt(), null);
+    assert.equal(await store.nextDueAt(0, ANY_SLOTS), null);
   });
 });
 
@@ -364,7 +370,7 @@ test("a retrying head blocks its conversation until nextAttemptAt, then comes fi
     assert.ok(claimed);
     const retryAt = T0 + 5_000;
     await store.completeClaim(claimed, [outcome(claimed.deliveries[0]?.eventId ?? -1, T0 + 100, retryAt)]);
-    assert.equal(await store.nextDueAt(), retryAt);
+    assert.equal(await store.nextDueAt(0, ANY_SLOTS), retryAt);
     assert.deepEqual(await claim(store, retryAt - 1, "w2"), [], "the event behind the head waits too");
     const [again] = await claim(store, retryAt, "w2");
     assert.deepEqual(messageIds(again), ["m-h", "m-n"]);
@@ -442,7 +448,7 @@ test("an event for a leased conversation does not make it look due before the le
     assert.ok(claimed);
     await store.ingest(request([lineEvent({ id: "second", timestamp: 2 })], T0 + 1));
     // Idle workers sleep until nextDueAt; a past time here would make them spin on the leased queue.
-    assert.equal(await store.nextDueAt(), T0 + LEASE);
+    assert.equal(await store.nextDueAt(0, ANY_SLOTS), T0 + LEASE);
   });
 });
 
@@ -604,7 +610,11 @@ for (const kind of ["image", "video", "audio", "file"] as const) {
 
       assert.deepEqual(await claim(store, T0), [], "held at once");
       assert.deepEqual(await claim(store, T0 + MEDIA_WAIT - 1), [], "held until the wait is over");
-      assert.equal(await store.nextDueAt(), T0 + MEDIA_WAIT, "idle workers sleep until the wait is over");
+      assert.equal(
+        await store.nextDueAt(0, ANY_SLOTS),
+        T0 + MEDIA_WAIT,
+        "idle workers sleep until the wait is over",
+      );
       const [claimed] = await claim(store, T0 + MEDIA_WAIT);
       assert.deepEqual(messageIds(claimed), ["m-a1"]);
       assert.equal(claimed?.deliveries[0]?.attempts, 0);
@@ -758,7 +768,7 @@ test("finishMedia stored wakes a conversation whose head is the held message, ah
     const [job] = await claimMedia(store, T0 + 1);
     assert.ok(job);
     await store.finishMedia(job, storedAs(`${SENDER}/${job.eventId}`), T0 + 2);
-    assert.equal(await store.nextDueAt(), T0 + 2);
+    assert.equal(await store.nextDueAt(0, ANY_SLOTS), T0 + 2);
     assert.deepEqual(messageIds((await claim(store, T0 + 2))[0]), ["m-h1", "m-h2"]);
   });
 });

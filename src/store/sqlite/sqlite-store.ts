@@ -5,6 +5,7 @@ import { DatabaseSync, type SQLInputValue, type SQLOutputValue, type StatementSy
 import type {
   BeginSend,
   ClaimRef,
+  ClaimRequest,
   ConversationClaim,
   DeliveryFilter,
   DeliveryOutcome,
@@ -18,6 +19,7 @@ import type {
   MediaOutcome,
   MediaRecord,
   NewSend,
+  PartnerSlots,
   SendAnswer,
   SendOutcome,
   Store,
@@ -104,8 +106,9 @@ export class SqliteStore implements Store {
     for (const ref of this.#sql.waitingConversations.all() as Array<{
       sender_key: string;
       conversation: string;
+      partner_id: string;
     }>)
-      this.#schedule.wake({ senderKey: ref.sender_key, conversation: ref.conversation }, 0);
+      this.#schedule.wake({ senderKey: ref.sender_key, conversation: ref.conversation }, ref.partner_id, 0);
   }
 
   ingest(request: IngestRequest): Promise<IngestResult> {
@@ -166,7 +169,7 @@ export class SqliteStore implements Store {
             relayAt,
             receivedAt,
           );
-          this.#schedule.wake({ senderKey, conversation: facts.conversation }, receivedAt);
+          this.#schedule.wake({ senderKey, conversation: facts.conversation }, request.partnerId, receivedAt);
         }
         if (facts.conversation !== "channel") {
           sql.touchConversation.run(
@@ -204,22 +207,18 @@ export class SqliteStore implements Store {
   // A message held back for its attachment may go now.
   #releaseGate(eventId: number, now: number): void {
     const delivery = this.#sql.releaseGate.get(now, eventId, now) as
-      | { sender_key: string; conversation: string }
+      | { sender_key: string; conversation: string; partner_id: string }
       | undefined;
-    if (delivery)
-      this.#schedule.wake({ senderKey: delivery.sender_key, conversation: delivery.conversation }, now);
+    if (delivery) {
+      const { sender_key: senderKey, conversation, partner_id: partnerId } = delivery;
+      this.#schedule.wake({ senderKey, conversation }, partnerId, now);
+    }
   }
 
-  async claimConversations(request: {
-    owner: string;
-    limit: number;
-    batchSize: number;
-    now: number;
-    leaseMs: number;
-  }): Promise<ConversationClaim[]> {
+  async claimConversations(request: ClaimRequest): Promise<ConversationClaim[]> {
     const { owner, limit, batchSize, now, leaseMs } = request;
     const claims: ConversationClaim[] = [];
-    for (const ref of this.#schedule.lease(now, limit, owner, now + leaseMs)) {
+    for (const ref of this.#schedule.lease(now, limit, request.slots, owner, now + leaseMs)) {
       const rows = this.#waitingDeliveries(batchSize).all(
         ref.senderKey,
         ref.conversation,
@@ -227,7 +226,7 @@ export class SqliteStore implements Store {
       const dueRows = takeWhile(rows, (row) => row.next_attempt_at <= now);
       // The wake-up was early (the head is waiting for a retry) or stale (nothing waits): correct it.
       if (dueRows.length === 0) this.#schedule.release(ref, owner, rows[0]?.next_attempt_at ?? null);
-      else claims.push({ ...ref, owner, deliveries: dueRows.map(toTask) });
+      else claims.push({ ...ref, owner, until: now + leaseMs, deliveries: dueRows.map(toTask) });
     }
     // What was read may have been committed by a write whose sync is still under way: it must be on disk
     // before it goes to a partner.
@@ -250,10 +249,6 @@ export class SqliteStore implements Store {
       () => {
         const sql = this.#sql;
         for (const outcome of outcomes) {
-          if (outcome.state === "deferred") {
-            sql.defer.run(outcome.nextAttemptAt, outcome.at, outcome.eventId);
-            continue;
-          }
           const nextAttemptAt = outcome.state === "retrying" ? outcome.nextAttemptAt : outcome.at;
           sql.recordOutcome.run(
             outcome.state,
@@ -317,7 +312,7 @@ export class SqliteStore implements Store {
     return this.#writes.run(() => {
       const rows = this.db
         .prepare(
-          `SELECT d.event_id, d.sender_key, d.conversation, e.serial_number
+          `SELECT d.event_id, d.sender_key, d.conversation, d.partner_id, e.serial_number
            FROM deliveries d JOIN events e ON e.id = d.event_id
            WHERE ${where} ORDER BY d.event_id LIMIT ?`,
         )
@@ -325,11 +320,16 @@ export class SqliteStore implements Store {
         event_id: number;
         sender_key: string;
         conversation: string;
+        partner_id: string;
         serial_number: string;
       }>;
       for (const row of rows) {
         this.#sql.replay.run(now, row.event_id);
-        this.#schedule.wake({ senderKey: row.sender_key, conversation: row.conversation }, now);
+        this.#schedule.wake(
+          { senderKey: row.sender_key, conversation: row.conversation },
+          row.partner_id,
+          now,
+        );
       }
       return rows.map((row) => row.serial_number);
     });
@@ -355,8 +355,8 @@ export class SqliteStore implements Store {
     };
   }
 
-  async nextDueAt(): Promise<number | null> {
-    return this.#schedule.nextDueAt();
+  async nextDueAt(now: number, slots: PartnerSlots): Promise<number | null> {
+    return this.#schedule.nextDueAt(now, slots);
   }
 
   claimMedia(request: { owner: string; limit: number; now: number; leaseMs: number }): Promise<MediaJob[]> {
@@ -619,6 +619,27 @@ export class SqliteStore implements Store {
     });
   }
 
+  recordUploads(
+    partnerId: string,
+    files: ReadonlyArray<{ name: string; size: number }>,
+    now: number,
+  ): Promise<void> {
+    return this.#writes.run(() => {
+      for (const file of files) this.#sql.recordUpload.run(file.name, partnerId, file.size, now);
+    });
+  }
+
+  async uploadUsage(partnerId: string, since: number): Promise<{ files: number; bytes: number }> {
+    const row = this.#sql.uploadUsage.get(partnerId, since) as { files: number; bytes: number | null };
+    return { files: row.files, bytes: row.bytes ?? 0 };
+  }
+
+  forgetUploads(before: number): Promise<void> {
+    return this.#writes.run(() => {
+      this.#sql.forgetUploads.run(before);
+    });
+  }
+
   async ping(): Promise<void> {
     this.db.prepare("SELECT 1").get();
   }
@@ -684,6 +705,7 @@ function toTask(row: TaskRow): DeliveryTask {
     attempts: row.attempts,
     receivedAt: row.received_at,
     retryFrom: row.created_at,
+    dueAt: row.next_attempt_at,
     body: row.body,
     e164: row.e164,
     agreeType: row.agree_type,
@@ -723,7 +745,7 @@ function prepareStatements(db: DatabaseSync) {
     releaseGate: prepare(
       `UPDATE deliveries SET next_attempt_at = ?1
        WHERE event_id = ?2 AND state = 'pending' AND attempts = 0 AND next_attempt_at > ?3
-       RETURNING sender_key, conversation`,
+       RETURNING sender_key, conversation, partner_id`,
     ),
     // While leased, next_attempt_at is the lease's end, as for conversations.
     dueMedia: prepare(
@@ -816,7 +838,6 @@ function prepareStatements(db: DatabaseSync) {
        FROM deliveries d WHERE d.${WAITING}`,
     ),
     deadCount: prepare("SELECT count(*) AS dead FROM deliveries WHERE state = 'dead'"),
-    defer: prepare("UPDATE deliveries SET next_attempt_at = ?, updated_at = ? WHERE event_id = ?"),
     replay: prepare(
       `UPDATE deliveries SET state = 'pending', next_attempt_at = ?1, created_at = ?1, updated_at = ?1
        WHERE event_id = ?2`,
@@ -828,12 +849,18 @@ function prepareStatements(db: DatabaseSync) {
        WHERE e.sender_key = ? AND e.serial_number = ?`,
     ),
     waitingConversations: prepare(
-      `SELECT DISTINCT sender_key, conversation FROM deliveries WHERE ${WAITING}`,
+      `SELECT sender_key, conversation, max(partner_id) AS partner_id FROM deliveries WHERE ${WAITING}
+       GROUP BY sender_key, conversation`,
     ),
     headDue: prepare(
       `SELECT next_attempt_at FROM deliveries WHERE sender_key = ? AND conversation = ? AND ${WAITING}
        ORDER BY line_timestamp, event_id LIMIT 1`,
     ),
+    recordUpload: prepare("INSERT INTO uploads (name, partner_id, size, created_at) VALUES (?, ?, ?, ?)"),
+    uploadUsage: prepare(
+      "SELECT count(*) AS files, sum(size) AS bytes FROM uploads WHERE partner_id = ? AND created_at >= ?",
+    ),
+    forgetUploads: prepare("DELETE FROM uploads WHERE created_at < ?"),
     recordOutcome: prepare(
       `UPDATE deliveries SET state = ?, attempts = attempts + 1, next_attempt_at = ?, updated_at = ?,
          last_status = ?, last_error = ?
