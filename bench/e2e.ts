@@ -73,6 +73,7 @@ export async function runE2e(options: E2eOptions): Promise<E2eResult> {
       else e2e.push(at - dueAt);
     }
     const latency = latencies(e2e);
+    const stages = stageP99s(await (await fetch(`${tg.url}/metrics`)).text());
     await stopChild(tg.child, 15_000);
     const lines = [
       `Load: ${fmt(options.rate)} webhooks/s (open loop, one text message event each) over ` +
@@ -87,10 +88,38 @@ export async function runE2e(options: E2eOptions): Promise<E2eResult> {
       `| ${fmt(latency.count)} | ${ms(latency.p50)} | ${ms(latency.p99)} | ${ms(latency.p999)} | ${ms(latency.max)} | ` +
         `${ms(latency.mean)} | ${ms(run.ack.p99)} | ${statusList(run.statuses)} | ${fmt(missing)} | ` +
         `${fmt(orderViolations)} | ${fmt(repeats)} | ${run.cpu.server === null ? "n/a" : fmt(run.cpu.server, 2)} |`,
+      "",
+      "Where the time goes, by talkgate's own `talkgate_stage_seconds` histogram over the whole run (warm-up " +
+        "included; the 99th percentile read off its buckets, so an upper bound): commit = a webhook's events " +
+        "stored durably, queue = a delivery due → its attempt, claim = taking due conversations, post = the " +
+        "partner's answer.",
+      "",
+      "| stage | samples | p99 ms (≤) |",
+      "|---|---:|---:|",
+      ...stages.map((s) => `| ${s.stage} | ${fmt(s.count)} | ${s.p99 === null ? "n/a" : ms(s.p99)} |`),
     ];
     return { latency, missing, orderViolations, section: { title: "End to end", lines } };
   } finally {
     await stopChild(tg.child, 15_000);
     await sink.close();
   }
+}
+
+/** Each stage's sample count and 99th percentile (the upper bound of its bucket) from /metrics text. */
+export function stageP99s(metrics: string): Array<{ stage: string; count: number; p99: number | null }> {
+  const buckets = new Map<string, Array<[number, number]>>();
+  for (const match of metrics.matchAll(
+    /^talkgate_stage_seconds_bucket\{le="([^"]+)",stage="(\w+)"\} (\d+)/gm,
+  )) {
+    const [, le, stage, count] = match as unknown as [string, string, string, string];
+    const list = buckets.get(stage) ?? [];
+    list.push([le === "+Inf" ? Number.POSITIVE_INFINITY : Number(le) * 1000, Number(count)]);
+    buckets.set(stage, list);
+  }
+  return ["commit", "queue", "claim", "post"].map((stage) => {
+    const list = (buckets.get(stage) ?? []).sort((a, b) => a[0] - b[0]);
+    const count = list.at(-1)?.[1] ?? 0;
+    const bound = list.find(([, n]) => n >= count * 0.99)?.[0] ?? null;
+    return { stage, count, p99: count === 0 || bound === Number.POSITIVE_INFINITY ? null : bound };
+  });
 }

@@ -195,7 +195,7 @@ export async function runIntake(options: IntakeOptions): Promise<IntakeResult> {
   say(
     "- talkgate: `bin/talkgate.js serve`, fresh SQLite file (WAL), the 200 only after the commit and the " +
       "fsync of the log; default settings, info logs to a file; delivering to a fast sink (another process) " +
-      "meanwhile, making way for intake while it is busy (`delivery.intakeBusyAt`)",
+      "meanwhile, making way for intake when its commits slow down (`delivery.intakeLatencyTargetMs`)",
   );
   say();
   say("**Saturation** (autocannon):");

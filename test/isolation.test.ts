@@ -124,8 +124,10 @@ describe("a misbehaving partner never holds up another", () => {
       try {
         await speak(w.emulator, BAD, 20, "bad");
         await w.bad.until("the bad partner holds its share of the slots", () => w.bad.open() === 4);
+        const spoke = Date.now();
         await speak(w.emulator, GOOD, 10, "good");
         await w.good.until("the good partner's 10 events", () => delivered(w.good).length === 10);
+        const healthyMs = Date.now() - spoke;
         const firstEnd = Math.min(...w.bad.attempts.map((a) => a.endedAt ?? Number.POSITIVE_INFINITY));
         const lastGood = Math.max(...w.good.attempts.map((a) => a.startedAt));
         assert.ok(
@@ -146,6 +148,12 @@ describe("a misbehaving partner never holds up another", () => {
           "never more than 4 open at once",
         );
         assert.deepEqual(w.bad.overlaps, [], "no event was in flight twice at once");
+        const first = w.bad.attempts[0];
+        console.log(
+          `# ${behaviour.kind} partner: the healthy partner's 10 events in ${healthyMs} ms; the bad partner's ` +
+            `first attempt lasted ${(first?.endedAt ?? 0) - (first?.startedAt ?? 0)} ms (deadline 2,000 ms), ` +
+            `${w.bad.attempts.length} attempts, never more than 4 open, 0 in flight twice`,
+        );
       } finally {
         await w.close();
       }

@@ -22,7 +22,7 @@ test("the answer check (test/support/check-answers.ts) catches what the document
       "/line/deliveries",
       200,
       "application/json",
-      '{"code":"0","deliveries":[],"next_cursor":null}',
+      '{"code":"0","partner":{"id":"p","state":"delivering","paused_until":null},"deliveries":[],"next_cursor":null}',
     ),
     null,
   );
