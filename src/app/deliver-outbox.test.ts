@@ -86,7 +86,9 @@ function worker(
   return new DeliveryWorker(
     {
       store,
-      pace: options.pace ?? new DeliveryPace({ max: concurrency, targetMs: 50, windowMs: 100 }),
+      pace:
+        options.pace ??
+        new DeliveryPace({ max: concurrency, targetMs: 50, windowMs: 100, loopBusy: () => 0 }),
       transport,
       userNames: new UserNames(line, clock, {
         waitMs: 100,

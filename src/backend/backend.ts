@@ -55,10 +55,16 @@ export class Backend implements Store {
     this.#files = deps.files;
     this.#logger = logger;
     this.#metrics = metrics;
+    let loop = performance.eventLoopUtilization();
     this.#pace = new DeliveryPace({
       max: config.delivery.concurrency,
       targetMs: config.delivery.intakeLatencyTargetMs,
       windowMs: PACE_WINDOW_MS,
+      loopBusy: () => {
+        const since = performance.eventLoopUtilization(loop);
+        loop = performance.eventLoopUtilization();
+        return since.utilization;
+      },
     });
     this.#names = new UserNames(line, clock, config.profiles);
     this.#transport = new HttpPartnerTransport(config.partners, {

@@ -21,7 +21,7 @@ export const DEFAULTS = {
     maxAgeMs: 24 * 60 * 60_000,
     concurrency: 64,
     partnerConcurrency: 32,
-    intakeLatencyTargetMs: 50,
+    intakeLatencyTargetMs: 25,
     batchSize: 32,
     leaseMs: 60_000,
     pollMs: 1_000,
