@@ -288,3 +288,42 @@ describe("a message unsent before it was relayed", () => {
     }
   });
 });
+
+describe("replays are budgeted per partner", () => {
+  test("past partnerApi.replayMax per window: what is left is replayed, then 429 -429 with Retry-After", async () => {
+    const stack = await startStack({ config: { partnerApi: { replayMax: 3, replayWindowMs: 60_000 } } });
+    try {
+      const user = ev.randomUserId();
+      const events = [1, 2, 3, 4].map((i) =>
+        ev.textEvent(ev.userSource(user), `r${i}`, { timestamp: Date.now() + i }),
+      );
+      await stack.emulator.sendWebhook(SENDER_KEY, events);
+      const accepted = (await stack.sink.waitFor(
+        (a) => a.filter((p) => (p as PartnerPayload).user_key === user).length === 4,
+      )) as PartnerPayload[];
+      const serials = accepted.filter((p) => p.user_key === user).map((p) => p.serial_number);
+      const replay = (serial_numbers: string[]) =>
+        callApi(stack, "POST", "/line/deliveries/replay", { sender_key: SENDER_KEY, serial_numbers });
+      assert.equal((await replay(serials.slice(0, 2))).body.replayed, 2);
+      const partly = await replay(serials.slice(2));
+      assert.equal(partly.body.matched, 2);
+      assert.equal(partly.body.replayed, 1, "the one left of the budget");
+      const refused = await fetch(`${stack.talkgate.url}/line/deliveries/replay`, {
+        method: "POST",
+        headers: { authorization: "Bearer test-partner-api-key-0001", "content-type": "application/json" },
+        body: JSON.stringify({ sender_key: SENDER_KEY, serial_numbers: serials.slice(3) }),
+      });
+      assert.equal(refused.status, 429);
+      assert.ok(Number(refused.headers.get("retry-after")) > 0);
+      assert.match(((await refused.json()) as { message: string }).message, /at most 3 deliveries per 60 s/);
+      const dry = await callApi(stack, "POST", "/line/deliveries/replay", {
+        sender_key: SENDER_KEY,
+        serial_numbers: serials,
+        dry_run: true,
+      });
+      assert.equal(dry.body.matched, 4, "counting is free");
+    } finally {
+      await stack.close();
+    }
+  });
+});
