@@ -9,6 +9,7 @@ import { PartnerHealth, type PartnerState, type PausePolicy } from "../core/part
 import { buildPartnerPayload, webhookIdOf } from "../core/partner-payload.ts";
 import { afterFailure, type RetryPolicy } from "../core/retry-policy.ts";
 import type {
+  AttemptResult,
   Clock,
   ConversationClaim,
   DeliveryOutcome,
@@ -189,9 +190,16 @@ export class DeliveryWorker {
     const waited = Math.max(0, started - task.dueAt);
     pace.observeWait(waited);
     metrics.stage("queue", waited / 1000);
-    const body = JSON.stringify(await this.#payload(task));
+    let result: AttemptResult;
     const posted = performance.now();
-    const result = await transport.send(task.partnerId, webhookIdOf(task.senderKey, task.serialNumber), body);
+    try {
+      const body = JSON.stringify(await this.#payload(task));
+      result = await transport.send(task.partnerId, webhookIdOf(task.senderKey, task.serialNumber), body);
+    } catch (error) {
+      // Not the partner's doing (a bug): the probe, if this was it, goes again with the next attempt.
+      if (admission.probe) health.abandonProbe();
+      throw error;
+    }
     metrics.stage("post", (performance.now() - posted) / 1000);
     const at = clock.now();
     const log = { serial_number: task.serialNumber, partner: task.partnerId, attempt: task.attempts + 1 };

@@ -70,3 +70,12 @@ test("a successful probe, or any success, resumes everything at once", () => {
   assert.deepEqual(health.state(2_002), { state: "delivering" });
   assert.deepEqual(fail(health, 2, 2_003), [null, null], "the count starts over");
 });
+
+test("a probe that never went out (talkgate failed, not the partner) lets the next attempt probe", () => {
+  const health = new PartnerHealth(policy);
+  fail(health, 3, 0);
+  assert.deepEqual(health.admit(1_000), { send: true, probe: true });
+  assert.deepEqual(health.admit(1_000), { send: false });
+  health.abandonProbe();
+  assert.deepEqual(health.admit(1_001), { send: true, probe: true });
+});

@@ -67,6 +67,11 @@ export class PartnerHealth {
     return { pausedUntil: this.#pausedUntil };
   }
 
+  /** The probe admitted last never went out (talkgate failed, not the partner): another may go. */
+  abandonProbe(): void {
+    this.#probeOut = false;
+  }
+
   /** Where the partner stands at `now`. */
   state(now: number): PartnerState {
     if (this.#pauses === 0) return { state: "delivering" };
