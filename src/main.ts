@@ -1,19 +1,25 @@
-// The composition root: the HTTP side (webhook intake, partner API) and the backend (store, delivery and media
-// workers), wired from the configuration, started and stopped.
+// The composition root: the store, the workers (delivery, attachments) and the HTTP side (webhook intake, partner
+// API), wired from the configuration, started and stopped.
 import { readFileSync } from "node:fs";
 import { statfs } from "node:fs/promises";
 import { dirname } from "node:path";
 import pino, { type Logger } from "pino";
+import { DeliveryWorker } from "./app/deliver-outbox.ts";
+import { MediaWorker } from "./app/fetch-media.ts";
 import type { IntakeChannel } from "./app/ingest-webhook.ts";
-import { type Clock, type Store, systemClock } from "./app/ports.ts";
-import { Backend } from "./backend/backend.ts";
+import { type Clock, type Metrics, systemClock } from "./app/ports.ts";
+import type { Store } from "./app/store.ts";
+import { UserNames } from "./app/user-names.ts";
 import type { TalkgateConfig } from "./config/config.ts";
+import { DeliveryPace } from "./core/delivery-pace.ts";
+import type { RetryPolicy } from "./core/retry-policy.ts";
 import { buildHttpServer } from "./http/http-server.ts";
 import { PartnerKeys } from "./http/partner-auth.ts";
 import { LineClient } from "./line/line-client.ts";
 import { DiskMediaFiles } from "./media/disk-media-files.ts";
 import { PrometheusMetrics } from "./metrics/prometheus-metrics.ts";
-import { openSqliteStore } from "./store/sqlite/sqlite-store.ts";
+import { HttpPartnerTransport } from "./partner/http-partner-transport.ts";
+import { openStore } from "./store/open-store.ts";
 
 /** talkgate's version (package.json). */
 export const TALKGATE_VERSION: string = (
@@ -49,20 +55,23 @@ export function createLogger(level: string): Logger {
   );
 }
 
-/** Starts talkgate: the backend (store, delivery and media workers) and the HTTP server. */
+/** How often the delivery pace looks at intake's commit latency again. */
+const PACE_WINDOW_MS = 100;
+
+/** Starts talkgate: the store, the delivery and media workers, and the HTTP server. */
 export async function startTalkgate(config: TalkgateConfig, options: StartOptions = {}): Promise<Talkgate> {
   const logger = options.logger ?? createLogger(config.logLevel);
   const clock = options.clock ?? systemClock;
   const files = new DiskMediaFiles(config.mediaDir);
-  const store = options.store ?? openSqliteStore(config.database.path);
+  const store = options.store ?? openStore(config.database);
   const senderKeys = new Set(config.channels.map((c) => c.senderKey));
   const metrics = new PrometheusMetrics({
     store,
     clock,
     isChannel: (senderKey) => senderKeys.has(senderKey),
     partners: config.partners.map((p) => p.id),
-    // Read at scrape time, once the backend below runs.
-    partnerState: (partnerId) => backend.partnerState(partnerId),
+    // Read at scrape time, once the workers below run.
+    partnerState: (partnerId) => workers.delivery.partnerState(partnerId),
     freeBytes: {
       media: () => files.freeBytes(),
       database: async () => {
@@ -81,8 +90,8 @@ export async function startTalkgate(config: TalkgateConfig, options: StartOption
       onCall: (endpoint, status) => metrics.lineCall(endpoint, status),
     },
   );
-  // The store as the HTTP side sees it: what it stores sets the delivery and media workers going.
-  const backend = new Backend(config, { store, line, files, logger, metrics, clock });
+  const names = new UserNames(line, clock, config.profiles);
+  const workers = startWorkers(config, { store, line, files, names, clock, logger, metrics });
   const channels = new Map<string, IntakeChannel>(
     config.channels.map((c) => [
       c.senderKey,
@@ -98,16 +107,16 @@ export async function startTalkgate(config: TalkgateConfig, options: StartOption
     version: TALKGATE_VERSION,
     metrics,
     logger,
-    store: backend,
+    store,
     webhookBodyLimit: config.webhook.bodyLimitBytes,
     partnerApi: {
       keys: new PartnerKeys(config.partners, config.channels),
-      store: backend,
+      store,
       files,
       line,
       clock,
       send: {
-        store: backend,
+        store,
         line,
         clock,
         metrics,
@@ -122,30 +131,42 @@ export async function startTalkgate(config: TalkgateConfig, options: StartOption
         minFreeBytes: config.media.minFreeBytes,
       },
       limits: config.partnerApi,
-      partnerState: (partnerId) => backend.partnerState(partnerId),
+      partnerState: (partnerId) => workers.delivery.partnerState(partnerId),
       metrics,
     },
     intake: {
-      store: backend,
+      events: store,
       clock,
       mediaWaitMs: config.media.relayWaitMs,
       findChannel: (senderKey) => channels.get(senderKey),
+      names,
+      files,
+      pace: workers.pace,
+      metrics,
+      logger,
     },
   });
 
+  const closeBackend = async () => {
+    await workers.stop();
+    await workers.transport.close();
+    await store.close();
+  };
   try {
     await app.listen({ host: config.listen.host, port: config.listen.port });
   } catch (error) {
-    await backend.close();
+    await closeBackend();
     throw error;
   }
-  backend.start();
+  // Waiting work from an earlier run is taken up at once.
+  workers.delivery.start();
+  workers.media.start();
   // Uploads (POST /line/media) must outlive LINE's late loading of them, then make room.
   const pruneUploads = async () => {
     const before = clock.now() - config.media.uploadRetentionMs;
     try {
       const removed = await files.prune("uploads", before);
-      await backend.forgetUploads(before);
+      await store.forgetUploads(before);
       if (removed > 0) logger.info({ removed }, "upload:pruned");
     } catch (error) {
       logger.error({ err: error }, "upload:prune:failed");
@@ -157,7 +178,7 @@ export async function startTalkgate(config: TalkgateConfig, options: StartOption
   const port = typeof address === "object" && address ? address.port : config.listen.port;
   const host =
     config.listen.host === "0.0.0.0" || config.listen.host === "::" ? "127.0.0.1" : config.listen.host;
-  logger.info({ port, database: "sqlite", channels: config.channels.length }, "talkgate:ready");
+  logger.info({ port, database: config.database.kind, channels: config.channels.length }, "talkgate:ready");
 
   return {
     url: `http://${host.includes(":") ? `[${host}]` : host}:${port}`,
@@ -169,14 +190,86 @@ export async function startTalkgate(config: TalkgateConfig, options: StartOption
       const deadline = setTimeout(() => app.server.closeAllConnections(), 10_000);
       try {
         // Deliveries and downloads in flight finish and are recorded meanwhile.
-        await Promise.all([app.close(), backend.stopWorkers()]);
+        await Promise.all([app.close(), workers.stop()]);
       } finally {
         clearInterval(sweep);
         clearTimeout(deadline);
       }
-      await Promise.all([backend.close(), line.close()]);
+      await Promise.all([closeBackend(), line.close()]);
       logger.info("talkgate:stopped");
       logger.flush();
     },
+  };
+}
+
+/** The delivery and media workers (not started), woken by the store's work signals. */
+function startWorkers(
+  config: TalkgateConfig,
+  deps: {
+    store: Store;
+    line: LineClient;
+    files: DiskMediaFiles;
+    names: UserNames;
+    clock: Clock;
+    logger: Logger;
+    metrics: Metrics;
+  },
+) {
+  const { store, line, files, clock, logger, metrics } = deps;
+  let loop = performance.eventLoopUtilization();
+  const pace = new DeliveryPace({
+    max: config.delivery.concurrency,
+    targetMs: config.delivery.intakeLatencyTargetMs,
+    windowMs: PACE_WINDOW_MS,
+    loopBusy: () => {
+      const since = performance.eventLoopUtilization(loop);
+      loop = performance.eventLoopUtilization();
+      return since.utilization;
+    },
+  });
+  const transport = new HttpPartnerTransport(config.partners, {
+    timeoutMs: config.delivery.timeoutMs,
+    clock,
+  });
+  const delivery = new DeliveryWorker(
+    { outbox: store, pace, transport, userNames: deps.names, clock, logger, metrics },
+    {
+      ...config.delivery,
+      retry: retryPolicy(config.delivery),
+      pause: {
+        failuresToPause: config.delivery.pauseAfterFailures,
+        initialPauseMs: config.delivery.pauseInitialMs,
+        maxPauseMs: config.delivery.pauseMaxMs,
+      },
+      longText: config.longText,
+      lineEventFieldsFor: new Set(config.partners.filter((p) => p.lineEventFields).map((p) => p.id)),
+    },
+  );
+  const media = new MediaWorker(
+    { jobs: store, line, files, clock, logger, metrics },
+    { ...config.media, retry: retryPolicy(config.media) },
+  );
+  store.onWork("delivery", () => delivery.wake());
+  store.onWork("media", () => media.wake());
+  return {
+    pace,
+    transport,
+    delivery,
+    media,
+    /** Stops claiming; attempts and downloads in flight finish and are recorded. */
+    stop: () => Promise.all([delivery.stop(), media.stop()]).then(() => undefined),
+  };
+}
+
+// The retry policy of a configuration section with initialBackoffMs, maxBackoffMs and maxAgeMs.
+function retryPolicy(section: {
+  initialBackoffMs: number;
+  maxBackoffMs: number;
+  maxAgeMs: number;
+}): RetryPolicy {
+  return {
+    initialDelayMs: section.initialBackoffMs,
+    maxDelayMs: section.maxBackoffMs,
+    maxAgeMs: section.maxAgeMs,
   };
 }

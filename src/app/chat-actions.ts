@@ -2,10 +2,11 @@
 import { TalkgateError } from "../core/errors.ts";
 import { asObject } from "../core/line-event.ts";
 import { lineValue, requireToken } from "./line-answers.ts";
-import type { Clock, LineApi, LineProfile, Store } from "./ports.ts";
+import type { Clock, LineApi, LineProfile } from "./ports.ts";
+import type { Directory, EventLog } from "./store.ts";
 
 export interface ChatDeps {
-  store: Store;
+  store: EventLog & Directory;
   line: LineApi;
   clock: Clock;
 }

@@ -8,7 +8,8 @@ import { readEventFacts } from "../core/line-event.ts";
 import { DEFAULT_LONG_TEXT } from "../core/long-text.ts";
 import { openSqliteStore, type SqliteStore } from "../store/sqlite/sqlite-store.ts";
 import { type DeliveryOptions, DeliveryWorker } from "./deliver-outbox.ts";
-import { type LineApi, noMetrics, type PartnerTransport, type Store } from "./ports.ts";
+import { type LineApi, noMetrics, type PartnerTransport } from "./ports.ts";
+import type { Store } from "./store.ts";
 import { UserNames } from "./user-names.ts";
 
 const SENDER = "1656168303";
@@ -85,7 +86,7 @@ function worker(
   const concurrency = options.concurrency ?? 16;
   return new DeliveryWorker(
     {
-      store,
+      outbox: store,
       pace:
         options.pace ??
         new DeliveryPace({ max: concurrency, targetMs: 50, windowMs: 100, loopBusy: () => 0 }),

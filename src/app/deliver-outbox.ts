@@ -8,17 +8,8 @@ import type { LongTextPolicy } from "../core/long-text.ts";
 import { PartnerHealth, type PartnerState, type PausePolicy } from "../core/partner-health.ts";
 import { buildPartnerPayload, webhookIdOf } from "../core/partner-payload.ts";
 import { afterFailure, type RetryPolicy } from "../core/retry-policy.ts";
-import type {
-  AttemptResult,
-  Clock,
-  ConversationClaim,
-  DeliveryOutcome,
-  DeliveryTask,
-  Metrics,
-  PartnerSlots,
-  PartnerTransport,
-  Store,
-} from "./ports.ts";
+import type { AttemptResult, Clock, Metrics, PartnerTransport } from "./ports.ts";
+import type { ConversationClaim, DeliveryOutcome, DeliveryTask, Outbox, PartnerSlots } from "./store.ts";
 import type { UserNames } from "./user-names.ts";
 import { WorkLoop } from "./work-loop.ts";
 
@@ -44,7 +35,7 @@ export interface DeliveryOptions {
 }
 
 export interface DeliveryDeps {
-  store: Store;
+  outbox: Outbox;
   /** How many deliveries may run at once now (intake first). */
   pace: DeliveryPace;
   transport: PartnerTransport;
@@ -82,7 +73,7 @@ export class DeliveryWorker {
       logger: deps.logger,
       claim: async (limit) => {
         const started = performance.now();
-        const claims = await deps.store.claimConversations({
+        const claims = await deps.outbox.claimConversations({
           owner,
           limit,
           batchSize: options.batchSize,
@@ -120,7 +111,7 @@ export class DeliveryWorker {
   // The store's next due conversation that may be taken, or the end of a pause (a probe may go then).
   async #nextDueAt(): Promise<number | null> {
     const now = this.#deps.clock.now();
-    let next = await this.#deps.store.nextDueAt(now, this.#slots);
+    let next = await this.#deps.outbox.nextDueAt(now, this.#slots);
     for (const health of this.#partners.values()) {
       const state = health.state(now);
       if (state.state === "paused" && (next === null || state.until < next)) next = state.until;
@@ -158,7 +149,7 @@ export class DeliveryWorker {
   async #record(claim: ConversationClaim, outcomes: DeliveryOutcome[]): Promise<void> {
     for (let failures = 0; ; failures++) {
       try {
-        await this.#deps.store.completeClaim(claim, outcomes);
+        await this.#deps.outbox.completeClaim(claim, outcomes);
         return;
       } catch (error) {
         if (failures === 0)

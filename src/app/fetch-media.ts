@@ -2,7 +2,8 @@
 import { randomUUID } from "node:crypto";
 import type { Logger } from "pino";
 import { afterFailure, type RetryPolicy } from "../core/retry-policy.ts";
-import type { Clock, LineApi, MediaFiles, MediaJob, MediaOutcome, Metrics, Store } from "./ports.ts";
+import type { Clock, LineApi, MediaFiles, Metrics } from "./ports.ts";
+import type { MediaJob, MediaJobs, MediaOutcome } from "./store.ts";
 import { WorkLoop } from "./work-loop.ts";
 
 export interface MediaOptions {
@@ -17,14 +18,12 @@ export interface MediaOptions {
 }
 
 export interface MediaDeps {
-  store: Store;
+  jobs: MediaJobs;
   line: LineApi;
   files: MediaFiles;
   clock: Clock;
   logger: Logger;
   metrics: Metrics;
-  /** Called when an attachment is stored or gone, so that its held-back message is relayed. */
-  onSettled(): void;
 }
 
 /** Downloads attachments in the background: streamed to disk, retried, survives restarts. */
@@ -44,9 +43,9 @@ export class MediaWorker {
       clock: deps.clock,
       logger: deps.logger,
       claim: (limit) =>
-        deps.store.claimMedia({ owner, limit, now: deps.clock.now(), leaseMs: options.leaseMs }),
+        deps.jobs.claimMedia({ owner, limit, now: deps.clock.now(), leaseMs: options.leaseMs }),
       process: (job) => this.#fetch(job),
-      nextDueAt: () => deps.store.nextMediaDueAt(),
+      nextDueAt: () => deps.jobs.nextMediaDueAt(),
     });
   }
 
@@ -64,7 +63,7 @@ export class MediaWorker {
   }
 
   async #fetch(job: MediaJob): Promise<void> {
-    const { store, files, clock, logger } = this.#deps;
+    const { jobs, files, clock, logger } = this.#deps;
     const outcome = await this.#attempt(job);
     const log = {
       sender_key: job.senderKey,
@@ -72,7 +71,7 @@ export class MediaWorker {
       kind: job.kind,
       attempt: job.attempts + 1,
     };
-    const wanted = await store.finishMedia(job, outcome, clock.now());
+    const wanted = await jobs.finishMedia(job, outcome, clock.now());
     this.#deps.metrics.mediaDownload(outcome.state === "pending" ? "retry" : outcome.state);
     if (outcome.state === "stored") {
       if (!wanted) await files.remove(outcome.path); // unsent meanwhile, or taken over by another worker
@@ -82,7 +81,6 @@ export class MediaWorker {
     } else {
       logger.warn({ ...log, error: outcome.error, retry_at: outcome.nextAttemptAt }, "media:attempt:failed");
     }
-    if (outcome.state !== "pending") this.#deps.onSettled();
   }
 
   async #attempt(job: MediaJob): Promise<MediaOutcome> {

@@ -1,9 +1,15 @@
-// Use case: a LINE webhook body arrives for a channel; verify it, store every event durably, then wake the workers.
+// Use case: a LINE webhook body arrives for a channel; verify it, store every event durably, then start what
+// follows (profile lookups, removing what the user unsent).
+
+import type { Logger } from "pino";
 import { attachmentKind } from "../core/attachment.ts";
+import type { DeliveryPace } from "../core/delivery-pace.ts";
 import { TalkgateError } from "../core/errors.ts";
 import { asObject, readEventFacts } from "../core/line-event.ts";
 import { verifyLineSignature } from "../core/signature.ts";
-import type { Clock, IngestResult, NewEvent, Store } from "./ports.ts";
+import type { Clock, MediaFiles, Metrics } from "./ports.ts";
+import type { EventLog, IngestResult, NewEvent } from "./store.ts";
+import type { UserNames } from "./user-names.ts";
 
 /** What intake needs to know of a channel. */
 export interface IntakeChannel {
@@ -14,11 +20,19 @@ export interface IntakeChannel {
 }
 
 export interface IngestDeps {
-  store: Store;
+  events: EventLog;
   clock: Clock;
   /** Longest time a message with an attachment waits for its content before it is relayed anyway. */
   mediaWaitMs: number;
   findChannel(senderKey: string): IntakeChannel | undefined;
+  /** Looked up as soon as their events are stored, so the names are ready when the payloads are built. */
+  names: Pick<UserNames, "prefetch">;
+  /** Where the content of messages the user unsent is removed from. */
+  files: Pick<MediaFiles, "remove">;
+  /** Told how long each commit took: deliveries make way when intake slows down. */
+  pace: Pick<DeliveryPace, "observeCommit">;
+  metrics: Pick<Metrics, "stage">;
+  logger: Logger;
 }
 
 /**
@@ -55,14 +69,28 @@ export async function ingestWebhook(
       media: attachmentKind(asObject(event) ?? {}),
     };
   });
-  // The store sets the rest going: delivery, attachment fetches, profile lookups.
-  return deps.store.ingest({
+  const started = performance.now();
+  const result = await deps.events.ingest({
     senderKey: channel.senderKey,
     partnerId: channel.partnerId,
     receivedAt,
     events: newEvents,
     mediaWaitMs: deps.mediaWaitMs,
   });
+  const took = performance.now() - started;
+  deps.pace.observeCommit(took);
+  deps.metrics.stage("commit", took / 1000);
+  // The store's signals set the workers going (delivery, attachments); this starts the rest.
+  for (const event of result.stored) {
+    const { sender } = event.facts;
+    if (event.forward && sender) deps.names.prefetch(channel.senderKey, sender.chat, sender.userId);
+  }
+  for (const path of result.unsentFiles) {
+    deps.files
+      .remove(path)
+      .catch((error: unknown) => deps.logger.error({ err: error }, "media:remove:failed"));
+  }
+  return result;
 }
 
 // An event parsed from JSON serializes (and hashes) again, unless it is nested deeper than the

@@ -1,9 +1,9 @@
 // Use cases of the partner API that read stored messages: 장문 메시지 가져오기 and 첨부파일 다운로드 (SPEC §6).
 import { TalkgateError } from "../core/errors.ts";
 import { asObject } from "../core/line-event.ts";
-import type { MediaRecord, Store, StoredMessage } from "./ports.ts";
+import type { EventLog, MediaRecord, StoredMessage } from "./store.ts";
 
-async function findMessage(store: Store, senderKey: string, serialNumber: string): Promise<StoredMessage> {
+async function findMessage(store: EventLog, senderKey: string, serialNumber: string): Promise<StoredMessage> {
   const message = await store.findMessage(senderKey, serialNumber);
   if (!message) throw new TalkgateError("-508", `no message ${serialNumber} in channel ${senderKey}`);
   if (message.unsent) throw new TalkgateError("-410", `message ${serialNumber} was unsent by the user`);
@@ -11,7 +11,7 @@ async function findMessage(store: Store, senderKey: string, serialNumber: string
 }
 
 /** The full text of a text message (long or not). */
-export async function readText(store: Store, senderKey: string, serialNumber: string): Promise<string> {
+export async function readText(store: EventLog, senderKey: string, serialNumber: string): Promise<string> {
   const { event } = await findMessage(store, senderKey, serialNumber);
   const message = asObject(event.message);
   const isMessage = event.type === "message" || event.type === "messageEdited";
@@ -29,7 +29,7 @@ export interface StoredAttachment {
 
 /** The attachment of a message once stored; a clear refusal while it is not (yet) or not at all. */
 export async function findAttachment(
-  store: Store,
+  store: EventLog,
   senderKey: string,
   serialNumber: string,
 ): Promise<StoredAttachment> {

@@ -3,16 +3,8 @@ import { createHash } from "node:crypto";
 import { type ErrorCode, TalkgateError } from "../core/errors.ts";
 import { validateMessages } from "../core/line-messages.ts";
 import { lineFailure, requireToken } from "./line-answers.ts";
-import type {
-  Clock,
-  InterruptedAttempt,
-  LineApi,
-  LineResult,
-  Metrics,
-  SendAnswer,
-  SendOutcome,
-  Store,
-} from "./ports.ts";
+import type { Clock, LineApi, LineResult, Metrics } from "./ports.ts";
+import type { InterruptedAttempt, SendAnswer, SendOutcome, Sends } from "./store.ts";
 
 /** Who a send goes to: a user's 1:1 chat, a group or a room. */
 export interface SendTarget {
@@ -42,7 +34,7 @@ export interface SendOptions {
 }
 
 export interface SendDeps {
-  store: Store;
+  store: Sends;
   line: LineApi;
   clock: Clock;
   metrics: Pick<Metrics, "send">;

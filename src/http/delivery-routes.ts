@@ -1,7 +1,7 @@
 // Deliveries you can operate: GET /line/deliveries (list, filter, page) and POST /line/deliveries/replay.
 import { type Static, Type } from "@sinclair/typebox";
 import type { FastifyInstance, FastifyRequest } from "fastify";
-import type { DeliveryFilter, DeliveryRecord, Store } from "../app/ports.ts";
+import type { DeliveryFilter, DeliveryRecord, Outbox } from "../app/store.ts";
 import { TalkgateError } from "../core/errors.ts";
 import type { PartnerState } from "../core/partner-health.ts";
 
@@ -149,7 +149,7 @@ function checkRange(body: Static<typeof ReplayBody>): void {
 }
 
 export interface DeliveryRouteDeps {
-  store: Store;
+  store: Outbox;
   now: () => number;
   partnerState(partnerId: string): PartnerState;
   /** Deliveries one partner may replay per window (partnerApi.replayMax per partnerApi.replayWindowMs). */

@@ -1,9 +1,9 @@
 // GET /healthz (the process is alive) and GET /readyz (the store answers).
 import type { FastifyInstance } from "fastify";
-import type { Store } from "../app/ports.ts";
+import type { Store } from "../app/store.ts";
 import { TalkgateError } from "../core/errors.ts";
 
-export function registerHealthRoutes(app: FastifyInstance, store: Store): void {
+export function registerHealthRoutes(app: FastifyInstance, store: Pick<Store, "ping">): void {
   app.get("/healthz", async () => ({ status: "ok" }));
   app.get("/readyz", async () => {
     try {

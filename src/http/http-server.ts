@@ -7,7 +7,7 @@ import Fastify, {
 } from "fastify";
 import type { Logger } from "pino";
 import type { IngestDeps } from "../app/ingest-webhook.ts";
-import type { Store } from "../app/ports.ts";
+import type { Store } from "../app/store.ts";
 import type { PrometheusMetrics } from "../metrics/prometheus-metrics.ts";
 import { installBodyLimits } from "./body-limit.ts";
 import { installErrorHandling, toTalkgateError } from "./error-handler.ts";

@@ -6,9 +6,10 @@ import { Type } from "@sinclair/typebox";
 import { create as contentDisposition } from "content-disposition";
 import type { FastifyInstance, FastifyReply, FastifyRequest } from "fastify";
 import type { ChatDeps } from "../app/chat-actions.ts";
-import type { Metrics, Store } from "../app/ports.ts";
+import type { Metrics } from "../app/ports.ts";
 import { findAttachment, readText } from "../app/read-message.ts";
 import type { SendDeps } from "../app/send-message.ts";
+import type { Directory, EventLog, Outbox, Uploads } from "../app/store.ts";
 import { attachmentFileName } from "../core/attachment.ts";
 import { TalkgateError } from "../core/errors.ts";
 import type { PartnerState } from "../core/partner-health.ts";
@@ -32,7 +33,7 @@ export interface PartnerApiDeps extends ChatDeps, UploadDeps {
   /** Where a partner's deliveries stand (delivering, paused, probing). */
   partnerState(partnerId: string): PartnerState;
   keys: PartnerKeys;
-  store: Store;
+  store: EventLog & Directory & Outbox & Uploads;
   send: SendDeps;
 }
 

@@ -4,7 +4,8 @@ import type { MultipartFile } from "@fastify/multipart";
 import { Type } from "@sinclair/typebox";
 import { create as contentDisposition } from "content-disposition";
 import type { FastifyInstance } from "fastify";
-import type { Clock, MediaFiles, Store } from "../app/ports.ts";
+import type { Clock, MediaFiles } from "../app/ports.ts";
+import type { Uploads } from "../app/store.ts";
 import { TalkgateError } from "../core/errors.ts";
 import { checkUpload, UPLOAD_TYPES, type UploadCheck } from "../core/upload-type.ts";
 import { serveFile } from "./serve-file.ts";
@@ -12,7 +13,7 @@ import { serveFile } from "./serve-file.ts";
 export interface UploadDeps {
   files: MediaFiles;
   publicBaseUrl: string;
-  store: Pick<Store, "recordUploads" | "uploadUsage">;
+  store: Pick<Uploads, "recordUploads" | "uploadUsage">;
   clock: Clock;
   /** Each partner's quota, how long uploads are kept, and the free space the disk keeps for the database. */
   uploads: { quotaBytes: number; quotaFiles: number; retentionMs: number; minFreeBytes: number };

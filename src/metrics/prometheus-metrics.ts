@@ -1,6 +1,7 @@
 // Metrics in Prometheus form (prom-client), on a registry of talkgate's own, served at GET /metrics.
 import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from "prom-client";
-import type { Clock, Metrics, Stage, Store } from "../app/ports.ts";
+import type { Clock, Metrics, Stage } from "../app/ports.ts";
+import type { Store } from "../app/store.ts";
 import type { PartnerState } from "../core/partner-health.ts";
 
 /** The label value of a sender_key that is not a configured channel (labels never take a request's values). */

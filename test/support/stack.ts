@@ -6,7 +6,8 @@ import { join } from "node:path";
 import pino, { type Logger } from "pino";
 import { type EmulatorOptions, type LineEmulator, startLineEmulator } from "../../emulator/line-emulator.ts";
 import { type PartnerSink, startPartnerSink } from "../../emulator/partner-sink.ts";
-import type { Clock, Store } from "../../src/app/ports.ts";
+import type { Clock } from "../../src/app/ports.ts";
+import type { Store } from "../../src/app/store.ts";
 import { parseConfig, type TalkgateConfig } from "../../src/config/config.ts";
 import { startTalkgate, type Talkgate } from "../../src/main.ts";
 

@@ -13,7 +13,7 @@ import type {
   MediaOutcome,
   NewSend,
   SendAnswer,
-} from "../../app/ports.ts";
+} from "../../app/store.ts";
 import type { MediaKind } from "../../core/attachment.ts";
 import { readEventFacts } from "../../core/line-event.ts";
 import { afterFailure, DEFAULT_RETRY_POLICY } from "../../core/retry-policy.ts";

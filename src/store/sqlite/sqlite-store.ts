@@ -14,7 +14,6 @@ import type {
   DeliveryTask,
   IngestRequest,
   IngestResult,
-  InterruptedAttempt,
   MediaJob,
   MediaOutcome,
   MediaRecord,
@@ -25,10 +24,14 @@ import type {
   Store,
   StoredEvent,
   StoredMessage,
-} from "../../app/ports.ts";
-import { type MediaKind, withoutContent } from "../../core/attachment.ts";
+  Work,
+} from "../../app/store.ts";
+import type { MediaKind } from "../../core/attachment.ts";
+import { type ConversationState, conversationAfter, recordEvent, scrubbed } from "../../core/event-record.ts";
 import { asObject } from "../../core/line-event.ts";
+import { decideSend, type SendRecord, type SendTiming } from "../../core/send-decision.ts";
 import { formatSerialNumber, serialScope } from "../../core/serial-number.ts";
+import { LocalWorkSignals } from "../local-work-signals.ts";
 import { ConversationSchedule } from "./conversation-schedule.ts";
 import { GroupCommit } from "./group-commit.ts";
 import { MIGRATIONS } from "./schema.ts";
@@ -91,6 +94,7 @@ export class SqliteStore implements Store {
 
   /** Which conversations are due, and their leases: only this process uses the file, so memory will do. */
   readonly #schedule = new ConversationSchedule();
+  readonly #signals = new LocalWorkSignals();
 
   /** `durable` resolves once every commit made before the call is on disk. */
   constructor(db: DatabaseSync, durable: () => Promise<void>) {
@@ -111,8 +115,9 @@ export class SqliteStore implements Store {
       this.#schedule.wake({ senderKey: ref.sender_key, conversation: ref.conversation }, ref.partner_id, 0);
   }
 
-  ingest(request: IngestRequest): Promise<IngestResult> {
-    return this.#writes.run(() => {
+  async ingest(request: IngestRequest): Promise<IngestResult> {
+    const signals = new Set<Work>();
+    const result = await this.#writes.run(() => {
       const sql = this.#sql;
       const { senderKey, receivedAt } = request;
       const stored: StoredEvent[] = [];
@@ -124,11 +129,12 @@ export class SqliteStore implements Store {
           duplicates++;
           continue;
         }
-        // An unsend can arrive before the message it takes back: then the message is stored without content.
-        const unsent =
-          facts.messageId !== null &&
-          facts.type !== "unsend" &&
-          sql.findUnsend.get(senderKey, facts.messageId) !== undefined;
+        const record = recordEvent(facts, event, {
+          receivedAt,
+          mediaWaitMs: request.mediaWaitMs,
+          unsentBefore:
+            facts.messageId !== null && sql.findUnsend.get(senderKey, facts.messageId) !== undefined,
+        });
         const scope = serialScope(facts.serialPrefix, senderKey, receivedAt);
         const { last } = sql.nextSerial.get(senderKey, scope.prefix, scope.day) as { last: number };
         const serialNumber = formatSerialNumber(scope.prefix, last, receivedAt);
@@ -143,23 +149,16 @@ export class SqliteStore implements Store {
           facts.messageId,
           facts.timestamp,
           receivedAt,
-          unsent ? JSON.stringify(withoutContent(asObject(JSON.parse(event.body)) ?? {})) : event.body,
-          unsent ? receivedAt : null,
+          record.body,
+          record.unsentAt,
         ) as { id: number };
-        const media = event.media && facts.messageId !== null ? event.media : null;
-        if (media) {
-          sql.insertMedia.run(
-            id,
-            senderKey,
-            facts.messageId,
-            media,
-            unsent ? "gone" : "pending",
-            receivedAt,
-            unsent ? "unsent" : null,
-          );
+        if (record.media) {
+          const { kind, state, goneReason } = record.media;
+          sql.insertMedia.run(id, senderKey, facts.messageId, kind, state, receivedAt, goneReason);
+          if (state === "pending") signals.add("media");
         }
-        if (event.forward) {
-          const relayAt = media && !unsent ? receivedAt + request.mediaWaitMs : receivedAt;
+        if (record.delivery) {
+          const { relayAt } = record.delivery;
           sql.insertDelivery.run(
             id,
             senderKey,
@@ -170,49 +169,94 @@ export class SqliteStore implements Store {
             receivedAt,
           );
           this.#schedule.wake({ senderKey, conversation: facts.conversation }, request.partnerId, receivedAt);
+          signals.add("delivery");
         }
-        if (facts.conversation !== "channel") {
-          sql.touchConversation.run(
-            senderKey,
-            facts.conversation,
-            facts.timestamp,
-            facts.mode,
-            facts.replyToken,
-            receivedAt,
-          );
+        const conversation = conversationAfter(
+          this.#conversation(senderKey, facts.conversation),
+          facts,
+          receivedAt,
+        );
+        if (conversation) this.#saveConversation(senderKey, facts.conversation, conversation);
+        if (record.takesBack !== null) {
+          const taken = this.#unsend(senderKey, record.takesBack, receivedAt);
+          unsentFiles.push(...taken.files);
+          if (taken.released) signals.add("delivery");
         }
-        if (facts.type === "unsend" && facts.messageId !== null) {
-          unsentFiles.push(...this.#unsend(senderKey, facts.messageId, receivedAt));
-        }
-        stored.push({ serialNumber, facts, forward: event.forward, fetchesMedia: media !== null && !unsent });
+        stored.push({
+          serialNumber,
+          facts,
+          forward: event.forward,
+          fetchesMedia: record.media?.state === "pending",
+        });
       }
       return { stored, duplicates, unsentFiles };
     });
+    for (const work of signals) this.#signals.signal(work);
+    return result;
   }
 
-  // Deletes the text and content of an unsent message; returns the stored files to remove.
-  #unsend(senderKey: string, messageId: string, now: number): string[] {
+  onWork(work: Work, wake: () => void): void {
+    this.#signals.onWork(work, wake);
+  }
+
+  // What sending needs of a conversation, as stored.
+  #conversation(senderKey: string, conversation: string): ConversationState | null {
+    const row = this.#sql.conversationState.get(senderKey, conversation) as
+      | {
+          last_event_at: number | null;
+          last_mode: string | null;
+          reply_token: string | null;
+          reply_token_at: number | null;
+          reply_token_used_by: string | null;
+        }
+      | undefined;
+    if (!row) return null;
+    return {
+      lastEventAt: row.last_event_at ?? 0,
+      lastMode: row.last_mode ?? "active",
+      replyToken: row.reply_token,
+      replyTokenAt: row.reply_token_at,
+      replyTokenUsedBy: row.reply_token_used_by,
+    };
+  }
+
+  #saveConversation(senderKey: string, conversation: string, state: ConversationState): void {
+    this.#sql.saveConversation.run(
+      senderKey,
+      conversation,
+      state.lastEventAt,
+      state.lastMode,
+      state.replyToken,
+      state.replyTokenAt,
+      state.replyTokenUsedBy,
+    );
+  }
+
+  // Deletes the text and content of an unsent message; answers the stored files to remove, and whether a
+  // delivery held back for its attachment may go now.
+  #unsend(senderKey: string, messageId: string, now: number): { files: string[]; released: boolean } {
     const sql = this.#sql;
     const taken = sql.unsendTargets.all(senderKey, messageId) as Array<{ id: number; body: string }>;
     const files: string[] = [];
+    let released = false;
     for (const { id, body } of taken) {
-      sql.scrubEvent.run(JSON.stringify(withoutContent(asObject(JSON.parse(body)) ?? {})), now, id);
+      sql.scrubEvent.run(scrubbed(body), now, id);
       const media = sql.mediaGone.get("unsent", now, id) as { path: string | null } | undefined;
       if (media?.path) files.push(media.path);
-      this.#releaseGate(id, now);
+      released = this.#releaseGate(id, now) || released;
     }
-    return files;
+    return { files, released };
   }
 
-  // A message held back for its attachment may go now.
-  #releaseGate(eventId: number, now: number): void {
+  // A message held back for its attachment may go now; answers whether one was.
+  #releaseGate(eventId: number, now: number): boolean {
     const delivery = this.#sql.releaseGate.get(now, eventId, now) as
       | { sender_key: string; conversation: string; partner_id: string }
       | undefined;
-    if (delivery) {
-      const { sender_key: senderKey, conversation, partner_id: partnerId } = delivery;
-      this.#schedule.wake({ senderKey, conversation }, partnerId, now);
-    }
+    if (!delivery) return false;
+    const { sender_key: senderKey, conversation, partner_id: partnerId } = delivery;
+    this.#schedule.wake({ senderKey, conversation }, partnerId, now);
+    return true;
   }
 
   async claimConversations(request: ClaimRequest): Promise<ConversationClaim[]> {
@@ -307,9 +351,9 @@ export class SqliteStore implements Store {
     return row.n;
   }
 
-  replayDeliveries(filter: DeliveryFilter, now: number, limit: number): Promise<string[]> {
+  async replayDeliveries(filter: DeliveryFilter, now: number, limit: number): Promise<string[]> {
     const { where, params } = deliveryWhere(filter);
-    return this.#writes.run(() => {
+    const replayed = await this.#writes.run(() => {
       const rows = this.db
         .prepare(
           `SELECT d.event_id, d.sender_key, d.conversation, d.partner_id, e.serial_number
@@ -333,6 +377,8 @@ export class SqliteStore implements Store {
       }
       return rows.map((row) => row.serial_number);
     });
+    if (replayed.length > 0) this.#signals.signal("delivery");
+    return replayed;
   }
 
   async deliveryStats(): Promise<{
@@ -385,8 +431,9 @@ export class SqliteStore implements Store {
     });
   }
 
-  finishMedia(job: MediaJob, outcome: MediaOutcome, now: number): Promise<boolean> {
-    return this.#writes.run(() => {
+  async finishMedia(job: MediaJob, outcome: MediaOutcome, now: number): Promise<boolean> {
+    let released = false;
+    const counted = await this.#writes.run(() => {
       const sql = this.#sql;
       let changed: number | bigint;
       if (outcome.state === "stored") {
@@ -403,9 +450,11 @@ export class SqliteStore implements Store {
           job.owner,
         ).changes;
       }
-      if (changed && outcome.state !== "pending") this.#releaseGate(job.eventId, now);
+      if (changed && outcome.state !== "pending") released = this.#releaseGate(job.eventId, now);
       return changed > 0;
     });
+    if (released) this.#signals.signal("delivery");
+    return counted;
   }
 
   async nextMediaDueAt(): Promise<number | null> {
@@ -450,14 +499,10 @@ export class SqliteStore implements Store {
     };
   }
 
-  beginSend(
-    send: NewSend,
-    now: number,
-    options: { staleAfterMs: number; replyTokenMaxAgeMs: number },
-  ): Promise<BeginSend> {
+  beginSend(send: NewSend, now: number, timing: SendTiming): Promise<BeginSend> {
     return this.#writes.run((): BeginSend => {
       const sql = this.#sql;
-      const previous = sql.findSend.get(send.senderKey, send.serialNumber) as
+      const row = sql.findSend.get(send.senderKey, send.serialNumber) as
         | {
             state: string;
             request_hash: string;
@@ -468,58 +513,35 @@ export class SqliteStore implements Store {
             attempt_token_at: number | null;
           }
         | undefined;
-      if (previous) {
-        if (previous.request_hash !== send.requestHash) return { kind: "conflict" };
-        if (previous.state === "sent")
-          return { kind: "done", answer: JSON.parse(previous.answer ?? "{}") as SendAnswer };
-        if (previous.state === "unknown") {
-          return {
-            kind: "failed",
-            error: JSON.parse(previous.answer ?? "{}") as { code: string; message: string },
-          };
-        }
-        if (previous.state === "sending" && now - previous.updated_at < options.staleAfterMs)
-          return { kind: "busy" };
-      }
-      let interrupted: InterruptedAttempt | null = null;
-      if (previous?.attempt_method === "push") interrupted = { method: "push" };
-      if (previous?.attempt_method === "reply" && previous.attempt_token !== null) {
-        interrupted = {
-          method: "reply",
-          token: previous.attempt_token,
-          tokenAt: previous.attempt_token_at ?? 0,
-        };
-      }
-      const conversation = sql.conversationState.get(send.senderKey, send.conversation) as
-        | {
-            last_mode: string | null;
-            reply_token: string | null;
-            reply_token_at: number | null;
-            reply_token_used_by: string | null;
+      const previous: SendRecord | null = row
+        ? {
+            state: row.state,
+            requestHash: row.request_hash,
+            answer: row.answer,
+            updatedAt: row.updated_at,
+            attemptMethod: row.attempt_method,
+            attemptToken: row.attempt_token,
+            attemptTokenAt: row.attempt_token_at,
           }
-        | undefined;
-      // An interrupted attempt is finished whatever the conversation's mode is now.
-      const standby = !interrupted && conversation?.last_mode === "standby";
-      sql.upsertSend.run(
-        send.senderKey,
-        send.serialNumber,
-        send.partnerId,
-        send.conversation,
-        send.to,
-        send.messages,
-        send.notificationDisabled ? 1 : 0,
-        send.requestHash,
-        standby ? "failed" : "sending",
-        standby ? "-409" : null,
-        now,
-      );
-      if (standby) return { kind: "standby" };
-      const token = conversation?.reply_token ?? null;
-      const fresh =
-        token !== null &&
-        conversation?.reply_token_used_by === null &&
-        now - (conversation.reply_token_at ?? 0) < options.replyTokenMaxAgeMs;
-      return { kind: "go", replyToken: fresh ? token : null, interrupted };
+        : null;
+      const conversation = this.#conversation(send.senderKey, send.conversation);
+      const { begin, write } = decideSend(previous, conversation, send.requestHash, now, timing);
+      if (write) {
+        sql.upsertSend.run(
+          send.senderKey,
+          send.serialNumber,
+          send.partnerId,
+          send.conversation,
+          send.to,
+          send.messages,
+          send.notificationDisabled ? 1 : 0,
+          send.requestHash,
+          write.state,
+          write.errorCode,
+          now,
+        );
+      }
+      return begin;
     });
   }
 
@@ -779,22 +801,16 @@ function prepareStatements(db: DatabaseSync) {
     nextMediaDue: prepare(
       "SELECT min(next_attempt_at) AS next_attempt_at FROM media WHERE state = 'pending'",
     ),
-    // What sending needs of a conversation: the mode and reply token of its latest event.
-    touchConversation: prepare(
-      `INSERT INTO conversations (sender_key, conversation, last_event_at, last_mode, reply_token, reply_token_at)
-       VALUES (?1, ?2, ?3, ?4, ?5, CASE WHEN ?5 IS NULL THEN NULL ELSE ?6 END)
-       ON CONFLICT DO UPDATE SET
-         last_mode = CASE WHEN excluded.last_event_at >= coalesce(last_event_at, 0) THEN excluded.last_mode ELSE last_mode END,
-         reply_token = CASE WHEN excluded.reply_token IS NOT NULL AND excluded.last_event_at >= coalesce(last_event_at, 0)
-                            THEN excluded.reply_token ELSE reply_token END,
-         reply_token_at = CASE WHEN excluded.reply_token IS NOT NULL AND excluded.last_event_at >= coalesce(last_event_at, 0)
-                               THEN excluded.reply_token_at ELSE reply_token_at END,
-         reply_token_used_by = CASE WHEN excluded.reply_token IS NOT NULL AND excluded.last_event_at >= coalesce(last_event_at, 0)
-                                    THEN NULL ELSE reply_token_used_by END,
-         last_event_at = max(coalesce(last_event_at, 0), excluded.last_event_at)`,
+    // What sending needs of a conversation, as core/event-record.ts's conversationAfter decides it.
+    saveConversation: prepare(
+      `INSERT INTO conversations (sender_key, conversation, last_event_at, last_mode, reply_token, reply_token_at,
+         reply_token_used_by)
+       VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
+       ON CONFLICT DO UPDATE SET last_event_at = ?3, last_mode = ?4, reply_token = ?5, reply_token_at = ?6,
+         reply_token_used_by = ?7`,
     ),
     conversationState: prepare(
-      `SELECT last_mode, reply_token, reply_token_at, reply_token_used_by FROM conversations
+      `SELECT last_event_at, last_mode, reply_token, reply_token_at, reply_token_used_by FROM conversations
        WHERE sender_key = ? AND conversation = ?`,
     ),
     claimReplyToken: prepare(
