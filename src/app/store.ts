@@ -2,7 +2,7 @@
 // uploads, and the signals of new work. A database adapter implements them all (Store); a use case or route asks
 // only for the ones it uses. Every write has committed (durably) when its promise resolves.
 import type { MediaKind } from "../core/attachment.ts";
-import type { ChatRef, EventFacts, JsonObject } from "../core/line-event.ts";
+import type { EventFacts, JsonObject } from "../core/line-event.ts";
 import type { BeginSend, SendAnswer, SendTiming } from "../core/send-decision.ts";
 
 export type { BeginSend, InterruptedAttempt, SendAnswer } from "../core/send-decision.ts";

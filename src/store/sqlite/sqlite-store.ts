@@ -19,7 +19,6 @@ import type {
   MediaRecord,
   NewSend,
   PartnerSlots,
-  SendAnswer,
   SendOutcome,
   Store,
   StoredEvent,
