@@ -7,7 +7,7 @@ import pino, { type Logger } from "pino";
 import { DeliveryWorker } from "./app/deliver-outbox.ts";
 import { MediaWorker } from "./app/fetch-media.ts";
 import type { IntakeChannel } from "./app/ingest-webhook.ts";
-import { type Clock, type Metrics, systemClock } from "./app/ports.ts";
+import { type Clock, type MediaFiles, type Metrics, systemClock } from "./app/ports.ts";
 import type { Store } from "./app/store.ts";
 import { UserNames } from "./app/user-names.ts";
 import type { TalkgateConfig } from "./config/config.ts";
@@ -62,8 +62,9 @@ const PACE_WINDOW_MS = 100;
 export async function startTalkgate(config: TalkgateConfig, options: StartOptions = {}): Promise<Talkgate> {
   const logger = options.logger ?? createLogger(config.logLevel);
   const clock = options.clock ?? systemClock;
-  const files = new DiskMediaFiles(config.mediaDir);
-  const store = options.store ?? openStore(config.database);
+  const { store, files } = options.store
+    ? { store: options.store, files: new DiskMediaFiles(config.mediaDir) }
+    : await openStore(config);
   const senderKeys = new Set(config.channels.map((c) => c.senderKey));
   const metrics = new PrometheusMetrics({
     store,
@@ -75,6 +76,8 @@ export async function startTalkgate(config: TalkgateConfig, options: StartOption
     freeBytes: {
       media: () => files.freeBytes(),
       database: async () => {
+        // A PostgreSQL server's disk is its own: not seen from here.
+        if (config.database.kind !== "sqlite") return Number.POSITIVE_INFINITY;
         const volume = await statfs(dirname(config.database.path));
         return volume.bavail * volume.bsize;
       },
@@ -208,7 +211,7 @@ function startWorkers(
   deps: {
     store: Store;
     line: LineClient;
-    files: DiskMediaFiles;
+    files: MediaFiles;
     names: UserNames;
     clock: Clock;
     logger: Logger;

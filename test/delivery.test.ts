@@ -4,13 +4,13 @@ import { DatabaseSync } from "node:sqlite";
 import { afterEach, describe, test } from "node:test";
 import * as ev from "../emulator/events.ts";
 import type { PartnerPayload } from "../src/core/partner-payload.ts";
-import { SENDER_KEY, type Stack, type StackOptions, startStack } from "./support/stack.ts";
+import { SENDER_KEY, type Stack, type StackOptions, sqlitePath, startStack } from "./support/stack.ts";
 
 const texts = (payloads: readonly unknown[], userId: string) =>
   (payloads as PartnerPayload[]).filter((p) => p.user_key === userId).map((p) => p.content.text);
 
 function deliveryRows(stack: Stack) {
-  const db = new DatabaseSync(stack.config.database.path, { readOnly: true });
+  const db = new DatabaseSync(sqlitePath(stack.config), { readOnly: true });
   try {
     return db
       .prepare("SELECT state, attempts, last_status, last_error FROM deliveries ORDER BY event_id")

@@ -26,6 +26,7 @@ import {
   SENDER_KEY,
   type Stack,
   type StackOptions,
+  sqlitePath,
   stackConfig,
   startStack,
 } from "./support/stack.ts";
@@ -151,7 +152,7 @@ describe("faults", () => {
     const settled = async (s: Stack, clock: FakeClock, what: string) => {
       const waitingHeads = () =>
         count(
-          s.config.database.path,
+          sqlitePath(s.config),
           `SELECT count(*) AS n FROM deliveries d
            WHERE d.state IN ('pending', 'retrying') AND d.next_attempt_at <= ?1
              AND NOT EXISTS (SELECT 1 FROM deliveries o
@@ -174,7 +175,7 @@ describe("faults", () => {
     test("23 h down, then back: every event delivered once, in LINE timestamp order per conversation, none dead", async () => {
       const clock = new FakeClock(Date.now());
       const s = await start({ clock, config: { delivery } });
-      const db = s.config.database.path;
+      const db = sqlitePath(s.config);
       s.sink.respondWith(() => ({ status: 503 }));
       const t0 = clock.now();
       const [u1, u2, u3] = [ev.randomUserId(), ev.randomUserId(), ev.randomUserId()];
@@ -264,7 +265,7 @@ describe("faults", () => {
     test("a delivery still failing at 24 h is dead then, not before, and stops blocking its conversation", async () => {
       const clock = new FakeClock(Date.now());
       const s = await start({ clock, config: { delivery } });
-      const db = s.config.database.path;
+      const db = sqlitePath(s.config);
       s.sink.respondWith((request) =>
         (request.body as PartnerPayload).content.text === "doomed" ? { status: 503 } : undefined,
       );
@@ -341,7 +342,7 @@ describe("faults", () => {
       ev.textEvent(ev.userSource(alice), "a2", { timestamp: t + 2 }),
       ev.textEvent(ev.userSource(bob), "b2", { timestamp: t + 2 }),
     ]);
-    const db = s.config.database.path;
+    const db = sqlitePath(s.config);
     await waitUntil(
       () => deliveries(db).length === 5 && deliveries(db).every((row) => row.state === "delivered"),
       "all five acknowledged",
@@ -389,7 +390,7 @@ describe("faults", () => {
             webhook: { bodyLimitBytes: 8 * 1024 * 1024 },
           },
         });
-        const db = s.config.database.path;
+        const db = sqlitePath(s.config);
         const [alice, bob] = [ev.randomUserId(), ev.randomUserId()];
         const t = Date.now();
         const big = ev.textEvent(ev.userSource(alice), "あ".repeat(1_000_000), { timestamp: t });
@@ -461,9 +462,10 @@ describe("faults", () => {
           sha256: string | null;
           size: number | null;
           attempts: number;
-        }>(s.config.database.path, "SELECT message_id, state, sha256, size, attempts FROM media").map(
-          (row) => [row.message_id, row],
-        ),
+        }>(sqlitePath(s.config), "SELECT message_id, state, sha256, size, attempts FROM media").map((row) => [
+          row.message_id,
+          row,
+        ]),
       );
     const download = (s: Stack, payload: unknown) =>
       httpGet(
@@ -630,7 +632,7 @@ describe("faults", () => {
           return store;
         },
       });
-      const db = s.config.database.path;
+      const db = sqlitePath(s.config);
       const warm = ev.textEvent(ev.userSource(ev.randomUserId()), "before the disk filled up");
       await s.emulator.sendWebhook(SENDER_KEY, [warm]);
       await waitUntil(() => deliveries(db).every((row) => row.state === "delivered"), "warm-up delivered");
@@ -712,7 +714,7 @@ describe("faults", () => {
 
     test("locked by another process past busy_timeout: the webhook is answered 5xx within LINE's 2 s; the redelivery is stored once", async () => {
       const s = await start();
-      const db = s.config.database.path;
+      const db = sqlitePath(s.config);
       const user = ev.randomUserId();
       const t = Date.now();
       const events = [0, 1, 2].map((i) =>

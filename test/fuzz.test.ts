@@ -33,6 +33,7 @@ import {
   SENDER_KEY,
   SIGNING_SECRET,
   type Stack,
+  sqlitePath,
   stackConfig,
   startStack,
 } from "./support/stack.ts";
@@ -1008,7 +1009,7 @@ async function startFuzzStack() {
     url: talkgate.url,
     emulator,
     sink,
-    database: config.database.path,
+    database: sqlitePath(config),
     logs,
     async close() {
       await talkgate.close();
@@ -1145,7 +1146,7 @@ describe("hostile inputs, one by one", () => {
       .catch(() => {
         relayed = false;
       });
-    const db = new DatabaseSync(stack.config.database.path, { readOnly: true });
+    const db = new DatabaseSync(sqlitePath(stack.config), { readOnly: true });
     const serials = (
       db.prepare("SELECT serial_number FROM events").all() as Array<{ serial_number: string }>
     ).map((row) => row.serial_number);

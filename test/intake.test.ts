@@ -4,7 +4,7 @@ import { DatabaseSync } from "node:sqlite";
 import { after, before, describe, test } from "node:test";
 import * as ev from "../emulator/events.ts";
 import { lineSignature } from "../src/core/signature.ts";
-import { CHANNEL_SECRET, SENDER_KEY, type Stack, startStack } from "./support/stack.ts";
+import { CHANNEL_SECRET, SENDER_KEY, type Stack, sqlitePath, startStack } from "./support/stack.ts";
 
 describe("webhook intake", () => {
   let stack: Stack;
@@ -14,7 +14,7 @@ describe("webhook intake", () => {
 
   before(async () => {
     stack = await startStack();
-    db = new DatabaseSync(stack.config.database.path);
+    db = new DatabaseSync(sqlitePath(stack.config));
   });
   after(async () => {
     db.close();
@@ -236,7 +236,7 @@ describe("webhook intake", () => {
   test("when the database cannot commit, the answer is 5xx and a redelivery stores the events", async () => {
     const userId = ev.randomUserId();
     const event = ev.textEvent(ev.userSource(userId), "survives a locked database");
-    const locker = new DatabaseSync(stack.config.database.path);
+    const locker = new DatabaseSync(sqlitePath(stack.config));
     locker.exec("BEGIN EXCLUSIVE");
     const before = countEvents();
     let refused: Awaited<ReturnType<typeof stack.emulator.sendWebhook>>;

@@ -13,6 +13,7 @@ import {
   OTHER_SENDER_KEY,
   SENDER_KEY,
   type Stack,
+  sqlitePath,
   startStack,
 } from "./support/stack.ts";
 
@@ -90,7 +91,7 @@ describe("another partner's key reaches nothing of a channel", () => {
   }
 
   function undelivered(): number {
-    const db = new DatabaseSync(stack.config.database.path, { readOnly: true });
+    const db = new DatabaseSync(sqlitePath(stack.config), { readOnly: true });
     try {
       const row = db.prepare("SELECT count(*) AS n FROM deliveries WHERE state <> 'delivered'").get();
       return Number((row as { n: number }).n);
@@ -101,7 +102,7 @@ describe("another partner's key reaches nothing of a channel", () => {
 
   /** Everything a call could change: talkgate's tables, and what LINE and the partner were asked. */
   function snapshot() {
-    const db = new DatabaseSync(stack.config.database.path, { readOnly: true });
+    const db = new DatabaseSync(sqlitePath(stack.config), { readOnly: true });
     try {
       const table = (name: string) => db.prepare(`SELECT * FROM ${name} ORDER BY 1, 2`).all();
       return {

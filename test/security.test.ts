@@ -25,6 +25,7 @@ import {
   OTHER_API_KEY,
   SENDER_KEY,
   SIGNING_SECRET,
+  sqlitePath,
   stackConfig,
 } from "./support/stack.ts";
 
@@ -165,7 +166,7 @@ function chunked(size: number, fill = 0x20): Readable {
 }
 
 function rows<T>(stack: SecurityStack, sql: string, ...params: Array<string | number>): T[] {
-  const db = new DatabaseSync(stack.config.database.path, { readOnly: true });
+  const db = new DatabaseSync(sqlitePath(stack.config), { readOnly: true });
   try {
     return db.prepare(sql).all(...params) as T[];
   } finally {

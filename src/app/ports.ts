@@ -1,7 +1,7 @@
 // The small interfaces the use cases talk to, besides the store's (store.ts): the clock, metrics, LINE, media
 // files, the partner transport; adapters (LINE client, disk, HTTP) implement them.
 import type { Readable, Writable } from "node:stream";
-import type { ChatRef, } from "../core/line-event.ts";
+import type { ChatRef } from "../core/line-event.ts";
 
 export interface Clock {
   now(): number;

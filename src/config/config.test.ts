@@ -4,9 +4,13 @@ import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, test } from "node:test";
-import { ConfigError, DEFAULTS, envName, loadConfig, parseConfig } from "./config.ts";
+import { ConfigError, DEFAULTS, envName, loadConfig, parseConfig, type TalkgateConfig } from "./config.ts";
 
 const API_KEY = "tgk_0123456789abcdef0123";
+/** The SQLite file a configuration names. */
+const sqlitePath = (config: TalkgateConfig) =>
+  config.database.kind === "sqlite" ? config.database.path : "";
+
 const OTHER_API_KEY = "tgk_fedcba9876543210fedc";
 
 /** The SPEC §7 example with values that pass validation. */
@@ -65,6 +69,7 @@ test("parseConfig accepts the SPEC §7 example, resolves paths against baseDir a
     publicBaseUrl: "https://relay.example.com",
     database: { kind: "sqlite", path: "/srv/talkgate/data/talkgate.db" },
     mediaDir: "/srv/talkgate/data/media",
+    mediaDirShared: false,
     line: {
       apiBaseUrl: "https://api.line.me",
       dataApiBaseUrl: "https://api-data.line.me",
@@ -78,6 +83,7 @@ test("parseConfig accepts the SPEC §7 example, resolves paths against baseDir a
     longText: { threshold: 1000, previewLength: 300 },
     send: { ...DEFAULTS.send },
     partnerApi: { ...DEFAULTS.partnerApi },
+    postgres: { ...DEFAULTS.postgres },
     partners: [
       {
         id: "jedai",
@@ -141,7 +147,7 @@ test("parseConfig merges partial sections with the defaults and keeps absolute p
   };
   const config = parseConfig(file, { baseDir: "/ignored" });
   assert.deepEqual(config.listen, { host: "0.0.0.0", port: 9090 });
-  assert.equal(config.database.path, "/var/lib/talkgate/db.sqlite");
+  assert.equal(sqlitePath(config), "/var/lib/talkgate/db.sqlite");
   assert.equal(config.mediaDir, "/var/lib/talkgate/media");
   assert.equal(config.publicBaseUrl, "https://relay.example.com/base", "trailing slashes removed");
   assert.equal(config.delivery.timeoutMs, 3_000);
@@ -313,6 +319,23 @@ for (const c of SCHEMA_CASES) {
   });
 }
 
+test("a postgres:// database URL selects PostgreSQL; anything else is refused without its password", () => {
+  const postgres = parseConfig(
+    { ...minimalConfig(), database: "postgres://talkgate:pw@db.internal:5432/talkgate" },
+    { baseDir: "/srv" },
+  );
+  assert.deepEqual(postgres.database, {
+    kind: "postgres",
+    url: "postgres://talkgate:pw@db.internal:5432/talkgate",
+  });
+  assert.deepEqual(postgres.postgres, DEFAULTS.postgres);
+  const problems = problemsOf(() =>
+    parseConfig({ ...minimalConfig(), database: "mysql://root:secret@db/talkgate" }, { baseDir: "/srv" }),
+  );
+  assert.match(problems.join("\n"), /database: "mysql:\/\/\*\*\*@db\/talkgate" is not supported/);
+  assert.doesNotMatch(problems.join("\n"), /secret/);
+});
+
 test("environment secrets override the file", () => {
   const env = {
     TALKGATE_CHANNEL_1656168303_SECRET: "env-secret",
@@ -349,7 +372,7 @@ test("environment secrets fill what the file leaves out", () => {
   const config = parseConfig(file, { baseDir: "/srv", env });
   assert.equal(config.channels[0]?.channelSecret, "from-env");
   assert.deepEqual(config.partners[0]?.apiKeys, [API_KEY]);
-  assert.equal(config.database.path, "/srv/rel/x.db");
+  assert.equal(sqlitePath(config), "/srv/rel/x.db");
   // Without the environment the same file lacks its channel secret.
   assert.match(
     problemsOf(() => parseConfig(file, { baseDir: "/srv" })).join("\n"),
@@ -389,7 +412,7 @@ test("loadConfig reads a file and resolves paths against its directory", () => {
   const path = join(dir, "talkgate.config.json");
   writeFileSync(path, JSON.stringify(minimalConfig()));
   const config = loadConfig(path, { TALKGATE_CHANNEL_1656168303_SECRET: "env" });
-  assert.equal(config.database.path, join(dir, "data", "talkgate.db"));
+  assert.equal(sqlitePath(config), join(dir, "data", "talkgate.db"));
   assert.equal(config.mediaDir, join(dir, "data", "media"));
   assert.equal(config.channels[0]?.channelSecret, "env");
 });

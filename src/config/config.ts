@@ -46,6 +46,7 @@ export const DEFAULTS = {
   },
   longText: { threshold: 1000, previewLength: 300 },
   send: { replyTokenMaxAgeMs: 50_000, attempts: 3, retryDelayMs: 300, staleAfterMs: 60_000 },
+  postgres: { poolSize: 10, connectTimeoutMs: 5_000, statementTimeoutMs: 5_000 },
   partnerApi: {
     rateLimitMax: 600,
     rateLimitWindowMs: 60_000,
@@ -77,6 +78,7 @@ const FileSchema = Type.Object(
     publicBaseUrl: Type.Optional(Type.String()),
     database: Type.Optional(Type.String({ minLength: 1 })),
     mediaDir: Type.Optional(Type.String({ minLength: 1 })),
+    mediaDirShared: Type.Optional(Type.Boolean()),
     line: Type.Optional(
       Type.Object(
         {
@@ -97,6 +99,7 @@ const FileSchema = Type.Object(
     longText: tunables(DEFAULTS.longText),
     send: tunables(DEFAULTS.send),
     partnerApi: tunables(DEFAULTS.partnerApi),
+    postgres: tunables(DEFAULTS.postgres),
     partners: Type.Array(
       Type.Object(
         {
@@ -155,7 +158,14 @@ export interface ChannelConfig {
 export interface TalkgateConfig {
   listen: { host: string; port: number };
   publicBaseUrl: string;
-  database: { kind: "sqlite"; path: string };
+  /** `sqlite:<path>` (one process), or `postgres://…` (any number of instances). */
+  database: { kind: "sqlite"; path: string } | { kind: "postgres"; url: string };
+  /**
+   * With PostgreSQL: `mediaDir` is storage every instance shares (attachments and uploads go there);
+   * otherwise their bytes are kept in the database.
+   */
+  mediaDirShared: boolean;
+  postgres: { [K in keyof typeof DEFAULTS.postgres]: number };
   mediaDir: string;
   line: { apiBaseUrl: string; dataApiBaseUrl: string; timeoutMs: number };
   logLevel: string;
@@ -222,11 +232,15 @@ export function parseConfig(
   checkUrl("publicBaseUrl", publicBaseUrl, problems);
 
   const databaseUrl = env("TALKGATE_DATABASE") ?? file.database ?? DEFAULTS.database;
-  let databasePath = "";
+  let database: TalkgateConfig["database"] = { kind: "sqlite", path: "" };
   if (databaseUrl.startsWith("sqlite:"))
-    databasePath = resolve(options.baseDir, databaseUrl.slice("sqlite:".length));
+    database = { kind: "sqlite", path: resolve(options.baseDir, databaseUrl.slice("sqlite:".length)) };
+  else if (/^postgres(ql)?:\/\//.test(databaseUrl) && URL.canParse(databaseUrl))
+    database = { kind: "postgres", url: databaseUrl };
   else
-    problems.push(`database: ${JSON.stringify(redactUrl(databaseUrl))} is not supported (use sqlite:<path>)`);
+    problems.push(
+      `database: ${JSON.stringify(redactUrl(databaseUrl))} is not supported (use sqlite:<path> or postgres://…)`,
+    );
 
   const partners = records(file.partners).map((partner, i): PartnerConfig => {
     const prefix = `TALKGATE_PARTNER_${envName(String(partner.id))}`;
@@ -309,7 +323,9 @@ export function parseConfig(
   return deepFreeze({
     listen,
     publicBaseUrl: publicBaseUrl.replace(/\/+$/, ""),
-    database: { kind: "sqlite", path: databasePath },
+    database,
+    mediaDirShared: file.mediaDirShared ?? false,
+    postgres: { ...DEFAULTS.postgres, ...file.postgres },
     mediaDir: resolve(options.baseDir, file.mediaDir ?? DEFAULTS.mediaDir),
     line,
     logLevel: file.logLevel ?? DEFAULTS.logLevel,

@@ -1,9 +1,23 @@
-// Opens the store that the configuration's database URL names.
+// Opens the store that the configuration's database URL names, and the files that go with it.
+import type { MediaFiles } from "../app/ports.ts";
 import type { Store } from "../app/store.ts";
 import type { TalkgateConfig } from "../config/config.ts";
+import { DiskMediaFiles } from "../media/disk-media-files.ts";
+import { DatabaseFiles } from "./postgres/database-files.ts";
+import { openPostgresStore } from "./postgres/postgres-store.ts";
 import { openSqliteStore } from "./sqlite/sqlite-store.ts";
 
-/** The store of `database` (`sqlite:<path>`), its schema brought up to date. */
-export function openStore(database: TalkgateConfig["database"]): Store {
-  return openSqliteStore(database.path);
+/**
+ * The store of `config.database`, its schema brought up to date, and where attachments and uploads are
+ * kept: `mediaDir`, unless several instances share a PostgreSQL database and no shared `mediaDir` was
+ * declared: then in the database, so that every instance serves them.
+ */
+export async function openStore(config: TalkgateConfig): Promise<{ store: Store; files: MediaFiles }> {
+  if (config.database.kind === "sqlite")
+    return { store: openSqliteStore(config.database.path), files: new DiskMediaFiles(config.mediaDir) };
+  const store = await openPostgresStore(config.database.url, config.postgres);
+  return {
+    store,
+    files: config.mediaDirShared ? new DiskMediaFiles(config.mediaDir) : new DatabaseFiles(store.pool),
+  };
 }

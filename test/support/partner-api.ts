@@ -2,7 +2,7 @@
 import assert from "node:assert/strict";
 import { DatabaseSync } from "node:sqlite";
 import type { RecordedCall } from "../../emulator/line-emulator.ts";
-import { API_KEY, SENDER_KEY, type Stack } from "./stack.ts";
+import { API_KEY, SENDER_KEY, type Stack, sqlitePath } from "./stack.ts";
 
 /** A partner API answer: the HTTP status and the JSON body. */
 export interface ApiAnswer {
@@ -76,7 +76,7 @@ export interface SendRow {
 }
 
 export function sendRow(stack: Stack, serialNumber: string): SendRow | undefined {
-  const db = new DatabaseSync(stack.config.database.path, { readOnly: true });
+  const db = new DatabaseSync(sqlitePath(stack.config), { readOnly: true });
   try {
     return db
       .prepare(

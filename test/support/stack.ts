@@ -122,7 +122,7 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
   const config = parseConfig(stackConfig(emulator.url, sink.url, options), { baseDir: dir });
   const logger = options.logger ?? pino({ level: process.env.TALKGATE_TEST_LOG ?? "silent" });
   const launch = () =>
-    startTalkgate(config, { logger, clock: options.clock, store: options.openStore?.(config.database.path) });
+    startTalkgate(config, { logger, clock: options.clock, store: options.openStore?.(sqlitePath(config)) });
 
   let talkgate = await launch();
   const pointEmulator = () => {
@@ -170,4 +170,11 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
     },
   };
   return stack;
+}
+
+/** The SQLite file of a configuration (the tests that read it run on SQLite). */
+export function sqlitePath(config: TalkgateConfig): string {
+  if (config.database.kind !== "sqlite")
+    throw new Error("this test reads the SQLite file: it needs database sqlite:…");
+  return config.database.path;
 }

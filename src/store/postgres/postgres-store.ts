@@ -1,0 +1,49 @@
+// The PostgreSQL store: every port over one pool, work signals through LISTEN/NOTIFY, shared by any number of
+// talkgate instances (SPEC §9).
+import type { Store, Work } from "../../app/store.ts";
+import { LocalWorkSignals } from "../local-work-signals.ts";
+import { connect, migrate, type Pool, type PoolOptions } from "./connection.ts";
+import { postgresEventLog } from "./event-log.ts";
+import { postgresMediaJobs } from "./media-jobs.ts";
+import { postgresOutbox } from "./outbox.ts";
+import { postgresDirectory, postgresSends, postgresUploads } from "./sends.ts";
+import { WORK_CHANNEL } from "./tx.ts";
+
+/** A store over PostgreSQL, and its pool (for files kept in the database). */
+export type PostgresStore = Store & { pool: Pool };
+
+/**
+ * Connects, brings the schema up to date (refusing a newer one), and listens for the work other instances
+ * make. Fails when PostgreSQL cannot be reached within the connect timeout.
+ */
+export async function openPostgresStore(url: string, options: PoolOptions): Promise<PostgresStore> {
+  const pool = connect(url, options);
+  try {
+    await migrate(pool);
+    const signals = new LocalWorkSignals();
+    // Other instances' work arrives as notifications; this instance's own is signalled at once as well.
+    await pool.listen(WORK_CHANNEL, (payload) => {
+      if (payload === "delivery" || payload === "media") signals.signal(payload);
+    });
+    const signal = (work: Work) => signals.signal(work);
+    return {
+      pool,
+      ...postgresEventLog(pool, signal),
+      ...postgresOutbox(pool, signal),
+      ...postgresMediaJobs(pool, signal),
+      ...postgresSends(pool),
+      ...postgresDirectory(pool),
+      ...postgresUploads(pool),
+      onWork: (work, wake) => signals.onWork(work, wake),
+      async ping() {
+        await pool`SELECT 1`;
+      },
+      async close() {
+        await pool.end({ timeout: 5 });
+      },
+    };
+  } catch (error) {
+    await pool.end({ timeout: 1 }).catch(() => {});
+    throw error;
+  }
+}
