@@ -123,7 +123,7 @@ describe("a PostgreSQL server of a test's own", () => {
 
 test("two servers start in parallel, each on its own port with its own data", async (t) => {
   const startedAt = performance.now();
-  const servers = await Promise.all([startPostgres(), startPostgres()]);
+  const servers = await Promise.all([startPostgres(), startPostgres({ database: "elsewhere" })]);
   t.diagnostic(`both started in ${Math.round(performance.now() - startedAt)} ms`);
   const [one, two] = servers as [PostgresServer, PostgresServer];
   const a = connect(one.url);
@@ -133,7 +133,8 @@ test("two servers start in parallel, each on its own port with its own data", as
     await a`create table only_here (id int)`;
     const [row] = await b`select count(*)::int as n from pg_tables where tablename = 'only_here'`;
     assert.equal(row?.n, 0);
-    assert.equal((await b`select inet_server_port() as port`)[0]?.port, two.port);
+    const [where] = await b`select inet_server_port() as port, current_database() as db`;
+    assert.deepEqual({ ...where }, { port: two.port, db: "elsewhere" });
   } finally {
     await Promise.all([a.end({ timeout: 0 }), b.end({ timeout: 0 })]);
     await Promise.all(servers.map((server) => server.stop()));

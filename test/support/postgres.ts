@@ -14,6 +14,7 @@ import {
   readFileSync,
   renameSync,
   rmSync,
+  statfsSync,
   statSync,
   writeFileSync,
 } from "node:fs";
@@ -56,6 +57,7 @@ export interface PostgresServer {
 }
 
 const USER = "talkgate";
+const DATABASE = "talkgate"; // made in the template
 // PostgreSQL refuses to run as root (initdb and postgres both check): as root, the cluster belongs to this
 // unprivileged OS user, which Debian's postgresql package creates.
 const ROOT_RUNS_AS = "postgres";
@@ -96,20 +98,23 @@ export async function startPostgres(options: StartPostgresOptions = {}): Promise
   }
   const owner = serverOwner();
   const { data, password } = await template(binDir, owner);
-  const dir = mkdtempSync(join(tmpdir(), "talkgate-pg-"));
+  const dir = mkdtempSync(join(scratch(), "talkgate-pg-"));
   try {
     if (owner) chownSync(dir, owner.uid, owner.gid);
     // As the owner, so that the copy is the owner's.
     await run(owner, dir, "cp", ["-a", data, join(dir, "data")], join(dir, "cp.log"));
     appendFileSync(join(dir, "data", "postgresql.conf"), confLines({ ...SETTINGS, ...options.settings }));
     const server = await startServer(binDir, dir, password, owner, options.timeoutMs ?? 30_000);
-    try {
-      await server.createDatabase(options.database ?? "talkgate");
-    } catch (error) {
-      await server.stop();
-      throw error;
+    const database = options.database ?? DATABASE;
+    if (database !== DATABASE) {
+      try {
+        await server.createDatabase(database);
+      } catch (error) {
+        await server.stop();
+        throw error;
+      }
     }
-    return { ...server, url: urlOf(server.port, password, options.database ?? "talkgate") };
+    return { ...server, url: urlOf(server.port, password, database) };
   } catch (error) {
     rmSync(dir, { recursive: true, force: true });
     throw error;
@@ -154,10 +159,30 @@ function findBinDir(): string {
   );
 }
 
+let scratchDir: string | undefined;
+
+// Where clusters live: /dev/shm when it is a roomy tmpfs (copies, starts and writes take a third of the
+// time they take on this machine's disk), else the system's temporary folder.
+function scratch(): string {
+  if (scratchDir === undefined) {
+    scratchDir = tmpdir();
+    try {
+      const fs = statfsSync("/dev/shm");
+      const TMPFS_MAGIC = 0x01021994;
+      if (fs.type === TMPFS_MAGIC && fs.bavail * fs.bsize > 4 * 2 ** 30) scratchDir = "/dev/shm";
+    } catch {
+      // no /dev/shm: the temporary folder it is
+    }
+  }
+  return scratchDir;
+}
+
 interface Owner {
   readonly uid: number;
   readonly gid: number;
 }
+
+let rootOwner: Owner | undefined;
 
 // Who runs the server: this process's own user, or, as root, ROOT_RUNS_AS.
 function serverOwner(): Owner | undefined {
@@ -165,7 +190,8 @@ function serverOwner(): Owner | undefined {
   try {
     const id = (flag: string) =>
       Number(execFileSync("id", [flag, ROOT_RUNS_AS], { encoding: "utf8" }).trim());
-    return { uid: id("-u"), gid: id("-g") };
+    rootOwner ??= { uid: id("-u"), gid: id("-g") };
+    return rootOwner;
   } catch (error) {
     throw new Error(
       `PostgreSQL cannot run as root and the OS user "${ROOT_RUNS_AS}" to run it as does not exist ` +
@@ -177,12 +203,19 @@ function serverOwner(): Owner | undefined {
 
 // A child of PostgreSQL's: as the owner, in the cluster's folder, with a plain environment (no PG* variable
 // of the developer's, English messages), its output appended to `logPath`.
-function spawnAs(owner: Owner | undefined, dir: string, file: string, args: string[], logPath: string) {
+function spawnAs(
+  owner: Owner | undefined,
+  dir: string,
+  file: string,
+  args: string[],
+  logPath: string,
+  stdin = false,
+) {
   const log = openSync(logPath, "a");
   try {
     return spawn(file, args, {
       cwd: dir,
-      stdio: ["ignore", log, log],
+      stdio: [stdin ? "pipe" : "ignore", log, log],
       env: { PATH: process.env.PATH ?? "/usr/bin:/bin", LC_ALL: "C", TZ: "UTC" },
       ...owner,
     });
@@ -191,9 +224,18 @@ function spawnAs(owner: Owner | undefined, dir: string, file: string, args: stri
   }
 }
 
-// Runs a program of PostgreSQL's (or cp) to its end; throws with the end of its output if it fails.
-async function run(owner: Owner | undefined, dir: string, file: string, args: string[], logPath: string) {
-  const child = spawnAs(owner, dir, file, args, logPath);
+// Runs a program of PostgreSQL's (or cp) to its end, `input` on its stdin; throws with the end of its output
+// if it fails.
+async function run(
+  owner: Owner | undefined,
+  dir: string,
+  file: string,
+  args: string[],
+  logPath: string,
+  input?: string,
+) {
+  const child = spawnAs(owner, dir, file, args, logPath, input !== undefined);
+  child.stdin?.end(input);
   const code = await new Promise<number | string>((resolve) => {
     child.once("error", (error) => resolve(error.message));
     child.once("exit", (exitCode, signal) => resolve(exitCode ?? signal ?? "?"));
@@ -221,23 +263,31 @@ const INITDB_ARGS = [
   "--no-instructions",
 ];
 // Bumped whenever what a template folder holds changes, so that an older one is never read.
-const TEMPLATE_LAYOUT = 2;
-const templates = new Map<string, Promise<Template>>();
+const TEMPLATE_LAYOUT = 3;
+const templates = new Map<string, Promise<Template>>(); // being made, by key
+const versions = new Map<string, string>(); // `postgres --version` by binDir
 
 // initdb takes a second or more, a copy of the cluster it made 0.1–0.3 s, so every test process on this
 // machine copies one template per server version and OS owner, made by whichever needed it first (it stays
 // in the temporary folder for the next runs).
 function template(binDir: string, owner: Owner | undefined): Promise<Template> {
-  const version = execFileSync(join(binDir, "postgres"), ["--version"], { encoding: "utf8" }).trim();
+  let version = versions.get(binDir);
+  if (version === undefined) {
+    version = execFileSync(join(binDir, "postgres"), ["--version"], { encoding: "utf8" }).trim();
+    versions.set(binDir, version);
+  }
   const key = createHash("sha256")
     .update(JSON.stringify([TEMPLATE_LAYOUT, binDir, version, owner?.uid ?? process.getuid?.(), INITDB_ARGS]))
     .digest("hex")
     .slice(0, 16);
+  // Only a template being made is remembered (servers started at once wait for the same initdb); once made,
+  // it is looked up on disk each time, so that one removed meanwhile is made again.
   let made = templates.get(key);
   if (!made) {
-    made = makeTemplate(join(tmpdir(), `talkgate-pg-template-${key}`), binDir, owner);
+    made = makeTemplate(join(scratch(), `talkgate-pg-template-${key}`), binDir, owner);
     templates.set(key, made);
-    made.catch(() => templates.delete(key));
+    const forget = () => templates.delete(key);
+    made.then(forget, forget);
   }
   return made;
 }
@@ -264,8 +314,13 @@ async function makeTemplate(path: string, binDir: string, owner: Owner | undefin
     if (owner) chownSync(pwfile, owner.uid, owner.gid);
     const initdb = join(binDir, "initdb");
     const args = [`--pgdata=${join(staging, "data")}`, `--pwfile=${pwfile}`, ...INITDB_ARGS];
-    await run(owner, staging, initdb, args, join(staging, "initdb.log"));
-    rmSync(join(staging, "initdb.log"));
+    const log = join(staging, "initdb.log");
+    await run(owner, staging, initdb, args, log);
+    // The default database too, in single-user mode (no server, no port), so that no start has to wait
+    // for a CREATE DATABASE.
+    const single = ["--single", "-D", join(staging, "data"), "-c", "exit_on_error=on", "postgres"];
+    await run(owner, staging, join(binDir, "postgres"), single, log, `create database ${DATABASE};\n`);
+    rmSync(log);
     try {
       renameSync(staging, path);
     } catch (error) {
