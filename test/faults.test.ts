@@ -627,8 +627,8 @@ describe("faults", () => {
     test("disk full (SQLITE_FULL): 5xx and nothing of the webhook kept; once there is room the redelivery is stored whole and delivered once", async () => {
       let store: SqliteStore | undefined;
       const s = await start({
-        openStore: (path) => {
-          store = openSqliteStore(path);
+        openStore: (config) => {
+          store = openSqliteStore(sqlitePath(config));
           return store;
         },
       });

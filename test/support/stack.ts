@@ -1,4 +1,5 @@
-// Starts a whole talkgate stack for integration tests: the LINE emulator, a partner sink, and talkgate on a temp SQLite file.
+// Starts a whole talkgate stack for integration tests: the LINE emulator, a partner sink, and talkgate on a temp
+// SQLite file or its own PostgreSQL database (test/support/database.ts).
 import assert from "node:assert/strict";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -10,6 +11,7 @@ import type { Clock } from "../../src/app/ports.ts";
 import type { Store } from "../../src/app/store.ts";
 import { parseConfig, type TalkgateConfig } from "../../src/config/config.ts";
 import { startTalkgate, type Talkgate } from "../../src/main.ts";
+import { testDatabaseUrl } from "./database.ts";
 
 export const SENDER_KEY = "1656168303";
 export const CHANNEL_SECRET = "test-channel-secret";
@@ -35,8 +37,8 @@ export interface StackOptions {
   emulator?: Omit<EmulatorOptions, "channels">;
   /** The clock talkgate runs on (default: the system clock); the emulator and sink keep real time. */
   clock?: Clock;
-  /** Opens the store talkgate uses, at each (re)start, instead of talkgate opening the SQLite file itself. */
-  openStore?: (path: string) => Store;
+  /** Opens the store talkgate uses, at each (re)start, instead of talkgate opening its database itself. */
+  openStore?: (config: TalkgateConfig) => Store;
   /** Where talkgate logs (default: silent, or the level in TALKGATE_TEST_LOG). */
   logger?: Logger;
   /** More channels of the signing partner, known to the emulator too (each with its own secret and token). */
@@ -119,10 +121,12 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
     ],
   });
   const sink = await startPartnerSink({ signingSecret: SIGNING_SECRET });
-  const config = parseConfig(stackConfig(emulator.url, sink.url, options), { baseDir: dir });
+  const raw = stackConfig(emulator.url, sink.url, options);
+  if (options.config?.database === undefined) raw.database = await testDatabaseUrl(dir);
+  const config = parseConfig(raw, { baseDir: dir });
   const logger = options.logger ?? pino({ level: process.env.TALKGATE_TEST_LOG ?? "silent" });
   const launch = () =>
-    startTalkgate(config, { logger, clock: options.clock, store: options.openStore?.(sqlitePath(config)) });
+    startTalkgate(config, { logger, clock: options.clock, store: options.openStore?.(config) });
 
   let talkgate = await launch();
   const pointEmulator = () => {
