@@ -141,6 +141,7 @@ export async function startTalkgate(config: TalkgateConfig, options: StartOption
       events: store,
       clock,
       mediaWaitMs: config.media.relayWaitMs,
+      commitDeadlineMs: config.webhook.commitDeadlineMs,
       findChannel: (senderKey) => channels.get(senderKey),
       names,
       files,

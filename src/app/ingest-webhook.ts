@@ -22,6 +22,8 @@ export interface IntakeChannel {
 export interface IngestDeps {
   events: EventLog;
   clock: Clock;
+  /** Longest wait for the commit before the webhook is answered 5xx (LINE gives up after 2 s). */
+  commitDeadlineMs: number;
   /** Longest time a message with an attachment waits for its content before it is relayed anyway. */
   mediaWaitMs: number;
   findChannel(senderKey: string): IntakeChannel | undefined;
@@ -70,14 +72,23 @@ export async function ingestWebhook(
     };
   });
   const started = performance.now();
-  const result = await deps.events.ingest({
-    senderKey: channel.senderKey,
-    partnerId: channel.partnerId,
-    receivedAt,
-    events: newEvents,
-    mediaWaitMs: deps.mediaWaitMs,
-  });
-  const took = performance.now() - started;
+  const committing = deps.events
+    .ingest({
+      senderKey: channel.senderKey,
+      partnerId: channel.partnerId,
+      receivedAt,
+      events: newEvents,
+      mediaWaitMs: deps.mediaWaitMs,
+    })
+    .then((result) => {
+      afterCommit(deps, channel, result, performance.now() - started);
+      return result;
+    });
+  return withDeadline(committing, deps.commitDeadlineMs);
+}
+
+// Runs once the events are committed, even when that came after the webhook's deadline.
+function afterCommit(deps: IngestDeps, channel: IntakeChannel, result: IngestResult, took: number): void {
   deps.pace.observeCommit(took);
   deps.metrics.stage("commit", took / 1000);
   // The store's signals set the workers going (delivery, attachments); this starts the rest.
@@ -90,7 +101,20 @@ export async function ingestWebhook(
       .remove(path)
       .catch((error: unknown) => deps.logger.error({ err: error }, "media:remove:failed"));
   }
-  return result;
+}
+
+/**
+ * `commit`, or a rejection once `ms` have passed: LINE counts a webhook unanswered after 2 s as failed, so a
+ * database that does not answer gets a 5xx in time. A commit that completes after its deadline is kept; LINE's
+ * redelivery of that webhook is then recognized as a duplicate.
+ */
+function withDeadline<T>(commit: Promise<T>, ms: number): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const deadline = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`the commit took longer than ${ms} ms`)), ms);
+  });
+  commit.catch(() => {}); // a rejection after the deadline has nobody to tell
+  return Promise.race([commit, deadline]).finally(() => clearTimeout(timer));
 }
 
 // An event parsed from JSON serializes (and hashes) again, unless it is nested deeper than the

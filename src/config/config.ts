@@ -13,7 +13,7 @@ export const DEFAULTS = {
   mediaDir: "./data/media",
   line: { apiBaseUrl: "https://api.line.me", dataApiBaseUrl: "https://api-data.line.me", timeoutMs: 10_000 },
   logLevel: "info",
-  webhook: { bodyLimitBytes: 2 * 1024 * 1024 },
+  webhook: { bodyLimitBytes: 2 * 1024 * 1024, commitDeadlineMs: 1_500 },
   delivery: {
     timeoutMs: 10_000,
     initialBackoffMs: 1_000,
@@ -169,7 +169,7 @@ export interface TalkgateConfig {
   mediaDir: string;
   line: { apiBaseUrl: string; dataApiBaseUrl: string; timeoutMs: number };
   logLevel: string;
-  webhook: { bodyLimitBytes: number };
+  webhook: { bodyLimitBytes: number; commitDeadlineMs: number };
   delivery: { [K in keyof typeof DEFAULTS.delivery]: number };
   profiles: { [K in keyof typeof DEFAULTS.profiles]: number };
   media: { [K in keyof typeof DEFAULTS.media]: number };

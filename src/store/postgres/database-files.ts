@@ -32,24 +32,27 @@ export class DatabaseFiles implements MediaFiles {
     const hash = createHash("sha256");
     let size = 0;
     let seq = 0;
-    let pending: Buffer[] = [];
-    let pendingBytes = 0;
+    // Every row but the last holds exactly CHUNK bytes, so that a byte offset names its row (Range reads).
+    let row = Buffer.allocUnsafe(CHUNK);
+    let filled = 0;
     const flush = async () => {
-      const data = Buffer.concat(pending, pendingBytes);
-      pending = [];
-      pendingBytes = 0;
-      await pool`INSERT INTO file_chunks (blob_id, seq, data) VALUES (${id}, ${seq++}, ${data})`;
+      await pool`INSERT INTO file_chunks (blob_id, seq, data) VALUES (${id}, ${seq++}, ${row.subarray(0, filled)})`;
+      row = Buffer.allocUnsafe(CHUNK);
+      filled = 0;
     };
     try {
       for await (const chunk of body as AsyncIterable<Buffer>) {
         hash.update(chunk);
         size += chunk.length;
-        pending.push(chunk);
-        pendingBytes += chunk.length;
+        for (let at = 0; at < chunk.length; ) {
+          const copied = chunk.copy(row, filled, at);
+          filled += copied;
+          at += copied;
+          if (filled === CHUNK) await flush();
+        }
         options.release?.(chunk);
-        if (pendingBytes >= CHUNK) await flush();
       }
-      if (pendingBytes > 0 || seq === 0) await flush();
+      if (filled > 0 || seq === 0) await flush();
       if (expectedLength !== null && size !== expectedLength)
         throw new Error(`body ended after ${size} of ${expectedLength} bytes`);
       // Whole now: it takes its name (replacing a file of that name) in one transaction.
