@@ -110,6 +110,18 @@ describe("a PostgreSQL server of a test's own", () => {
     assert.equal(row?.n, 0);
   });
 
+  test("goes down and comes back on the same port with its data (an outage)", async () => {
+    const url = await server.createDatabase();
+    const before = client(url);
+    await before`create table kept (id int)`;
+    await before`insert into kept values (7)`;
+    await server.down();
+    assert.equal(await answers(server.port), false, "down: the port refuses connections");
+    await server.up();
+    const [row] = await client(url)`select id from kept`;
+    assert.equal(row?.id, 7);
+  });
+
   test("stops: the port refuses connections and the folder is gone", async () => {
     await Promise.all(clients.splice(0).map((sql) => sql.end({ timeout: 0 })));
     const { port, dir } = server;

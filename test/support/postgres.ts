@@ -52,6 +52,10 @@ export interface PostgresServer {
   createDatabase(name?: string): Promise<string>;
   /** The last `lines` lines of the server's log. */
   logTail(lines?: number): string;
+  /** Fast shutdown (clients are disconnected), keeping the data: an outage, until {@link up}. */
+  down(): Promise<void>;
+  /** Starts the server again after {@link down}, on the same port and data; resolves once it accepts connections. */
+  up(): Promise<void>;
   /** Fast shutdown (clients are disconnected), then the folder is removed. Safe to call twice. */
   stop(): Promise<void>;
 }
@@ -363,40 +367,86 @@ async function startServer(
   for (let attempt = 1; ; attempt++) {
     const port = await freePort();
     const logStart = sizeOf(logPath);
-    const child = spawnAs(
-      owner,
-      dir,
-      join(binDir, "postgres"),
-      ["-D", join(dir, "data"), "-p", String(port)],
-      logPath,
-    );
-    // The test process may end while this server runs; the exit hook then stops it.
-    child.unref();
-    const entry: Running = { child, dir, port };
-    running.add(entry);
-    installExitHook();
-    const exited = new Promise<string>((resolve) => {
-      child.once("error", (error) => resolve(error.message));
-      child.once("exit", (code, signal) => resolve(`exited with ${code ?? signal}`));
-    });
-    const alive = () => child.exitCode === null && child.signalCode === null && child.pid !== undefined;
-    const ready = await waitUntilReady(port, password, timeoutMs, alive);
-    if (typeof ready === "number") return handle(entry, password, logPath, ready);
-    running.delete(entry);
-    if (ready === "timeout") {
-      child.kill("SIGKILL");
-      await exited;
-      throw new Error(
-        `PostgreSQL did not accept connections within ${timeoutMs} ms; its log:\n${tail(logPath, LOG_LINES)}`,
-      );
-    }
+    const launched = await launch({ binDir, dir, password, owner, timeoutMs, logPath }, port);
+    if (launched.kind === "ready")
+      return handle(launched.entry, launched.versionNum, {
+        binDir,
+        dir,
+        password,
+        owner,
+        timeoutMs,
+        logPath,
+      });
     // Another process took the port between freePort() and the server's bind: try another one.
-    const outcome = await exited;
-    const log = tail(logPath, LOG_LINES);
     const bindFailed = /could not bind|Address already in use/i.test(tail(logPath, LOG_LINES, logStart));
     if (attempt < START_ATTEMPTS && bindFailed) continue;
-    throw new Error(`PostgreSQL ${outcome} before accepting connections; its log:\n${log}`);
+    throw new Error(launched.why);
   }
+}
+
+interface Cluster {
+  binDir: string;
+  dir: string;
+  password: string;
+  owner: Owner | undefined;
+  timeoutMs: number;
+  logPath: string;
+}
+
+// Starts the cluster's server on `port`; resolves once it accepts connections, or with why it did not.
+async function launch(
+  cluster: Cluster,
+  port: number,
+): Promise<{ kind: "ready"; entry: Running; versionNum: number } | { kind: "failed"; why: string }> {
+  const { binDir, dir, password, owner, timeoutMs, logPath } = cluster;
+  const child = spawnAs(
+    owner,
+    dir,
+    join(binDir, "postgres"),
+    ["-D", join(dir, "data"), "-p", String(port)],
+    logPath,
+  );
+  // The test process may end while this server runs; the exit hook then stops it.
+  child.unref();
+  const entry: Running = { child, dir, port };
+  running.add(entry);
+  installExitHook();
+  const exited = new Promise<string>((resolve) => {
+    child.once("error", (error) => resolve(error.message));
+    child.once("exit", (code, signal) => resolve(`exited with ${code ?? signal}`));
+  });
+  const alive = () => child.exitCode === null && child.signalCode === null && child.pid !== undefined;
+  const ready = await waitUntilReady(port, password, timeoutMs, alive);
+  if (typeof ready === "number") return { kind: "ready", entry, versionNum: ready };
+  running.delete(entry);
+  if (ready === "timeout") {
+    child.kill("SIGKILL");
+    await exited;
+    return {
+      kind: "failed",
+      why: `PostgreSQL did not accept connections within ${timeoutMs} ms; its log:\n${tail(logPath, LOG_LINES)}`,
+    };
+  }
+  const outcome = await exited;
+  return {
+    kind: "failed",
+    why: `PostgreSQL ${outcome} before accepting connections; its log:\n${tail(logPath, LOG_LINES)}`,
+  };
+}
+
+// Fast shutdown (clients are disconnected, nothing is waited for) of a running server.
+async function shutDown(entry: Running): Promise<void> {
+  const { child } = entry;
+  // Referenced again while it shuts down, so that the test process waits for it.
+  child.ref();
+  if (child.exitCode === null && child.signalCode === null) {
+    const exited = new Promise((resolve) => child.once("exit", resolve));
+    child.kill("SIGINT");
+    const timer = setTimeout(() => child.kill("SIGKILL"), 15_000);
+    await exited;
+    clearTimeout(timer);
+  }
+  running.delete(entry);
 }
 
 // Resolves to server_version_num once a query goes through, to "died" as soon as the server is gone, or
@@ -427,42 +477,40 @@ async function waitUntilReady(
   return "timeout";
 }
 
-function handle(
-  entry: Running,
-  password: string,
-  logPath: string,
-  versionNum: number,
-): Omit<PostgresServer, "url"> {
+function handle(first: Running, versionNum: number, cluster: Cluster): Omit<PostgresServer, "url"> {
+  const { password, logPath } = cluster;
+  let entry: Running | undefined = first;
   let databases = 0;
   let stopped: Promise<void> | undefined;
   return {
-    port: entry.port,
-    dir: entry.dir,
+    port: first.port,
+    dir: first.dir,
     versionNum,
     async createDatabase(name = `talkgate_${++databases}`) {
-      const sql = postgres(urlOf(entry.port, password, "postgres"), { max: 1, onnotice: () => {} });
+      const sql = postgres(urlOf(first.port, password, "postgres"), { max: 1, onnotice: () => {} });
       try {
         await sql`create database ${sql(name)}`;
       } finally {
         await sql.end({ timeout: 0 });
       }
-      return urlOf(entry.port, password, name);
+      return urlOf(first.port, password, name);
     },
     logTail: (lines = LOG_LINES) => tail(logPath, lines),
+    async down() {
+      if (entry) await shutDown(entry);
+      entry = undefined;
+    },
+    async up() {
+      if (entry) return;
+      const launched = await launch(cluster, first.port);
+      if (launched.kind === "failed") throw new Error(launched.why);
+      entry = launched.entry;
+    },
     stop() {
       stopped ??= (async () => {
-        const { child, dir } = entry;
-        // Referenced again while it shuts down, so that the test process waits for it.
-        child.ref();
-        if (child.exitCode === null && child.signalCode === null) {
-          const exited = new Promise((resolve) => child.once("exit", resolve));
-          child.kill("SIGINT"); // fast shutdown: clients are disconnected, nothing is waited for
-          const timer = setTimeout(() => child.kill("SIGKILL"), 15_000);
-          await exited;
-          clearTimeout(timer);
-        }
-        running.delete(entry);
-        rmSync(dir, { recursive: true, force: true });
+        if (entry) await shutDown(entry);
+        entry = undefined;
+        rmSync(first.dir, { recursive: true, force: true });
       })();
       return stopped;
     },
