@@ -1,11 +1,14 @@
 // The talkgate command line: `serve` runs the relay, `emulator` the LINE platform emulator, `dev` both with a demo
-// partner, `deliveries` lists and replays through a running talkgate, `secrets` makes secrets.
+// partner, `migrate` brings the database's schema up to date, `deliveries` lists and replays through a running
+// talkgate, `secrets` makes secrets.
 import { randomBytes } from "node:crypto";
 import { createInterface } from "node:readline/promises";
 import { parseArgs } from "node:util";
 import { ConfigError, loadConfig, type TalkgateConfig } from "../src/config/config.ts";
 import { startTalkgate } from "../src/main.ts";
 import { settleAfterStart } from "../src/settle-after-start.ts";
+import { DatabaseRefusal } from "../src/store/database-refusal.ts";
+import { describeDatabase, migrateStore } from "../src/store/open-store.ts";
 
 export const USAGE = `usage: talkgate <command> [options]
 
@@ -15,6 +18,8 @@ commands:
                               run the LINE platform emulator for the channels in FILE
   dev       [--config FILE]   run talkgate, the LINE emulator and a demo partner that prints
                               what it receives (development only; used by npm start)
+  migrate   [--config FILE]   bring the database's schema up to date, print its version and exit
+                              (serve does it too at start; this runs it alone, e.g. before a rollout)
   deliveries list   [--sender-key K] [--state pending|retrying|delivered|dead] [--limit N] [--cursor C]
   deliveries replay --sender-key K (--serial S [--serial S …] | --from TIME --to TIME) [--state S] [--yes]
                               list or replay deliveries of a running talkgate (through its partner
@@ -76,14 +81,21 @@ export async function runCli(argv: string[]): Promise<void> {
   }
   if (command === "secrets") return secrets(action);
   const config = readConfig(values.config);
-  if (command === "serve") return serve(config);
-  if (command === "emulator") {
-    const emu = await emulator(config, values.port ? Number(values.port) : undefined);
-    onShutdown(() => emu.close());
-    return;
+  try {
+    if (command === "serve") return await serve(config);
+    if (command === "migrate") return await migrate(config);
+    if (command === "emulator") {
+      const emu = await emulator(config, values.port ? Number(values.port) : undefined);
+      onShutdown(() => emu.close());
+      return;
+    }
+    if (command === "dev") return await dev(config);
+    if (command === "deliveries") return await deliveries(config, action, values);
+  } catch (error) {
+    // Another talkgate on the SQLite file, a schema newer than this build: the operator's to act on.
+    if (error instanceof DatabaseRefusal) throw new CliError(error.message);
+    throw error;
   }
-  if (command === "dev") return dev(config);
-  if (command === "deliveries") return deliveries(config, action, values);
   throw new CliError(`unknown command ${JSON.stringify(command)} (see talkgate --help)`, 2);
 }
 
@@ -102,6 +114,12 @@ function readConfig(path: string): TalkgateConfig {
 function secrets(action: string | undefined): void {
   if (action !== "signing") throw new CliError("usage: talkgate secrets signing", 2);
   console.log(`whsec_${randomBytes(32).toString("base64")}`);
+}
+
+/** `talkgate migrate`: the configured database's migrations alone, then one line saying its version. */
+async function migrate(config: TalkgateConfig): Promise<void> {
+  const version = await migrateStore(config);
+  console.log(`talkgate: database ${describeDatabase(config.database)} is at schema version ${version}`);
 }
 
 async function serve(config: TalkgateConfig): Promise<void> {

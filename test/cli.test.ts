@@ -1,19 +1,27 @@
 // The command line as an operator meets it: failures are one readable line and an exit code, never a stack trace;
-// a range replay says how many deliveries it matches and asks first.
+// a range replay says how many deliveries it matches and asks first; one talkgate per SQLite file; `migrate`.
 import assert from "node:assert/strict";
 import { execFile, spawn } from "node:child_process";
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { after, before, describe, test } from "node:test";
+import { DatabaseSync } from "node:sqlite";
+import { after, afterEach, before, describe, test } from "node:test";
+import postgres from "postgres";
 import { Webhook } from "standardwebhooks";
 import * as ev from "../emulator/events.ts";
 import type { PartnerPayload } from "../src/core/partner-payload.ts";
 import { signingSecretProblem } from "../src/core/signature.ts";
 import { png } from "./support/media-fixtures.ts";
+import { sharedPostgres } from "./support/postgres.ts";
 import { SENDER_KEY, type Stack, stackConfig, startStack } from "./support/stack.ts";
-import { freePort } from "./support/talkgate-process.ts";
+import {
+  freePort,
+  printOutputIfFailed,
+  startTalkgateProcess,
+  type TalkgateProcess,
+} from "./support/talkgate-process.ts";
 
 interface Run {
   code: number;
@@ -21,13 +29,16 @@ interface Run {
   stderr: string;
 }
 
-/** Runs `talkgate …` (bin/talkgate.js) with `args`; never rejects. */
-function talkgate(args: string[], options: { nodeOptions?: string[] } = {}): Promise<Run> {
+/** Runs `talkgate …` (bin/talkgate.js) with `args`, and `env` over this process's; never rejects. */
+function talkgate(
+  args: string[],
+  options: { nodeOptions?: string[]; env?: Record<string, string> } = {},
+): Promise<Run> {
   return new Promise((resolve) => {
     execFile(
       process.execPath,
       [...(options.nodeOptions ?? []), "bin/talkgate.js", ...args],
-      { timeout: 30_000 },
+      { timeout: 30_000, env: { ...process.env, ...options.env } },
       (error, stdout, stderr) => {
         const code = error ? ((error as { code?: unknown }).code as number) : 0;
         resolve({ code: typeof code === "number" ? code : -1, stdout, stderr });
@@ -257,5 +268,157 @@ describe("talkgate dev (npm start)", () => {
     }
     assert.equal(stderr.match(/shutting down/g)?.length, 1, stderr);
     assert.match(stderr, /SIGINT: shutting down\nstopped\n$/);
+  });
+});
+
+describe("one talkgate per SQLite file", () => {
+  let first: TalkgateProcess | undefined;
+  afterEach((t) => printOutputIfFailed(t, first));
+  after(() => first?.close());
+
+  test("a second process on the file is refused with one line while the first keeps serving; after a SIGKILL the file is free at once", async () => {
+    first = await startTalkgateProcess(
+      stackConfig("http://127.0.0.1:1", "http://127.0.0.1:1"),
+      await freePort(),
+    );
+    // The same database (sqlite:./talkgate.db beside the configuration), another port.
+    const second = join(first.dir, "second.config.json");
+    writeFileSync(
+      second,
+      JSON.stringify({
+        ...stackConfig("http://127.0.0.1:1", "http://127.0.0.1:1"),
+        listen: { host: "127.0.0.1", port: await freePort() },
+      }),
+    );
+    const inUse = new RegExp(
+      `^talkgate: the database ${first.databasePath.replaceAll(".", "\\.")} is in use by another talkgate process \\(`,
+    );
+    assertOneLine(await talkgate(["serve", "--config", second]), 1, inUse);
+    assertOneLine(await talkgate(["migrate", "--config", second]), 1, inUse);
+    assert.equal((await fetch(`${first.url}/healthz`)).status, 200, "the first one still serves");
+    assert.equal(first.query("SELECT count(*) AS n FROM events").length, 1, "its file is readable meanwhile");
+
+    // No shutdown of any kind: the OS drops the lock with the process, so the restart is not refused.
+    await first.killAndRestart();
+    assert.equal((await fetch(`${first.url}/healthz`)).status, 200, "restarted on the same file");
+    assertOneLine(await talkgate(["serve", "--config", second]), 1, inUse);
+  });
+});
+
+describe("talkgate migrate", () => {
+  let dir: string;
+  before(() => {
+    dir = mkdtempSync(join(tmpdir(), "talkgate-migrate-"));
+  });
+  after(() => rmSync(dir, { recursive: true, force: true }));
+
+  /** A configuration in `dir` whose database is `database`; answers its path. */
+  function configFor(name: string, database: string): string {
+    const path = join(dir, `${name}.config.json`);
+    writeFileSync(
+      path,
+      JSON.stringify({ ...stackConfig("http://127.0.0.1:1", "http://127.0.0.1:1"), database }),
+    );
+    return path;
+  }
+
+  const userVersion = (path: string) => {
+    const db = new DatabaseSync(path, { readOnly: true });
+    try {
+      return (db.prepare("PRAGMA user_version").get() as { user_version: number }).user_version;
+    } finally {
+      db.close();
+    }
+  };
+
+  test("a fresh SQLite file: migrated, one line with its version, exit 0; TALKGATE_DATABASE wins over the file", async () => {
+    const file = join(dir, "fresh", "talkgate.db");
+    const run = await talkgate(["migrate", "--config", configFor("fresh", "sqlite:./fresh/talkgate.db")]);
+    assert.equal(run.code, 0, run.stderr);
+    assert.equal(run.stderr, "");
+    const version = userVersion(file);
+    assert.ok(version > 0);
+    assert.equal(run.stdout, `talkgate: database ${file} is at schema version ${version}\n`);
+    assert.equal(
+      (await talkgate(["migrate", "--config", configFor("fresh", "sqlite:./fresh/talkgate.db")])).stdout,
+      run.stdout,
+      "again: nothing to do, the same line",
+    );
+
+    const other = join(dir, "from-env.db");
+    const fromEnv = await talkgate(["migrate", "--config", configFor("fresh", "sqlite:./unused.db")], {
+      env: { TALKGATE_DATABASE: `sqlite:${other}` },
+    });
+    assert.equal(fromEnv.code, 0, fromEnv.stderr);
+    assert.equal(fromEnv.stdout, `talkgate: database ${other} is at schema version ${version}\n`);
+    assert.equal(userVersion(other), version);
+    assert.equal(existsSync(join(dir, "unused.db")), false);
+  });
+
+  test("a SQLite file with a newer schema: one line and exit 1, from migrate and from serve alike", async () => {
+    const file = join(dir, "newer.db");
+    const db = new DatabaseSync(file);
+    db.exec("PRAGMA user_version = 999");
+    db.close();
+    const config = configFor("newer", `sqlite:${file}`);
+    const newer = new RegExp(
+      `^talkgate: the database ${file.replaceAll(".", "\\.")} has schema version 999, newer than this talkgate knows \\(\\d+\\): run a newer talkgate$`,
+    );
+    assertOneLine(await talkgate(["migrate", "--config", config]), 1, newer);
+    assertOneLine(await talkgate(["serve", "--config", config]), 1, newer);
+    assert.equal(userVersion(file), 999, "left as it was");
+  });
+
+  test("a PostgreSQL database: migrated, its URL shown without the password, exit 0; a newer schema is one line and exit 1", async () => {
+    const url = await (await sharedPostgres()).createDatabase();
+    const { password, port, pathname } = new URL(url);
+    assert.ok(password.length > 0);
+    const config = configFor("postgres", "sqlite:./unused.db");
+    const migrate = () => talkgate(["migrate", "--config", config], { env: { TALKGATE_DATABASE: url } });
+    const shown = `postgres://talkgate@127.0.0.1:${port}${pathname} (password redacted)`;
+
+    const run = await migrate();
+    assert.equal(run.code, 0, run.stderr);
+    assert.equal(run.stderr, "");
+    const sql = postgres(url, { max: 1, onnotice: () => {} });
+    try {
+      const [row] = await sql<
+        Array<{ version: number }>
+      >`SELECT max(version) AS version FROM schema_migrations`;
+      const version = row?.version ?? 0;
+      assert.ok(version > 0);
+      assert.equal(run.stdout, `talkgate: database ${shown} is at schema version ${version}\n`);
+      assert.equal((await migrate()).stdout, run.stdout, "again: nothing to do, the same line");
+
+      await sql`INSERT INTO schema_migrations (version, applied_at) VALUES (999, 0)`;
+      const refused = await migrate();
+      assertOneLine(
+        refused,
+        1,
+        new RegExp(
+          `^talkgate: the database ${shown.replace(/[.()]/g, "\\$&")} has schema version 999, newer than this talkgate knows \\(${version}\\): run a newer talkgate$`,
+        ),
+      );
+      for (const output of [run, refused]) assert.ok(!`${output.stdout}${output.stderr}`.includes(password));
+    } finally {
+      await sql.end({ timeout: 1 });
+    }
+  });
+
+  test("a PostgreSQL database that cannot be used (login refused, nothing listening) is one line and exit 1, without the password", async () => {
+    const url = new URL(await (await sharedPostgres()).createDatabase());
+    url.password = "not-the-password";
+    const config = configFor("unusable", "sqlite:./unused.db");
+    const run = (database: string) =>
+      talkgate(["migrate", "--config", config], { env: { TALKGATE_DATABASE: database } });
+    const refused = await run(url.href);
+    assertOneLine(
+      refused,
+      1,
+      /^talkgate: cannot use the database postgres:\/\/talkgate@127\.0\.0\.1:\d+\/\w+ \(password redacted\): password authentication failed/,
+    );
+    assert.ok(!refused.stderr.includes("not-the-password"));
+    url.port = String(await freePort());
+    assertOneLine(await run(url.href), 1, /^talkgate: cannot use the database .*: connect ECONNREFUSED/);
   });
 });

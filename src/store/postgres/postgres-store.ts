@@ -19,7 +19,7 @@ export type PostgresStore = Store & { pool: Pool };
 export async function openPostgresStore(url: string, options: PoolOptions): Promise<PostgresStore> {
   const pool = connect(url, options);
   try {
-    await migrate(pool);
+    await migrate(pool, url);
     const signals = new LocalWorkSignals();
     // Other instances' work arrives as notifications; this instance's own is signalled at once as well.
     await pool.listen(WORK_CHANNEL, (payload) => {

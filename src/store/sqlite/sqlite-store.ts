@@ -1,4 +1,5 @@
-// The embedded store: one SQLite file (WAL, each commit's log fsynced), writes group-committed. One process per file.
+// The embedded store: one SQLite file (WAL, each commit's log fsynced), writes group-committed. One process per file,
+// which a lock beside it enforces.
 import { mkdirSync } from "node:fs";
 import { dirname } from "node:path";
 import { DatabaseSync, type SQLInputValue, type SQLOutputValue, type StatementSync } from "node:sqlite";
@@ -30,31 +31,67 @@ import { type ConversationState, conversationAfter, recordEvent, scrubbed } from
 import { asObject } from "../../core/line-event.ts";
 import { decideSend, type SendRecord, type SendTiming } from "../../core/send-decision.ts";
 import { formatSerialNumber, serialScope } from "../../core/serial-number.ts";
+import { DatabaseRefusal } from "../database-refusal.ts";
 import { LocalWorkSignals } from "../local-work-signals.ts";
 import { ConversationSchedule } from "./conversation-schedule.ts";
 import { GroupCommit } from "./group-commit.ts";
+import { type FileLock, lockDatabaseFile } from "./lock-database-file.ts";
 import { MIGRATIONS } from "./schema.ts";
 import { FileSync } from "./wal-sync.ts";
 
 const WAITING = "state IN ('pending', 'retrying')";
 
-/** Opens (creating if needed) the SQLite database at `path` and brings its schema up to date. */
+/**
+ * Opens (creating if needed) the SQLite database at `path` for this process alone and brings its schema up to
+ * date; throws a {@link DatabaseRefusal} when another talkgate process has the file or its schema is newer.
+ */
 export function openSqliteStore(path: string): SqliteStore {
-  if (path !== ":memory:") mkdirSync(dirname(path), { recursive: true });
-  const db = new DatabaseSync(path);
-  // Only another process (a backup, an operator's sqlite3) can hold the lock; the wait for it is kept
-  // short: LINE redelivers a webhook answered 5xx. Commits write the WAL without an fsync (NORMAL); every
-  // write resolves only after the WAL's fsync, run in the thread pool while the next commits go on. SQLite
-  // copies the WAL into the database file (a checkpoint) once it has grown past 1,000 pages.
-  db.exec("PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA busy_timeout = 250;");
-  migrate(db);
-  if (path === ":memory:") return new SqliteStore(db, () => Promise.resolve());
+  const { db, lock } = openDatabase(path);
+  const release = () => lock?.release();
+  if (path === ":memory:") return new SqliteStore(db, () => Promise.resolve(), release);
   const wal = new FileSync(`${path}-wal`);
-  return new SqliteStore(db, () => wal.sync());
+  return new SqliteStore(db, () => wal.sync(), release);
 }
 
-function migrate(db: DatabaseSync): void {
+/**
+ * Brings the schema of the SQLite database at `path` up to date and closes it (`talkgate migrate`); answers
+ * the schema version. Refused like {@link openSqliteStore}.
+ */
+export function migrateSqliteFile(path: string): number {
+  const { db, lock } = openDatabase(path);
+  db.close();
+  lock?.release();
+  return MIGRATIONS.length;
+}
+
+// The database at `path` (created if needed), locked for this process and migrated; closed again on failure.
+function openDatabase(path: string): { db: DatabaseSync; lock: FileLock | null } {
+  if (path !== ":memory:") mkdirSync(dirname(path), { recursive: true });
+  // Taken before the database is opened: a second process changes nothing, not even the schema.
+  const lock = path === ":memory:" ? null : lockDatabaseFile(path);
+  let db: DatabaseSync | undefined;
+  try {
+    db = new DatabaseSync(path);
+    // Only another process (a backup, an operator's sqlite3) can hold the lock; the wait for it is kept
+    // short: LINE redelivers a webhook answered 5xx. Commits write the WAL without an fsync (NORMAL); every
+    // write resolves only after the WAL's fsync, run in the thread pool while the next commits go on. SQLite
+    // copies the WAL into the database file (a checkpoint) once it has grown past 1,000 pages.
+    db.exec("PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA busy_timeout = 250;");
+    migrate(db, path);
+    return { db, lock };
+  } catch (error) {
+    db?.close();
+    lock?.release();
+    throw error;
+  }
+}
+
+function migrate(db: DatabaseSync, path: string): void {
   const { user_version: version } = db.prepare("PRAGMA user_version").get() as { user_version: number };
+  if (version > MIGRATIONS.length)
+    throw new DatabaseRefusal(
+      `the database ${path} has schema version ${version}, newer than this talkgate knows (${MIGRATIONS.length}): run a newer talkgate`,
+    );
   for (let next = version; next < MIGRATIONS.length; next++) {
     db.exec("BEGIN IMMEDIATE");
     try {
@@ -94,10 +131,15 @@ export class SqliteStore implements Store {
   /** Which conversations are due, and their leases: only this process uses the file, so memory will do. */
   readonly #schedule = new ConversationSchedule();
   readonly #signals = new LocalWorkSignals();
+  readonly #release: () => void;
 
-  /** `durable` resolves once every commit made before the call is on disk. */
-  constructor(db: DatabaseSync, durable: () => Promise<void>) {
+  /**
+   * `durable` resolves once every commit made before the call is on disk; `release` lets another process
+   * have the file once this store is closed.
+   */
+  constructor(db: DatabaseSync, durable: () => Promise<void>, release: () => void = () => {}) {
     this.db = db;
+    this.#release = release;
     this.#writes = new GroupCommit(db, durable);
     this.#sql = prepareStatements(db);
     // Only this process uses the file, so leases left by an earlier run (killed or crashed) are void.
@@ -669,6 +711,7 @@ export class SqliteStore implements Store {
     // Let queued writes commit before closing.
     await this.#writes.run(() => undefined);
     this.db.close();
+    this.#release();
   }
 }
 
