@@ -1,38 +1,51 @@
-// postgres.js 3.4.9 throws from a setImmediate (and takes the process down) when a statement is written on a
-// connection the server has just closed (porsager/postgres#1154, #1208); patches/postgres+3.4.9.patch guards it.
-// Here a transaction's backend is killed between two statements: the second must reject, the process live on.
+// A connection the server closes under a transaction, or while idle in the pool: the transaction's statements
+// reject, nothing is thrown outside a promise, and the pool connects again and answers.
 import assert from "node:assert/strict";
 import { test } from "node:test";
 import { setTimeout as sleep } from "node:timers/promises";
-import postgres from "postgres";
 import { sharedPostgres } from "../../../test/support/postgres.ts";
+import { createPool } from "./sql.ts";
 
-test("a statement on a connection the server closed rejects; the process and the pool carry on", async () => {
+test("a transaction whose connection is closed rejects; the pool carries on", async () => {
   const url = await (await sharedPostgres()).createDatabase();
-  const sql = postgres(url, { max: 1, onnotice: () => {} });
-  const admin = postgres(url, { max: 1, onnotice: () => {} });
+  const errors: Error[] = [];
+  const options = {
+    max: 1,
+    connectTimeoutMs: 5_000,
+    statementTimeoutMs: 5_000,
+    onError: (e: Error) => errors.push(e),
+  };
+  const pool = createPool(url, options);
+  const admin = createPool(url, options);
   const crashes: unknown[] = [];
   const onCrash = (error: unknown) => crashes.push(error);
   process.on("uncaughtException", onCrash);
   try {
+    await pool`CREATE TABLE marks (n integer)`;
     for (let round = 0; round < 5; round++) {
       await assert.rejects(
-        sql.begin(async (tx) => {
-          const [{ pid } = { pid: 0 }] = await tx<Array<{ pid: number }>>`select pg_backend_pid() as pid`;
-          await admin`select pg_terminate_backend(${pid})`;
+        pool.begin(async (tx) => {
+          await tx`INSERT INTO marks VALUES (${round})`;
+          const [{ pid } = { pid: 0 }] = await tx<Array<{ pid: number }>>`SELECT pg_backend_pid() AS pid`;
+          await admin`SELECT pg_terminate_backend(${pid})`;
           await sleep(20);
-          await tx`select 1`;
+          await tx`INSERT INTO marks VALUES (${round + 100})`;
         }),
-        /CONNECTION_CLOSED|terminating connection|CONNECTION_DESTROYED/,
       );
-      await sleep(20); // a write queued on the dead connection would fire now
-      const [row] = await sql`select ${round}::int as n`;
+      // An idle connection closed by the server is dropped from the pool too.
+      const [{ pid } = { pid: 0 }] = await pool<Array<{ pid: number }>>`SELECT pg_backend_pid() AS pid`;
+      await admin`SELECT pg_terminate_backend(${pid})`;
+      await sleep(20);
+      const [row] = await pool<Array<{ n: number }>>`SELECT ${round}::integer AS n`;
       assert.equal(row?.n, round, "the pool connects again and answers");
     }
-    assert.deepEqual(crashes, [], "nothing was thrown outside a query's promise");
+    const [kept] = await pool<Array<{ n: number }>>`SELECT count(*)::integer AS n FROM marks`;
+    assert.equal(kept?.n, 0, "no statement of a lost transaction was committed");
+    assert.deepEqual(crashes, [], "nothing was thrown outside a statement's promise");
+    assert.ok(errors.length > 0, "the lost idle connections were reported");
   } finally {
     process.off("uncaughtException", onCrash);
-    await sql.end({ timeout: 0 });
-    await admin.end({ timeout: 0 });
+    await pool.end();
+    await admin.end();
   }
 });

@@ -1,7 +1,10 @@
-// The connection pool (postgres.js) and the schema's numbered migrations, applied under an advisory lock.
+// The connection pool (node-postgres, through sql.ts) and the schema's numbered migrations, applied under an advisory lock.
 import { readdirSync, readFileSync } from "node:fs";
-import postgres from "postgres";
+import pg from "pg";
 import { DatabaseRefusal } from "../database-refusal.ts";
+import { createPool, type Pool } from "./sql.ts";
+
+export type { Pool };
 
 /** The pool's settings (configuration: `postgres`). */
 export interface PoolOptions {
@@ -10,27 +13,15 @@ export interface PoolOptions {
   statementTimeoutMs: number;
 }
 
-/** A pool whose bigint columns (times in ms, ids, counts) come back as numbers: they all fit in 53 bits. */
-export function connect(url: string, options: PoolOptions) {
-  return postgres(url, {
+/** The pool of `url` (see sql.ts); errors on idle connections go to `onError`. */
+export function connect(url: string, options: PoolOptions, onError: (error: Error) => void = () => {}): Pool {
+  return createPool(url, {
     max: options.poolSize,
-    connect_timeout: Math.max(1, Math.ceil(options.connectTimeoutMs / 1000)),
-    idle_timeout: 60,
-    onnotice: () => {},
-    fetch_types: false,
-    types: {
-      bigint: {
-        to: 20,
-        from: [20],
-        serialize: (value: number) => String(value),
-        parse: (value: string) => Number(value),
-      },
-    },
-    connection: { application_name: "talkgate", statement_timeout: options.statementTimeoutMs },
+    connectTimeoutMs: options.connectTimeoutMs,
+    statementTimeoutMs: options.statementTimeoutMs,
+    onError,
   });
 }
-
-export type Pool = ReturnType<typeof connect>;
 
 /**
  * The database URL as messages may show it: without its password (nor a `password` query parameter), saying
@@ -99,9 +90,11 @@ export async function migrate(pool: Pool, url: string): Promise<number> {
 // connections), or null for anything else: a bug, shown whole.
 function unusable(error: unknown): string | null {
   const { code, message } = error as { code?: unknown; message?: unknown };
-  if (typeof code !== "string" || typeof message !== "string") return null;
-  if (error instanceof postgres.PostgresError) return /^(08|28|3D|53|57P)/.test(code) ? message : null;
-  return /^E[A-Z]+$/.test(code) || code === "CONNECT_TIMEOUT" ? message : null;
+  if (typeof message !== "string") return null;
+  if (/^Connection terminated due to connection timeout|^timeout expired$/.test(message)) return message;
+  if (typeof code !== "string") return null;
+  if (error instanceof pg.DatabaseError) return /^(08|28|3D|53|57P)/.test(code) ? message : null;
+  return /^E[A-Z]+$/.test(code) ? message : null;
 }
 
 /**
@@ -113,6 +106,6 @@ export async function migrateDatabase(url: string, options: PoolOptions): Promis
   try {
     return await migrate(pool, url);
   } finally {
-    await pool.end({ timeout: 5 });
+    await pool.end();
   }
 }

@@ -47,20 +47,20 @@ export function postgresMediaJobs(pool: Pool, signal: (work: Work) => void): Med
             await tx`UPDATE media SET state = 'stored', content_type = ${contentType}, size = ${size},
                 sha256 = ${sha256}, path = ${path}, updated_at = ${now}, attempts = attempts + 1,
                 lease_owner = NULL, lease_until = NULL, last_error = NULL
-              WHERE ${mine}`
-          ).count;
+              WHERE ${mine} RETURNING 1`
+          ).length;
         } else if (outcome.state === "gone") {
           changed = (
             await tx`UPDATE media SET state = 'gone', gone_reason = ${outcome.reason}, updated_at = ${now},
                 attempts = attempts + 1, lease_owner = NULL, lease_until = NULL
-              WHERE ${mine}`
-          ).count;
+              WHERE ${mine} RETURNING 1`
+          ).length;
         } else {
           changed = (
             await tx`UPDATE media SET next_attempt_at = ${outcome.nextAttemptAt}, attempts = attempts + 1,
                 last_error = ${outcome.error}, updated_at = ${now}, lease_owner = NULL, lease_until = NULL
-              WHERE ${mine}`
-          ).count;
+              WHERE ${mine} RETURNING 1`
+          ).length;
         }
         // Its message, held back for it, may be relayed now.
         const released =

@@ -39,11 +39,11 @@ export async function openPostgresStore(url: string, options: PoolOptions): Prom
         await pool`SELECT 1`;
       },
       async close() {
-        await pool.end({ timeout: 5 });
+        await pool.end();
       },
     };
   } catch (error) {
-    await pool.end({ timeout: 1 }).catch(() => {});
+    await pool.end().catch(() => {});
     throw error;
   }
 }

@@ -4,6 +4,7 @@ import type { BeginSend, Directory, NewSend, SendOutcome, Sends, Uploads } from 
 import type { ConversationState } from "../../core/event-record.ts";
 import { decideSend, type SendRecord, type SendTiming } from "../../core/send-decision.ts";
 import type { Pool } from "./connection.ts";
+import { json } from "./tx.ts";
 
 /** {@link Sends} over a pool. */
 export function postgresSends(pool: Pool): Sends {
@@ -137,9 +138,12 @@ export function postgresUploads(pool: Pool): Uploads {
   return {
     async recordUploads(partnerId, files, now) {
       if (files.length === 0) return;
-      await pool`INSERT INTO uploads ${pool(
-        files.map((file) => ({ name: file.name, partner_id: partnerId, size: file.size, created_at: now })),
-      )}`;
+      await pool`INSERT INTO uploads (name, partner_id, size, created_at)
+        SELECT t.name, ${partnerId}, t.size, ${now}
+        FROM jsonb_to_recordset(${json(
+          pool,
+          files.map((file) => ({ name: file.name, size: file.size })),
+        )}) AS t(name text, size bigint)`;
     },
 
     async uploadUsage(partnerId, since) {

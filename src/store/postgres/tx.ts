@@ -1,14 +1,13 @@
 // What the PostgreSQL store's statements share: the transaction type, rows passed as one JSON parameter, work
 // notifications (sent at commit), and waking conversations.
-import type { JSONValue, Parameter, TransactionSql } from "postgres";
 import type { Work } from "../../app/store.ts";
+import type { Sql, Tx } from "./sql.ts";
 
-/** A statement runner inside a transaction (of a pool made by connection.ts). */
-export type Tx = TransactionSql<{ bigint: number }>;
+export type { Tx };
 
 /** Many rows as one `jsonb` parameter, read back with `jsonb_to_recordset`: one round trip, any count. */
-export function json(sql: { json(value: JSONValue): Parameter }, rows: readonly unknown[]) {
-  return sql.json(rows as JSONValue);
+export function json(sql: Sql, rows: readonly unknown[]) {
+  return sql.json(rows);
 }
 
 /** The channel every instance listens on for new work. */
