@@ -64,7 +64,7 @@ export async function startTalkgate(config: TalkgateConfig, options: StartOption
   const clock = options.clock ?? systemClock;
   const { store, files } = options.store
     ? { store: options.store, files: new DiskMediaFiles(config.mediaDir) }
-    : await openStore(config);
+    : await openStore(config, logger);
   const senderKeys = new Set(config.channels.map((c) => c.senderKey));
   const metrics = new PrometheusMetrics({
     store,

@@ -1,4 +1,5 @@
 // Opens the store that the configuration's database URL names, and the files that go with it; or only migrates it.
+import type { Logger } from "pino";
 import type { MediaFiles } from "../app/ports.ts";
 import type { Store } from "../app/store.ts";
 import type { TalkgateConfig } from "../config/config.ts";
@@ -13,10 +14,15 @@ import { migrateSqliteFile, openSqliteStore } from "./sqlite/sqlite-store.ts";
  * kept: `mediaDir`, unless several instances share a PostgreSQL database and no shared `mediaDir` was
  * declared: then in the database, so that every instance serves them.
  */
-export async function openStore(config: TalkgateConfig): Promise<{ store: Store; files: MediaFiles }> {
+export async function openStore(
+  config: TalkgateConfig,
+  logger: Pick<Logger, "warn">,
+): Promise<{ store: Store; files: MediaFiles }> {
   if (config.database.kind === "sqlite")
     return { store: openSqliteStore(config.database.path), files: new DiskMediaFiles(config.mediaDir) };
-  const store = await openPostgresStore(config.database.url, config.postgres);
+  const store = await openPostgresStore(config.database.url, config.postgres, (error) =>
+    logger.warn({ err: error }, "database:connection:lost"),
+  );
   return {
     store,
     files: config.mediaDirShared ? new DiskMediaFiles(config.mediaDir) : new DatabaseFiles(store.pool),

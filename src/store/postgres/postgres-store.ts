@@ -14,10 +14,15 @@ export type PostgresStore = Store & { pool: Pool };
 
 /**
  * Connects, brings the schema up to date (refusing a newer one), and listens for the work other instances
- * make. Fails when PostgreSQL cannot be reached within the connect timeout.
+ * make. Fails when PostgreSQL cannot be reached within the connect timeout. A connection lost later (the
+ * database restarted, the network cut) is told to `onConnectionLost`; the pool and the listener connect again.
  */
-export async function openPostgresStore(url: string, options: PoolOptions): Promise<PostgresStore> {
-  const pool = connect(url, options);
+export async function openPostgresStore(
+  url: string,
+  options: PoolOptions,
+  onConnectionLost: (error: Error) => void = () => {},
+): Promise<PostgresStore> {
+  const pool = connect(url, options, onConnectionLost);
   try {
     await migrate(pool, url);
     const signals = new LocalWorkSignals();
