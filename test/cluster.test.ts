@@ -67,7 +67,7 @@ describe("a cluster of three instances on one PostgreSQL", {
    * Sends every lane's events (1 to 3 per body) through the round-robin, all lanes at once; resolves with
    * the message ids acknowledged and how many bodies needed more than one attempt.
    */
-  async function load(lanes: ReturnType<typeof chats>["lanes"], acknowledged: Set<string>) {
+  async function load(lanes: ReturnType<typeof chats>["lanes"], acknowledged: Set<string>, pauseMs = 0) {
     let retried = 0;
     const deadline = Date.now() + LOAD_DEADLINE_MS;
     await Promise.all(
@@ -78,6 +78,7 @@ describe("a cluster of three instances on one PostgreSQL", {
           const { attempts } = await cluster.sendWebhook(body, deadline);
           if (attempts > 1) retried++;
           for (const event of body) acknowledged.add(event.message.id);
+          if (pauseMs > 0) await sleep(pauseMs);
         }
       }),
     );
@@ -106,10 +107,11 @@ describe("a cluster of three instances on one PostgreSQL", {
         return requests % 40 === 0 ? { status: 503 } : { status: 200, delayMs: requests % 5 };
       },
     });
-    const { sent, lanes } = chats(60, 15);
+    // Paced (each chat a body every 300 ms at most), so that the kills, a second or two each, land mid-load.
+    const { sent, lanes } = chats(40, 30);
     const total = sent.size;
     const acknowledged = new Set<string>();
-    const loading = load(lanes, acknowledged);
+    const loading = load(lanes, acknowledged, 300);
     const kills: string[] = [];
     let seed = 7;
     for (let kill = 1; kill <= 4; kill++) {

@@ -42,7 +42,11 @@ export const CLUSTER_SETTINGS = {
 export async function startCluster(
   database: string,
   count: number,
-  options: { partnerRespond?: Parameters<PartnerSink["respondWith"]>[0] } = {},
+  options: {
+    partnerRespond?: Parameters<PartnerSink["respondWith"]>[0];
+    /** Sees every line instance `i` writes. */
+    onOutput?: (i: number, line: string) => void;
+  } = {},
 ): Promise<Cluster> {
   const ports = await Promise.all(Array.from({ length: count }, () => freePort()));
   const emulator = await startLineEmulator({
@@ -54,7 +58,10 @@ export async function startCluster(
   const instances: TalkgateProcess[] = [];
   try {
     // One after the other: the first applies the migrations, the others find them applied.
-    for (const port of ports) instances.push(await startTalkgateProcess(config, port));
+    for (const [i, port] of ports.entries())
+      instances.push(
+        await startTalkgateProcess(config, port, { onOutput: (line) => options.onOutput?.(i, line) }),
+      );
   } catch (error) {
     await Promise.all(instances.map((instance) => instance.close()));
     await emulator.close();

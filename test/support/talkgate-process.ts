@@ -1,5 +1,5 @@
 // Runs `talkgate serve` as a child process on a fixed port, so tests can SIGKILL it and start it again on
-// the same database, as a crash and a supervisor's restart would. Its output is kept, not shown, unless a
+// the same database, as a crash and a supervisor's restart would (`onOutput` sees every line it writes). Its output is kept, not shown, unless a
 // test fails.
 import { type ChildProcess, spawn } from "node:child_process";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
@@ -58,6 +58,7 @@ export interface TalkgateProcess {
 export async function startTalkgateProcess(
   config: Record<string, unknown>,
   port: number,
+  options: { onOutput?: (line: string) => void } = {},
 ): Promise<TalkgateProcess> {
   const dir = mkdtempSync(join(tmpdir(), "talkgate-crash-"));
   const configPath = join(dir, "talkgate.config.json");
@@ -67,7 +68,7 @@ export async function startTalkgateProcess(
   );
   const output: string[] = [];
   let runs = 1;
-  let child = await spawnTalkgate(configPath, output, runs).catch((error: unknown) => {
+  let child = await spawnTalkgate(configPath, output, runs, options.onOutput).catch((error: unknown) => {
     rmSync(dir, { recursive: true, force: true });
     throw error;
   });
@@ -93,7 +94,7 @@ export async function startTalkgateProcess(
       const killedAt = Date.now();
       await killChild();
       kills++;
-      child = await spawnTalkgate(configPath, output, ++runs);
+      child = await spawnTalkgate(configPath, output, ++runs, options.onOutput);
       restartMs.push(Date.now() - killedAt);
     },
     query<T>(sql: string, ...params: Array<string | number>): T[] {
@@ -132,11 +133,17 @@ export function printOutputIfFailed(
 
 // Starts `talkgate serve` and resolves once it logs that it is ready (within 20 s). Every line it writes
 // (both streams are read, so that a full pipe never stalls it) goes to `output`, tagged with its run.
-async function spawnTalkgate(configPath: string, output: string[], run: number): Promise<ChildProcess> {
+async function spawnTalkgate(
+  configPath: string,
+  output: string[],
+  run: number,
+  onOutput?: (line: string) => void,
+): Promise<ChildProcess> {
   const child = spawn(process.execPath, ["bin/talkgate.js", "serve", "--config", configPath], {
     stdio: ["ignore", "pipe", "pipe"],
   });
   const keep = (stream: string) => (line: string) => {
+    onOutput?.(line);
     output.push(`[run ${run} ${stream}] ${line}`);
     if (output.length > OUTPUT_LINES) output.shift();
   };
