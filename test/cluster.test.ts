@@ -14,7 +14,7 @@ import { sleep } from "./support/partner-api.ts";
 import { type PostgresServer, startPostgres } from "./support/postgres.ts";
 import { auditRelay, type SentEvent } from "./support/relay-audit.ts";
 import { API_KEY, SENDER_KEY } from "./support/stack.ts";
-import { printOutputIfFailed } from "./support/talkgate-process.ts";
+import { printOutputIfFailed, type TalkgateProcess } from "./support/talkgate-process.ts";
 
 const INSTANCES = 3;
 const LOAD_DEADLINE_MS = 60_000;
@@ -112,15 +112,26 @@ describe("a cluster of three instances on one PostgreSQL", {
     const total = sent.size;
     const acknowledged = new Set<string>();
     const loading = load(lanes, acknowledged, 300);
+    // Four kills at 1/5 … 4/5 of the load acknowledged, each of an instance that is up (a restart runs on
+    // while the load goes on, so that the kills land mid-load; one instance is always up).
     const kills: string[] = [];
+    const restarting = new Map<number, Promise<void>>();
     let seed = 7;
     for (let kill = 1; kill <= 4; kill++) {
       while (acknowledged.size < (total * kill) / 5) await sleep(5);
+      while (restarting.size >= INSTANCES - 1) await Promise.race(restarting.values());
       seed = (seed * 1103515245 + 12345) % 2 ** 31;
-      const victim = seed % INSTANCES;
+      const up = cluster.instances.map((_, i) => i).filter((i) => !restarting.has(i));
+      const victim = up[seed % up.length] as number;
       kills.push(`instance ${victim} at ${acknowledged.size} acknowledged`);
-      await cluster.instances[victim]?.killAndRestart();
+      restarting.set(
+        victim,
+        (cluster.instances[victim] as TalkgateProcess)
+          .killAndRestart()
+          .finally(() => restarting.delete(victim)),
+      );
     }
+    await Promise.all(restarting.values());
     const retried = await loading;
     const deliveries = await drained(total);
 
