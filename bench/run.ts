@@ -29,7 +29,7 @@ import {
   rmSync,
   writeFileSync,
 } from "node:fs";
-import { cpus, tmpdir, totalmem } from "node:os";
+import { cpus, loadavg, tmpdir, totalmem } from "node:os";
 import { join, relative } from "node:path";
 import {
   BenchPostgres,
@@ -183,6 +183,10 @@ async function main(): Promise<void> {
     `Node ${process.version}, ${process.platform}/${process.arch}`;
   console.log(`talkgate benchmark: ${machine}\ntemp directory ${dir}`);
   const background = await backgroundCores(1_000);
+  // The 1-minute load average through the run: the bench's own processes count in it, other work adds to it.
+  const loads: number[] = [];
+  const loadTimer = setInterval(() => loads.push(loadavg()[0] ?? 0), 5_000);
+  loadTimer.unref();
   const ticksAtStart = machineTicks();
   const sections: Section[] = [];
   const goals: Goal[] = [];
@@ -471,6 +475,9 @@ async function main(): Promise<void> {
       `- machine: ${machine}`,
       `- other load before the start: ${cores(background)} cores busy; hypervisor steal over the whole run: ` +
         `${steal === null ? "n/a" : `${fmt(100 * steal, 1)}%`} (figures from a run with high steal are depressed)`,
+      `- 1-minute load average during the run (every 5 s; the bench's own processes count in it, other work ` +
+        `adds to it): mean ${loads.length > 0 ? fmt(loads.reduce((a, b) => a + b, 0) / loads.length, 1) : "n/a"}, ` +
+        `highest ${loads.length > 0 ? fmt(Math.max(...loads), 1) : "n/a"} (for ${cpu.length} cores)`,
       "- everything on loopback (127.0.0.1); talkgate as `node bin/talkgate.js serve` in a child process" +
         (talkgateFlags.length > 0
           ? ` with \`${talkgateFlags.join(" ")}\`${CPU_PROF ? " (**profiling: slower than normal**)" : ""}`
