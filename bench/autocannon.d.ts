@@ -12,7 +12,8 @@ declare module "autocannon" {
   }
 
   export interface Options {
-    url: string;
+    /** Several URLs: connection i goes to url[i mod n]. */
+    url: string | string[];
     connections?: number;
     pipelining?: number;
     duration?: number;

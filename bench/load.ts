@@ -10,7 +10,7 @@ import { Pool as HttpPool } from "undici";
 import { textEvent, ulid, userSource, webhookBody } from "../emulator/events.ts";
 import { lineSignature } from "../src/core/signature.ts";
 import { CHANNEL_SECRET } from "../test/support/stack.ts";
-import { cpuSeconds, machineTicks } from "./support.ts";
+import { machineTicks, treeCpuSeconds } from "./support.ts";
 
 export interface Pool {
   bodies: Buffer[];
@@ -62,12 +62,24 @@ const headersFor = (pool: Pool, i: number) => ({
   "x-line-signature": pool.signatures[i] as string,
 });
 
+/** The processes whose CPU a measured stretch counts, each with its descendants (PostgreSQL's backends). */
+export interface MeteredPids {
+  /** The server(s) under test: every talkgate instance. */
+  server?: readonly (number | undefined)[];
+  /** A helper process (talkgate's partner sink). */
+  helper?: readonly (number | undefined)[];
+  /** The database server (PostgreSQL's postmaster). */
+  database?: readonly (number | undefined)[];
+}
+
 /** Machine-wide and per-process CPU over a measured stretch. */
 export interface CpuUse {
-  /** Cores the server process kept busy (1.00 = one core). */
+  /** Cores the server process(es) kept busy (1.00 = one core). */
   server: number | null;
   /** Cores a helper process (talkgate's partner sink) kept busy. */
   helper: number | null;
+  /** Cores the database server kept busy (PostgreSQL and its backends); null without one. */
+  database: number | null;
   /** Cores the bench process (the load generator) kept busy. */
   bench: number;
   /** Machine-wide busy cores and the hypervisor's steal (fraction of all CPU time). */
@@ -75,22 +87,26 @@ export interface CpuUse {
 }
 
 /** Starts measuring CPU; the returned function ends the stretch. */
-export function cpuMeter(serverPid?: number, helperPid?: number): () => CpuUse {
-  const server = cpuSeconds(serverPid);
-  const helper = cpuSeconds(helperPid);
+export function cpuMeter(pids: MeteredPids = {}): () => CpuUse {
+  const groups = [pids.server, pids.helper, pids.database];
+  const before = groups.map((group) => (group ? treeCpuSeconds(group) : null));
   const bench = process.cpuUsage();
   const ticks = machineTicks();
   const started = performance.now();
   return () => {
     const elapsed = (performance.now() - started) / 1000;
-    const serverAfter = cpuSeconds(serverPid);
-    const helperAfter = cpuSeconds(helperPid);
+    const [server, helper, database] = groups.map((group, i) => {
+      const after = group ? treeCpuSeconds(group) : null;
+      const from = before[i];
+      return from !== null && from !== undefined && after !== null ? (after - from) / elapsed : null;
+    }) as [number | null, number | null, number | null];
     const benchUsed = process.cpuUsage(bench);
     const ticksAfter = machineTicks();
     const total = ticks && ticksAfter ? ticksAfter.total - ticks.total : 0;
     return {
-      server: server !== null && serverAfter !== null ? (serverAfter - server) / elapsed : null,
-      helper: helper !== null && helperAfter !== null ? (helperAfter - helper) / elapsed : null,
+      server,
+      helper,
+      database,
       bench: (benchUsed.user + benchUsed.system) / 1e6 / elapsed,
       machine:
         ticks && ticksAfter && total > 0
@@ -127,17 +143,14 @@ export interface SaturationRun {
   cpu: CpuUse;
 }
 
-/** Autocannon at full speed: `warmupS` then `durationS` measured, each request the next body of the pool. */
+/**
+ * Autocannon at full speed: `warmupS` then `durationS` measured, each request the next body of the pool; with
+ * several URLs (instances of one server), autocannon spreads the connections over them in turn.
+ */
 export async function saturate(
-  url: string,
+  urls: string | readonly string[],
   cursor: Cursor,
-  options: {
-    connections: number;
-    warmupS: number;
-    durationS: number;
-    serverPid?: number;
-    helperPid?: number;
-  },
+  options: { connections: number; warmupS: number; durationS: number; pids?: MeteredPids },
 ): Promise<SaturationRun> {
   const { pool } = cursor;
   const requests = [
@@ -153,9 +166,10 @@ export async function saturate(
       },
     },
   ];
+  const url = typeof urls === "string" ? urls : [...urls];
   const base = { url, connections: options.connections, pipelining: 1, timeout: 10, requests };
   const warmup = await autocannon({ ...base, duration: options.warmupS });
-  const meter = cpuMeter(options.serverPid, options.helperPid);
+  const meter = cpuMeter(options.pids);
   const main = await autocannon({ ...base, duration: options.durationS });
   return { warmup, main, cpu: meter() };
 }
@@ -198,15 +212,20 @@ export interface PacedRun {
 
 /**
  * Open loop at `rate` requests/s for `durationS`, over `connections` keep-alive connections (more requests in
- * flight than connections queue in the client and count as latency, as they would at a real sender).
+ * flight than connections queue in the client and count as latency, as they would at a real sender). With
+ * several URLs (instances of one server), request k goes to URL k mod n, the connections split among them.
  */
 export async function paced(
-  url: string,
+  urls: string | readonly string[],
   cursor: Cursor,
-  options: { rate: number; durationS: number; connections: number; serverPid?: number; helperPid?: number },
+  options: { rate: number; durationS: number; connections: number; pids?: MeteredPids },
 ): Promise<PacedRun> {
-  const target = new URL(url);
-  const client = new HttpPool(target.origin, { connections: options.connections, pipelining: 1 });
+  const list = typeof urls === "string" ? [urls] : urls;
+  const connections = Math.max(1, Math.round(options.connections / list.length));
+  const targets = list.map((url) => {
+    const target = new URL(url);
+    return { path: target.pathname, client: new HttpPool(target.origin, { connections, pipelining: 1 }) };
+  });
   const { pool } = cursor;
   const total = Math.round(options.rate * options.durationS);
   const interval = 1000 / options.rate;
@@ -216,16 +235,17 @@ export async function paced(
   const sent: PacedRun["sent"] = [];
   const inFlight = new Set<Promise<void>>();
   const count = (status: string) => statuses.set(status, (statuses.get(status) ?? 0) + 1);
-  const meter = cpuMeter(options.serverPid, options.helperPid);
+  const meter = cpuMeter(options.pids);
   const started = performance.now();
   let k = 0;
-  const fire = (dueAt: number) => {
+  const fire = (n: number, dueAt: number) => {
     const index = cursor.next();
     sent.push({ index, dueAt });
     sendLag.push(performance.now() - dueAt);
-    const request = client
+    const target = targets[n % targets.length] as (typeof targets)[number];
+    const request = target.client
       .request({
-        path: target.pathname,
+        path: target.path,
         method: "POST",
         headers: headersFor(pool, index),
         body: pool.bodies[index] as Buffer,
@@ -243,7 +263,10 @@ export async function paced(
   };
   while (k < total) {
     const now = performance.now();
-    while (k < total && started + k * interval <= now) fire(started + k++ * interval);
+    while (k < total && started + k * interval <= now) {
+      fire(k, started + k * interval);
+      k++;
+    }
     await new Promise((resolve) =>
       setTimeout(resolve, Math.max(0, started + k * interval - performance.now())),
     );
@@ -251,7 +274,7 @@ export async function paced(
   const sendingTook = (performance.now() - started) / 1000;
   await Promise.all(inFlight);
   const cpu = meter();
-  await client.close();
+  await Promise.all(targets.map((target) => target.client.close()));
   return {
     ack: latencies(ack),
     statuses,

@@ -9,7 +9,8 @@ export interface Goal {
   scenario: string;
   aim: string;
   measured: string;
-  holds: boolean;
+  /** null: a figure reported without an aim. */
+  holds: boolean | null;
 }
 
 export function render(
@@ -20,7 +21,7 @@ export function render(
   const out = [...header, "", "## Goals", "", "| scenario | aim | measured | |", "|---|---|---|---|"];
   for (const goal of goals)
     out.push(
-      `| ${goal.scenario} | ${goal.aim} | ${goal.measured} | ${goal.holds ? "holds" : "**missed**"} |`,
+      `| ${goal.scenario} | ${goal.aim} | ${goal.measured} | ${goal.holds === null ? "reported" : goal.holds ? "holds" : "**missed**"} |`,
     );
   for (const section of sections) out.push("", `## ${section.title}`, "", ...section.lines);
   return `${out.join("\n")}\n`;

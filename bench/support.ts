@@ -1,7 +1,7 @@
 // Shared by the benchmark scenarios: child processes (every one killed at the end, on error, on Ctrl-C or on
 // timeout), talkgate children, readiness checks, free ports, /proc readings and number formatting.
 import { type ChildProcess, spawn } from "node:child_process";
-import { closeSync, mkdirSync, openSync, readFileSync, writeFileSync } from "node:fs";
+import { closeSync, mkdirSync, openSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { createServer } from "node:net";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -139,6 +139,44 @@ export function cpuSeconds(pid: number | undefined): number | null {
   }
 }
 
+/**
+ * CPU time (user + system, seconds) of these processes and all their descendants, living or reaped (a reaped
+ * child's time is in its parent's cutime/cstime): PostgreSQL's postmaster with its backends. Linux only, else null.
+ */
+export function treeCpuSeconds(roots: readonly (number | undefined)[]): number | null {
+  const procs = new Map<number, { ppid: number; seconds: number }>();
+  try {
+    for (const name of readdirSync("/proc")) {
+      if (!/^\d+$/.test(name)) continue;
+      try {
+        const stat = readFileSync(`/proc/${name}/stat`, "utf8");
+        const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+        // utime, stime, cutime, cstime in USER_HZ (100 on Linux)
+        const ticks = [11, 12, 13, 14].reduce((sum, i) => sum + Number(fields[i]), 0);
+        procs.set(Number(name), { ppid: Number(fields[1]), seconds: ticks / 100 });
+      } catch {
+        // gone meanwhile
+      }
+    }
+  } catch {
+    return null;
+  }
+  const wanted = new Set(roots.filter((pid): pid is number => pid !== undefined && procs.has(pid)));
+  if (wanted.size === 0) return null;
+  // Parents come before their children in no particular order: widen until nothing changes.
+  for (let grew = true; grew; ) {
+    grew = false;
+    for (const [pid, proc] of procs)
+      if (!wanted.has(pid) && wanted.has(proc.ppid)) {
+        wanted.add(pid);
+        grew = true;
+      }
+  }
+  let seconds = 0;
+  for (const pid of wanted) seconds += procs.get(pid)?.seconds ?? 0;
+  return seconds;
+}
+
 export const fmt = (n: number, digits = 0) =>
   n.toLocaleString("en-US", { minimumFractionDigits: digits, maximumFractionDigits: digits });
 
@@ -164,6 +202,8 @@ export async function startTalkgateChild(options: {
   lineUrl: string;
   partnerUrl: string;
   nodeFlags?: readonly string[];
+  /** talkgate's `database` setting; default a fresh SQLite file `talkgate.db` in `dir`. */
+  database?: string;
   config?: Record<string, unknown>;
   /** How often readiness is asked. */
   pollMs?: number;
@@ -179,6 +219,7 @@ export async function startTalkgateChild(options: {
       delivery: {},
       media: {},
       profiles: {},
+      ...(options.database ? { database: options.database } : {}),
       ...options.config,
     },
   });

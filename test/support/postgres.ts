@@ -37,6 +37,11 @@ export interface StartPostgresOptions {
   settings?: Readonly<Record<string, string | number | boolean>>;
   /** How long the new server may take to accept connections; default 30 s. */
   timeoutMs?: number;
+  /**
+   * The folder the cluster's own folder is made in; default /dev/shm when it is a roomy tmpfs, else the
+   * system's temporary folder. As root, the server's OS user must be able to enter it.
+   */
+  parentDir?: string;
 }
 
 /** A running PostgreSQL server of a test's own. */
@@ -102,7 +107,7 @@ export async function startPostgres(options: StartPostgresOptions = {}): Promise
   }
   const owner = serverOwner();
   const { data, password } = await template(binDir, owner);
-  const dir = mkdtempSync(join(scratch(), "talkgate-pg-"));
+  const dir = mkdtempSync(join(options.parentDir ?? scratch(), "talkgate-pg-"));
   try {
     if (owner) chownSync(dir, owner.uid, owner.gid);
     // As the owner, so that the copy is the owner's.
