@@ -4,7 +4,15 @@ import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, test } from "node:test";
-import { ConfigError, DEFAULTS, envName, loadConfig, parseConfig, type TalkgateConfig } from "./config.ts";
+import {
+  ConfigError,
+  DEFAULTS,
+  envName,
+  loadConfig,
+  POSTGRES_INTAKE_LATENCY_TARGET_MS,
+  parseConfig,
+  type TalkgateConfig,
+} from "./config.ts";
 
 const API_KEY = "tgk_0123456789abcdef0123";
 /** The SQLite file a configuration names. */
@@ -334,6 +342,16 @@ test("a postgres:// database URL selects PostgreSQL; anything else is refused wi
   );
   assert.match(problems.join("\n"), /database: "mysql:\/\/\*\*\*@db\/talkgate" is not supported/);
   assert.doesNotMatch(problems.join("\n"), /secret/);
+});
+
+test("the intake latency target defaults per database, and a set value wins on either", () => {
+  const url = "postgres://talkgate:pw@db.internal:5432/talkgate";
+  const target = (extra: Record<string, unknown>) =>
+    parseConfig({ ...minimalConfig(), ...extra }, { baseDir: "/srv" }).delivery.intakeLatencyTargetMs;
+  assert.equal(target({}), DEFAULTS.delivery.intakeLatencyTargetMs);
+  assert.equal(target({ database: url }), POSTGRES_INTAKE_LATENCY_TARGET_MS);
+  assert.equal(target({ database: url, delivery: { intakeLatencyTargetMs: 40 } }), 40);
+  assert.equal(target({ delivery: { intakeLatencyTargetMs: 40 } }), 40);
 });
 
 test("environment secrets override the file", () => {

@@ -7,6 +7,9 @@ import { DEFAULT_FORWARD_EVENT_TYPES, FORWARDABLE_EVENT_TYPES } from "../core/pa
 import { signingSecretProblem } from "../core/signature.ts";
 
 /** Every default in one place; each can be overridden in the file. */
+/** `delivery.intakeLatencyTargetMs` on PostgreSQL unless the configuration sets it. */
+export const POSTGRES_INTAKE_LATENCY_TARGET_MS = 250;
+
 export const DEFAULTS = {
   listen: { host: "0.0.0.0", port: 8080 },
   database: "sqlite:./data/talkgate.db",
@@ -309,7 +312,13 @@ export function parseConfig(
     channels.map((c) => c.senderKey),
     problems,
   );
-  const delivery = { ...DEFAULTS.delivery, ...file.delivery };
+  const delivery = {
+    ...DEFAULTS.delivery,
+    // A PostgreSQL commit is several round trips to another process: slower than SQLite's, and not a sign
+    // that deliveries take intake's CPU.
+    ...(database?.kind === "postgres" ? { intakeLatencyTargetMs: POSTGRES_INTAKE_LATENCY_TARGET_MS } : {}),
+    ...file.delivery,
+  };
   // An attempt must end (at its deadline at the latest) well within its conversation's lease, or another
   // worker could take the conversation while the attempt is still in flight.
   if (delivery.leaseMs < 2 * delivery.timeoutMs) {

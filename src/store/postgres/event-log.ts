@@ -25,8 +25,14 @@ interface Pending {
   reject(error: unknown): void;
 }
 
-/** {@link EventLog} over a pool; `signal` tells this instance's workers at once (others hear the NOTIFY). */
-export function postgresEventLog(pool: Pool, signal: (work: Work) => void): EventLog {
+/**
+ * {@link EventLog} committing on `commits` (one transaction at a time) and reading from `reads`; `signal` tells
+ * this instance's workers at once (others hear the NOTIFY).
+ */
+export function postgresEventLog(
+  { commits, reads }: { commits: Pool; reads: Pool },
+  signal: (work: Work) => void,
+): EventLog {
   const queue: Pending[] = [];
   let running = false;
 
@@ -37,7 +43,7 @@ export function postgresEventLog(pool: Pool, signal: (work: Work) => void): Even
       const batch = queue.splice(0, MAX_BATCH);
       try {
         const works = new Set<Work>();
-        const results = await pool.begin((tx) =>
+        const results = await commits.begin((tx) =>
           ingestBatch(
             tx,
             batch.map((p) => p.request),
@@ -62,7 +68,7 @@ export function postgresEventLog(pool: Pool, signal: (work: Work) => void): Even
     },
 
     async findMessage(senderKey, serialNumber): Promise<StoredMessage | null> {
-      const [row] = await pool<
+      const [row] = await reads<
         Array<{
           id: number;
           serial_number: string;

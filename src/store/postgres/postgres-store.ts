@@ -23,6 +23,9 @@ export async function openPostgresStore(
   onConnectionLost: (error: Error) => void = () => {},
 ): Promise<PostgresStore> {
   const pool = connect(url, options, onConnectionLost);
+  // Intake commits one transaction at a time (group commit) on a connection of its own: a webhook never waits
+  // for a connection behind deliveries and downloads.
+  const intake = connect(url, { ...options, poolSize: 1 }, onConnectionLost);
   try {
     await migrate(pool, url);
     const signals = new LocalWorkSignals();
@@ -33,7 +36,7 @@ export async function openPostgresStore(
     const signal = (work: Work) => signals.signal(work);
     return {
       pool,
-      ...postgresEventLog(pool, signal),
+      ...postgresEventLog({ commits: intake, reads: pool }, signal),
       ...postgresOutbox(pool, signal),
       ...postgresMediaJobs(pool, signal),
       ...postgresSends(pool),
@@ -44,11 +47,11 @@ export async function openPostgresStore(
         await pool`SELECT 1`;
       },
       async close() {
-        await pool.end();
+        await Promise.all([pool.end(), intake.end()]);
       },
     };
   } catch (error) {
-    await pool.end().catch(() => {});
+    await Promise.all([pool.end(), intake.end()]).catch(() => {});
     throw error;
   }
 }
