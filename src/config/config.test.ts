@@ -84,7 +84,7 @@ test("parseConfig accepts the SPEC §7 example, resolves paths against baseDir a
       timeoutMs: 10_000,
     },
     logLevel: "info",
-    webhook: { bodyLimitBytes: 2 * 1024 * 1024 },
+    webhook: { ...DEFAULTS.webhook },
     delivery: { ...DEFAULTS.delivery },
     profiles: { ...DEFAULTS.profiles },
     media: { ...DEFAULTS.media },
