@@ -123,13 +123,12 @@ export function postgresOutbox(pool: Pool, signal: (work: Work) => void): Outbox
             WHERE e.id = t.id`;
         }
         if (row?.lease_owner !== claim.owner) return; // the lease ran out and another instance holds it now
-        const [head] = await tx<Array<{ next_attempt_at: number }>>`
-          SELECT next_attempt_at FROM events
-          WHERE sender_key = ${claim.senderKey} AND conversation = ${claim.conversation}
-            AND state IN ('pending', 'retrying')
-          ORDER BY line_timestamp, id LIMIT 1`;
+        // Due again when its new head is (or never, when nothing waits).
         await tx`UPDATE conversations SET lease_owner = NULL, lease_until = NULL,
-            due_at = ${head?.next_attempt_at ?? null}
+            due_at = (SELECT next_attempt_at FROM events
+              WHERE sender_key = ${claim.senderKey} AND conversation = ${claim.conversation}
+                AND state IN ('pending', 'retrying')
+              ORDER BY line_timestamp, id LIMIT 1)
           WHERE sender_key = ${claim.senderKey} AND conversation = ${claim.conversation}`;
       });
     },
