@@ -287,6 +287,7 @@ test("SIGKILL in the middle of attachment downloads: no truncated attachment is 
   const talkgate = await startTalkgateProcess(
     stackConfig(emulator.url, sink.url, {
       config: {
+        delivery: { initialBackoffMs: 50, maxBackoffMs: 200, pollMs: 100, ...LEASES.delivery },
         media: { initialBackoffMs: 50, maxBackoffMs: 200, pollMs: 50, ...LEASES.media },
         // The partner polls all along: its calls must not run into the per-key rate limit.
         partnerApi: { rateLimitMax: 1_000_000 },
