@@ -1,12 +1,11 @@
 // Attachments and long texts (SPEC §5–6): fetched before LINE deletes them, served byte-exact, never lost.
 import assert from "node:assert/strict";
 import { createHash } from "node:crypto";
-import { readdirSync } from "node:fs";
-import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
 import { generatedContent, generatedSha256 } from "../emulator/content-stream.ts";
 import * as ev from "../emulator/events.ts";
 import type { PartnerPayload } from "../src/core/partner-payload.ts";
+import { storedFiles } from "./support/read-rows.ts";
 import {
   API_KEY,
   OTHER_API_KEY,
@@ -191,11 +190,7 @@ describe("attachments and long texts", () => {
     assert.equal(whole.length, 2_000_000);
     assert.equal(sha256(whole), await generatedSha256(2_000_000, 3));
     assert.equal(stack.emulator.contentRequests(cut.message.id), 3);
-    assert.deepEqual(
-      readdirSync(join(stack.config.mediaDir, ".incoming")),
-      [],
-      "no partial file is left behind",
-    );
+    assert.deepEqual(await storedFiles(stack.config, ".incoming"), [], "no partial file is left behind");
   });
 
   test("content LINE no longer has (404, 410) or could not prepare answers 410", async () => {
@@ -365,8 +360,8 @@ describe("attachments and long texts", () => {
     stack.emulator.setContent(image.message.id, { body: "to be unsent", contentType: "image/jpeg" });
     const [img, txt] = await relay(image, text);
     assert.equal((await attachment(img?.serial_number ?? "")).status, 200);
-    const files = () => readdirSync(join(stack.config.mediaDir, SENDER_KEY));
-    const before = files().length;
+    const files = async () => (await storedFiles(stack.config, SENDER_KEY)).length;
+    const before = await files();
 
     await stack.emulator.sendWebhook(SENDER_KEY, [
       ev.unsendEvent(ev.userSource(user), { messageId: image.message.id }),
@@ -376,8 +371,8 @@ describe("attachments and long texts", () => {
     const gone = await longText(txt?.serial_number ?? "");
     assert.equal(gone.status, 410);
     assert.equal(((await gone.json()) as { code: string }).code, "-410");
-    for (let i = 0; i < 50 && files().length === before; i++) await new Promise((r) => setTimeout(r, 20));
-    assert.equal(files().length, before - 1, "the stored file was deleted");
+    for (let i = 0; i < 50 && (await files()) === before; i++) await new Promise((r) => setTimeout(r, 20));
+    assert.equal(await files(), before - 1, "the stored file was deleted");
   });
 
   test("an unsend that arrives before its message: the message is stored without its content", async () => {

@@ -7,6 +7,7 @@ import { after, afterEach, before, describe, test } from "node:test";
 import * as ev from "../emulator/events.ts";
 import { type LineEmulator, type SentRecord, startLineEmulator } from "../emulator/line-emulator.ts";
 import { type PartnerSink, startPartnerSink } from "../emulator/partner-sink.ts";
+import { TEST_DATABASE } from "./support/database.ts";
 import { sleep } from "./support/partner-api.ts";
 import { ACCESS_TOKEN, API_KEY, CHANNEL_SECRET, SENDER_KEY, stackConfig } from "./support/stack.ts";
 import {
@@ -416,12 +417,15 @@ describe("a reply cut off by a crash before LINE took it, and retried by the par
     emulator.failNext(REPLY, { status: 500, delayMs: 3_000 });
     const pending = post(talkgate, body);
     const deadline = Date.now() + 5_000;
-    const claimed = () =>
-      talkgate.query<{ n: number }>(
-        "SELECT count(*) AS n FROM sends WHERE serial_number = ? AND attempt_method = 'reply'",
-        "cut-reply-3",
+    // The send's row says it has claimed the reply token (no API shows a send under way).
+    const claimed = async () =>
+      (
+        await talkgate.query<{ n: number }>(
+          "SELECT count(*) AS n FROM sends WHERE serial_number = $1 AND attempt_method = 'reply'",
+          "cut-reply-3",
+        )
       )[0]?.n === 1;
-    while (!claimed() && Date.now() < deadline) await sleep(10);
+    while (!(await claimed()) && Date.now() < deadline) await sleep(10);
     await sleep(100);
     await talkgate.killAndRestart();
     emulator.clearFaults();
@@ -442,6 +446,9 @@ describe("a reply cut off by a crash before LINE took it, and retried by the par
 
 test("after a restart, a send cut off by the crash is taken up at once, not answered -423", {
   timeout: 30_000,
+  // One process owns a SQLite file, so opening it voids the sends its earlier run left in progress; on PostgreSQL
+  // another instance may still be sending it, and it is taken up after send.staleAfterMs (the cases above).
+  skip: TEST_DATABASE === "postgres" && "a restart voids sends in progress only for SQLite's single process",
 }, async (t) => {
   const port = await freePort();
   const emulator = await startEmulator(port);

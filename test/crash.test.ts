@@ -11,6 +11,8 @@ import * as ev from "../emulator/events.ts";
 import { startLineEmulator } from "../emulator/line-emulator.ts";
 import { startPartnerSink } from "../emulator/partner-sink.ts";
 import type { PartnerPayload } from "../src/core/partner-payload.ts";
+import { TEST_DATABASE } from "./support/database.ts";
+import { deliveriesByState, waitingDeliveries } from "./support/deliveries.ts";
 import { sleep } from "./support/partner-api.ts";
 import {
   ACCESS_TOKEN,
@@ -29,6 +31,13 @@ const KILLS = 5;
 const MAX_EVENTS_PER_BODY = 4;
 const LOAD_DEADLINE_MS = 45_000;
 const DRAIN_DEADLINE_MS = 30_000;
+// On PostgreSQL a killed instance's leases hold its conversations and downloads until they expire (SPEC §9: no
+// instance can tell that another is dead); short leases let the restarted talkgate carry on within the deadlines.
+// SQLite voids them when its one process opens the file.
+const LEASES =
+  TEST_DATABASE === "postgres"
+    ? { delivery: { timeoutMs: 1_000, leaseMs: 4_000 }, media: { leaseMs: 8_000 } }
+    : { delivery: {}, media: {} };
 
 interface Conversation {
   key: string;
@@ -95,7 +104,12 @@ test("SIGKILL again and again under load: nothing acknowledged lost, order and s
     if (partnerRequests % 40 === 0) return { status: 503 };
     return { status: 200, delayMs: partnerRequests % 5 };
   });
-  const talkgate = await startTalkgateProcess(stackConfig(emulator.url, sink.url), port);
+  const talkgate = await startTalkgateProcess(
+    stackConfig(emulator.url, sink.url, {
+      config: { delivery: { initialBackoffMs: 50, maxBackoffMs: 200, pollMs: 100, ...LEASES.delivery } },
+    }),
+    port,
+  );
   t.after(() => printOutputIfFailed(t, talkgate));
 
   const conversations = Array.from({ length: CONVERSATIONS }, (_, c) => conversation(c));
@@ -167,10 +181,8 @@ test("SIGKILL again and again under load: nothing acknowledged lost, order and s
     // Let the outbox empty, so that every re-delivery is counted.
     const drainDeadline = Date.now() + DRAIN_DEADLINE_MS;
     while (Date.now() < drainDeadline) {
-      const [waiting] = talkgate.query<{ n: number }>(
-        "SELECT count(*) AS n FROM deliveries WHERE state IN ('pending', 'retrying')",
-      );
-      if (waiting?.n === 0) break;
+      const waiting = await waitingDeliveries(talkgate);
+      if (waiting.pending + waiting.retrying === 0) break;
       await sleep(50);
     }
     const elapsed = Date.now() - started;
@@ -211,12 +223,11 @@ test("SIGKILL again and again under load: nothing acknowledged lost, order and s
       for (let i = 1; i < timestamps.length; i++)
         if ((timestamps[i] as number) < (timestamps[i - 1] as number)) orderViolations++;
     }
-    const [stored] = talkgate.query<{ events: number; serials: number }>(
+    // Every event stored, relayed or not (no API lists events that are not relayed).
+    const [stored] = await talkgate.query<{ events: number; serials: number }>(
       "SELECT count(*) AS events, count(DISTINCT serial_number) AS serials FROM events",
     );
-    const states = talkgate
-      .query<{ state: string; n: number }>("SELECT state, count(*) AS n FROM deliveries GROUP BY state")
-      .map(({ state, n }) => ({ state, n }));
+    const states = Object.entries(await deliveriesByState(talkgate)).map(([state, n]) => ({ state, n }));
 
     console.log(
       [
@@ -275,7 +286,12 @@ test("SIGKILL in the middle of attachment downloads: no truncated attachment is 
   const sink = await startPartnerSink();
   const talkgate = await startTalkgateProcess(
     stackConfig(emulator.url, sink.url, {
-      config: { media: { initialBackoffMs: 50, maxBackoffMs: 200, pollMs: 50 } },
+      config: {
+        delivery: { initialBackoffMs: 50, maxBackoffMs: 200, pollMs: 100, ...LEASES.delivery },
+        media: { initialBackoffMs: 50, maxBackoffMs: 200, pollMs: 50, ...LEASES.media },
+        // The partner polls all along: its calls must not run into the per-key rate limit.
+        partnerApi: { rateLimitMax: 1_000_000 },
+      },
     }),
     port,
   );
@@ -320,10 +336,13 @@ test("SIGKILL in the middle of attachment downloads: no truncated attachment is 
       attachments.map((a) => a.event),
     );
     assert.equal(result.status, 200, result.body);
+    // The partner learns them only once each attachment is stored; its polls start before.
     const serialOf = new Map(
-      talkgate
-        .query<{ message_id: string; serial_number: string }>("SELECT message_id, serial_number FROM events")
-        .map((row) => [row.message_id, row.serial_number]),
+      (
+        await talkgate.query<{ message_id: string; serial_number: string }>(
+          "SELECT message_id, serial_number FROM events",
+        )
+      ).map((row) => [row.message_id, row.serial_number]),
     );
     // A partner polls every attachment all along: whatever it is told, a 200 must be the whole content.
     const poller = (async () => {
@@ -345,9 +364,10 @@ test("SIGKILL in the middle of attachment downloads: no truncated attachment is 
       await talkgate.killAndRestart();
     }
     const deadline = Date.now() + 30_000;
-    const stored = () =>
-      talkgate.query<{ n: number }>("SELECT count(*) AS n FROM media WHERE state = 'stored'")[0]?.n ?? 0;
-    while (stored() < attachments.length && Date.now() < deadline) await sleep(50);
+    const stored = async () =>
+      (await talkgate.query<{ n: number }>("SELECT count(*) AS n FROM media WHERE state = 'stored'"))[0]?.n ??
+      0;
+    while ((await stored()) < attachments.length && Date.now() < deadline) await sleep(50);
     await sink.waitFor((accepted) => accepted.length >= attachments.length, 10_000);
     polling = false;
     await poller;
@@ -364,8 +384,18 @@ test("SIGKILL in the middle of attachment downloads: no truncated attachment is 
       )
         byteExact++;
     }
+    // Files still being written: in mediaDir/.incoming, or on PostgreSQL rows of `files` named .incoming/….
     const incoming = join(talkgate.dir, "media", ".incoming");
-    const partialFiles = existsSync(incoming) ? readdirSync(incoming).length : 0;
+    const partialFiles =
+      TEST_DATABASE === "postgres"
+        ? ((
+            await talkgate.query<{ n: number }>(
+              "SELECT count(*) AS n FROM files WHERE starts_with(name, '.incoming/')",
+            )
+          )[0]?.n ?? 0)
+        : existsSync(incoming)
+          ? readdirSync(incoming).length
+          : 0;
     const requests = attachments.map((a) => emulator.contentRequests(a.id));
     const totalBytes = attachments.reduce((sum, a) => sum + a.size, 0);
 

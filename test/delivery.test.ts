@@ -1,29 +1,16 @@
 // Delivery (SPEC §4): retries with backoff, strict order per conversation, others not blocked, dead after the limit.
 import assert from "node:assert/strict";
-import { DatabaseSync } from "node:sqlite";
 import { afterEach, describe, test } from "node:test";
 import * as ev from "../emulator/events.ts";
 import type { PartnerPayload } from "../src/core/partner-payload.ts";
-import { SENDER_KEY, type Stack, type StackOptions, sqlitePath, startStack } from "./support/stack.ts";
+import { eventually, listDeliveries } from "./support/deliveries.ts";
+import { SENDER_KEY, type Stack, type StackOptions, startStack } from "./support/stack.ts";
 
 const texts = (payloads: readonly unknown[], userId: string) =>
   (payloads as PartnerPayload[]).filter((p) => p.user_key === userId).map((p) => p.content.text);
 
-function deliveryRows(stack: Stack) {
-  const db = new DatabaseSync(sqlitePath(stack.config), { readOnly: true });
-  try {
-    return db
-      .prepare("SELECT state, attempts, last_status, last_error FROM deliveries ORDER BY event_id")
-      .all() as Array<{
-      state: string;
-      attempts: number;
-      last_status: number | null;
-      last_error: string | null;
-    }>;
-  } finally {
-    db.close();
-  }
-}
+/** The stack's deliveries, in the order their events were stored (GET /line/deliveries). */
+const deliveryRows = (stack: Stack) => listDeliveries(stack.talkgate);
 
 describe("delivery to the partner", () => {
   let stack: Stack | undefined;
@@ -110,9 +97,9 @@ describe("delivery to the partner", () => {
     let slow = 1;
     s.sink.respondWith(() => (slow-- > 0 ? { status: 200, delayMs: 1_000 } : undefined));
     await s.emulator.sendWebhook(SENDER_KEY, [ev.textEvent(ev.userSource(ev.randomUserId()), "patience")]);
-    await waitUntil(() => deliveryRows(s)[0]?.state === "delivered");
+    await waitUntil(async () => (await deliveryRows(s))[0]?.state === "delivered");
     assert.equal(
-      deliveryRows(s)[0]?.attempts,
+      (await deliveryRows(s))[0]?.attempts,
       2,
       "the slow answer counted as a failure, the retry as the ack",
     );
@@ -124,8 +111,8 @@ describe("delivery to the partner", () => {
     });
     s.sink.respondWith((request) => (request.path.startsWith("/line") ? { status: 302 } : undefined));
     await s.emulator.sendWebhook(SENDER_KEY, [ev.textEvent(ev.userSource(ev.randomUserId()), "moved")]);
-    await waitUntil(() => deliveryRows(s).at(-1)?.state === "dead");
-    assert.equal(deliveryRows(s).at(-1)?.last_status, 302);
+    await waitUntil(async () => (await deliveryRows(s)).at(-1)?.state === "dead");
+    assert.equal((await deliveryRows(s)).at(-1)?.last_status, 302);
     assert.ok(s.sink.received.every((r) => r.path === "/line/message"));
   });
 
@@ -142,9 +129,9 @@ describe("delivery to the partner", () => {
       ev.textEvent(ev.userSource(user), "doomed", { timestamp: t }),
       ev.textEvent(ev.userSource(user), "next", { timestamp: t + 1 }),
     ]);
-    await waitUntil(() => deliveryRows(s)[1]?.state === "delivered");
+    await waitUntil(async () => (await deliveryRows(s))[1]?.state === "delivered");
     assert.deepEqual(texts(s.sink.accepted, user), ["next"]);
-    const [doomed] = deliveryRows(s);
+    const [doomed] = await deliveryRows(s);
     assert.equal(doomed?.state, "dead");
     assert.equal(doomed?.last_status, 503);
     assert.ok((doomed?.attempts ?? 0) >= 2);
@@ -155,9 +142,9 @@ describe("delivery to the partner", () => {
     await s.emulator.sendWebhook(SENDER_KEY, [
       ev.textEvent(ev.userSource(ev.randomUserId()), "to 127.0.0.1"),
     ]);
-    await waitUntil(() => (deliveryRows(s)[0]?.attempts ?? 0) >= 1);
+    await waitUntil(async () => ((await deliveryRows(s))[0]?.attempts ?? 0) >= 1);
     assert.equal(s.sink.received.length, 0);
-    assert.equal(deliveryRows(s)[0]?.last_error, "destination is a private address");
+    assert.equal((await deliveryRows(s))[0]?.last_error, "destination is a private address");
   });
 
   test("a partner failing for a while is paused, not hammered, and resumes by itself when it answers", async () => {
@@ -187,7 +174,7 @@ describe("delivery to the partner", () => {
     down = false;
     const accepted = await s.sink.waitFor((a) => a.length === users.length);
     assert.equal(new Set(accepted.map((p) => (p as PartnerPayload).user_key)).size, users.length);
-    await waitUntil(() => deliveryRows(s).every((row) => row.state === "delivered"));
+    await waitUntil(async () => (await deliveryRows(s)).every((row) => row.state === "delivered"));
   });
 
   test("a restart resumes pending deliveries", async () => {
@@ -207,10 +194,5 @@ describe("delivery to the partner", () => {
   });
 });
 
-async function waitUntil(condition: () => boolean, timeoutMs = 10_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!condition()) {
-    if (Date.now() > deadline) throw new Error("condition not reached in time");
-    await new Promise((resolve) => setTimeout(resolve, 20));
-  }
-}
+const waitUntil = (condition: () => boolean | Promise<boolean>, timeoutMs = 10_000) =>
+  eventually("the deliveries' condition", condition, timeoutMs);

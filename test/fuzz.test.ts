@@ -10,7 +10,6 @@ import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { connect } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { DatabaseSync } from "node:sqlite";
 import { Writable } from "node:stream";
 import { after, before, describe, test } from "node:test";
 import pino from "pino";
@@ -24,6 +23,9 @@ import { FORWARDABLE_EVENT_TYPES, type PartnerPayload } from "../src/core/partne
 import { lineSignature } from "../src/core/signature.ts";
 import { startTalkgate } from "../src/main.ts";
 import { answerProblem } from "./support/check-answers.ts";
+import { testDatabaseUrl } from "./support/database.ts";
+import { type Delivery, listDeliveries, waitingDeliveries } from "./support/deliveries.ts";
+import { readRows } from "./support/read-rows.ts";
 import {
   ACCESS_TOKEN,
   API_KEY,
@@ -33,7 +35,6 @@ import {
   SENDER_KEY,
   SIGNING_SECRET,
   type Stack,
-  sqlitePath,
   stackConfig,
   startStack,
 } from "./support/stack.ts";
@@ -989,6 +990,7 @@ async function startFuzzStack() {
     // Thousands of calls with one key: lift the per-key rate limit (tested in security.test.ts).
     config: "partnerApi" in DEFAULTS ? { partnerApi: { rateLimitMax: 10_000_000 } } : {},
   });
+  raw.database = await testDatabaseUrl(dir);
   const config = parseConfig(raw, { baseDir: dir });
   const logs: Array<{
     level: number;
@@ -1009,7 +1011,6 @@ async function startFuzzStack() {
     url: talkgate.url,
     emulator,
     sink,
-    database: sqlitePath(config),
     logs,
     async close() {
       await talkgate.close();
@@ -1146,14 +1147,14 @@ describe("hostile inputs, one by one", () => {
       .catch(() => {
         relayed = false;
       });
-    const db = new DatabaseSync(sqlitePath(stack.config), { readOnly: true });
+    // Every event's serial number, relayed or not (no API lists the events that are not relayed).
     const serials = (
-      db.prepare("SELECT serial_number FROM events").all() as Array<{ serial_number: string }>
+      await readRows<{ serial_number: string }>(stack.config.database, "SELECT serial_number FROM events")
     ).map((row) => row.serial_number);
-    const failures = db
-      .prepare("SELECT last_error, count(*) AS n FROM deliveries WHERE state != 'delivered' GROUP BY 1")
-      .all();
-    db.close();
+    const failures = countBy(
+      (await listDeliveries(stack.talkgate)).filter((d) => d.state !== "delivered"),
+      (d) => String(d.last_error),
+    );
     const unsafe = serials.filter((serial) => !/^[\x21-\x7e]{1,30}$/.test(serial));
     assert.ok(
       relayed,
@@ -1216,26 +1217,24 @@ describe("fuzzing: hostile input gets a clean answer, and talkgate keeps working
 
     // The fuzzing queued a few thousand deliveries; how fast they go depends on the machine. Wait for
     // every one of them (a fixed amount of work); the time limit only stops a wedged outbox hanging the run.
-    const db = new DatabaseSync(stack.database, { readOnly: true });
-    const waitingCount = db.prepare(
-      "SELECT count(*) AS n FROM deliveries WHERE state IN ('pending', 'retrying')",
-    );
-    const backlog = () => Number((waitingCount.get() as { n: number }).n);
-    const before = backlog();
+    const backlog = async () => {
+      const waiting = await waitingDeliveries(stack.url);
+      return waiting.pending + waiting.retrying;
+    };
+    const before = await backlog();
     const drainStarted = performance.now();
-    while (backlog() > 0 && performance.now() - drainStarted < DRAIN_SAFETY_MS) {
+    while ((await backlog()) > 0 && performance.now() - drainStarted < DRAIN_SAFETY_MS) {
       await new Promise((resolve) => setTimeout(resolve, 100));
     }
-    const left = backlog();
+    const left = await backlog();
     t.diagnostic(
       `backlog after the fuzzing: ${before} deliveries, ${left} left after ${((performance.now() - drainStarted) / 1000).toFixed(1)} s`,
     );
-    const waiting = db
-      .prepare(
-        `SELECT state, (next_attempt_at > ?) AS later, count(*) AS n, min(last_error) AS error
-           FROM deliveries WHERE state IN ('pending', 'retrying') GROUP BY 1, 2`,
-      )
-      .all(Date.now());
+    const now = Date.now();
+    const waiting = countBy(
+      (await everyDelivery(stack.url)).filter((d) => d.state === "pending" || d.state === "retrying"),
+      (d) => `${d.state}${d.next_attempt_at > now ? " later" : ""}: ${d.last_error}`,
+    );
     assert.equal(
       left,
       0,
@@ -1260,11 +1259,13 @@ describe("fuzzing: hostile input gets a clean answer, and talkgate keeps working
         relayed = false;
       });
 
-    const deliveries = db
-      .prepare("SELECT state, count(*) AS n FROM deliveries GROUP BY state ORDER BY state")
-      .all() as Array<{ state: string; n: number }>;
-    db.close();
-    t.diagnostic(`deliveries by state: ${deliveries.map((row) => `${row.state}: ${row.n}`).join(", ")}`);
+    const deliveries = countBy(await everyDelivery(stack.url), (d) => d.state);
+    t.diagnostic(
+      `deliveries by state: ${Object.entries(deliveries)
+        .sort()
+        .map(([state, n]) => `${state}: ${n}`)
+        .join(", ")}`,
+    );
     // Warnings and errors talkgate logged, by message (5xx answers are logged as http:error too).
     const logged = new Map<string, number>();
     for (const line of stack.logs) {
@@ -1295,6 +1296,18 @@ describe("fuzzing: hostile input gets a clean answer, and talkgate keeps working
     }
   });
 });
+
+/** How many of `items` have each key. */
+function countBy<T>(items: readonly T[], key: (item: T) => string): Record<string, number> {
+  const counts: Record<string, number> = {};
+  for (const item of items) counts[key(item)] = (counts[key(item)] ?? 0) + 1;
+  return counts;
+}
+
+/** The deliveries of both partners' channels. */
+async function everyDelivery(url: string): Promise<Delivery[]> {
+  return [...(await listDeliveries(url)), ...(await listDeliveries(url, {}, OTHER_API_KEY))];
+}
 
 function parseObject(text: string): Record<string, unknown> | undefined {
   try {

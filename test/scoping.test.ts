@@ -2,18 +2,19 @@
 // a sender_key, called with another partner's valid key for a channel that exists (and data that exists),
 // answers 404 -406 exactly as for a channel that does not exist, and changes nothing.
 import assert from "node:assert/strict";
-import { DatabaseSync } from "node:sqlite";
 import { after, before, describe, test } from "node:test";
 import * as ev from "../emulator/events.ts";
 import type { PartnerPayload } from "../src/core/partner-payload.ts";
-import { serial, until } from "./support/partner-api.ts";
+import { TEST_DATABASE } from "./support/database.ts";
+import { eventually, listDeliveries } from "./support/deliveries.ts";
+import { serial } from "./support/partner-api.ts";
+import { readCount, readRows } from "./support/read-rows.ts";
 import {
   API_KEY,
   OTHER_API_KEY,
   OTHER_SENDER_KEY,
   SENDER_KEY,
   type Stack,
-  sqlitePath,
   startStack,
 } from "./support/stack.ts";
 
@@ -58,7 +59,7 @@ describe("another partner's key reaches nothing of a channel", () => {
     serials.image = serialOf(image.message.id);
     serials.text = serialOf(text.message.id);
     // The partner has them; talkgate records that a moment after the partner's answer.
-    await until("the deliveries recorded as delivered", () => undelivered() === 0, 10_000);
+    await eventually("the deliveries recorded as delivered", async () => (await undelivered()) === 0);
     // The partner's own key sees the data: long text and attachment are there (the image was relayed once
     // its content was stored, so nothing is still under way in the background).
     const own = await call(
@@ -90,34 +91,41 @@ describe("another partner's key reaches nothing of a channel", () => {
     };
   }
 
-  function undelivered(): number {
-    const db = new DatabaseSync(sqlitePath(stack.config), { readOnly: true });
-    try {
-      const row = db.prepare("SELECT count(*) AS n FROM deliveries WHERE state <> 'delivered'").get();
-      return Number((row as { n: number }).n);
-    } finally {
-      db.close();
-    }
+  /** Deliveries not (yet) recorded as delivered, of every channel (each key sees its own partner's). */
+  async function undelivered(): Promise<number> {
+    const all = [
+      ...(await listDeliveries(stack.talkgate)),
+      ...(await listDeliveries(stack.talkgate, {}, OTHER_API_KEY)),
+    ];
+    return all.filter((delivery) => delivery.state !== "delivered").length;
   }
 
-  /** Everything a call could change: talkgate's tables, and what LINE and the partner were asked. */
-  function snapshot() {
-    const db = new DatabaseSync(sqlitePath(stack.config), { readOnly: true });
-    try {
-      const table = (name: string) => db.prepare(`SELECT * FROM ${name} ORDER BY 1, 2`).all();
-      return {
-        sends: table("sends"),
-        deliveries: table("deliveries"),
-        directory: table("user_directory"),
-        conversations: table("conversations"),
-        events: table("events").length,
-        lineCalls: stack.emulator.calls.length,
-        lineSent: stack.emulator.sent.length,
-        partnerRequests: stack.sink.received.length,
-      };
-    } finally {
-      db.close();
-    }
+  /**
+   * Everything a call could change: talkgate's rows (sends, deliveries, the user directory, what sending needs of
+   * each conversation: its mode and reply token with the send that claimed it), and what LINE and the partner were
+   * asked. Rows, because no API shows sends or reply tokens.
+   */
+  async function snapshot() {
+    const { database } = stack.config;
+    const table = (sql: string) => readRows<Record<string, unknown>>(database, sql);
+    return {
+      sends: await table("SELECT * FROM sends ORDER BY sender_key, serial_number"),
+      deliveries: await table(
+        TEST_DATABASE === "postgres"
+          ? `SELECT id, sender_key, conversation, partner_id, state, attempts, next_attempt_at, updated_at, last_status,
+               last_error FROM events WHERE state IS NOT NULL ORDER BY id`
+          : "SELECT * FROM deliveries ORDER BY event_id",
+      ),
+      directory: await table("SELECT * FROM user_directory ORDER BY sender_key, user_id"),
+      conversations: await table(
+        `SELECT sender_key, conversation, last_event_at, last_mode, reply_token, reply_token_at, reply_token_used_by
+         FROM conversations ORDER BY sender_key, conversation`,
+      ),
+      events: await readCount(database, "SELECT count(*) AS n FROM events"),
+      lineCalls: stack.emulator.calls.length,
+      lineSent: stack.emulator.sent.length,
+      partnerRequests: stack.sink.received.length,
+    };
   }
 
   // Each route with a request that its owner's key makes work (checked last: the data exists and the
@@ -203,9 +211,9 @@ describe("another partner's key reaches nothing of a channel", () => {
   for (const { name, route, undo } of routes) {
     test(`${name} with another partner's key: 404 -406 as for no such channel, and nothing changes`, async () => {
       const request = route();
-      const before = snapshot();
+      const before = await snapshot();
       const foreign = await call(request, SENDER_KEY, OTHER_API_KEY);
-      const after = snapshot();
+      const after = await snapshot();
       const unknown = await call(request, NO_SUCH_SENDER_KEY, OTHER_API_KEY);
 
       assert.equal(foreign.status, 404, `${foreign.status} ${foreign.text.slice(0, 200)}`);

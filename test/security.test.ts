@@ -4,7 +4,6 @@ import assert from "node:assert/strict";
 import { existsSync, mkdtempSync, readdirSync, rmSync, statSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, relative } from "node:path";
-import { DatabaseSync } from "node:sqlite";
 import { Readable, Writable } from "node:stream";
 import { after, before, describe, test } from "node:test";
 import { parse as parseDisposition } from "content-disposition";
@@ -17,7 +16,10 @@ import { parseConfig, type TalkgateConfig } from "../src/config/config.ts";
 import type { PartnerPayload } from "../src/core/partner-payload.ts";
 import { lineSignature } from "../src/core/signature.ts";
 import { startTalkgate } from "../src/main.ts";
+import { TEST_DATABASE, testDatabaseUrl } from "./support/database.ts";
+import { deliveriesByState } from "./support/deliveries.ts";
 import { png as pngImage } from "./support/media-fixtures.ts";
+import { readCount, readRows } from "./support/read-rows.ts";
 import {
   ACCESS_TOKEN,
   API_KEY,
@@ -25,7 +27,6 @@ import {
   OTHER_API_KEY,
   SENDER_KEY,
   SIGNING_SECRET,
-  sqlitePath,
   stackConfig,
 } from "./support/stack.ts";
 
@@ -83,6 +84,7 @@ async function startSecurityStack(
   });
   if (options.partners) raw.partners = options.partners(sink.url, sink.port) as typeof raw.partners;
   if (options.channels) raw.channels = options.channels as typeof raw.channels;
+  raw.database = await testDatabaseUrl(dir);
   const config = parseConfig(raw, { baseDir: dir });
   const talkgate = await startTalkgate(config, { logger: options.logger ?? pino({ level: "silent" }) });
   for (const c of channels) {
@@ -165,20 +167,25 @@ function chunked(size: number, fill = 0x20): Readable {
   });
 }
 
-function rows<T>(stack: SecurityStack, sql: string, ...params: Array<string | number>): T[] {
-  const db = new DatabaseSync(sqlitePath(stack.config), { readOnly: true });
-  try {
-    return db.prepare(sql).all(...params) as T[];
-  } finally {
-    db.close();
-  }
+/** The attachment and upload files talkgate keeps: in mediaDir on SQLite, in the database on PostgreSQL. */
+async function mediaFiles(stack: SecurityStack): Promise<string[]> {
+  if (TEST_DATABASE === "sqlite") return filesUnder(stack.config.mediaDir);
+  const names = await readRows<{ name: string }>(
+    stack.config.database,
+    "SELECT name FROM files ORDER BY name",
+  );
+  return names.map((row) => row.name);
 }
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
-async function until(what: string, check: () => boolean, timeoutMs = 10_000): Promise<void> {
+async function until(
+  what: string,
+  check: () => boolean | Promise<boolean>,
+  timeoutMs = 10_000,
+): Promise<void> {
   const deadline = Date.now() + timeoutMs;
-  while (!check()) {
+  while (!(await check())) {
     if (Date.now() > deadline) assert.fail(`timed out waiting for ${what}`);
     await sleep(25);
   }
@@ -192,10 +199,11 @@ describe("request body limits, everywhere", () => {
     stack = await startSecurityStack({ config: { partnerApi: { bodyLimitBytes: PARTNER_LIMIT } } });
   });
   after(() => stack.close());
-  const countEvents = () => rows<{ n: number }>(stack, "SELECT count(*) AS n FROM events")[0]?.n;
+  // Every event stored, relayed or not.
+  const countEvents = () => readCount(stack.config.database, "SELECT count(*) AS n FROM events");
 
   test("a webhook over 2 MiB answers 413 -413, with or without Content-Length, and stores nothing", async () => {
-    const before = countEvents();
+    const before = await countEvents();
     const limit = stack.config.webhook.bodyLimitBytes;
     assert.equal(limit, 2 * 1024 * 1024);
     const body = Buffer.alloc(limit + 1, 0x20);
@@ -224,7 +232,7 @@ describe("request body limits, everywhere", () => {
       key: null,
     });
     assertRefused(atLimit, 401, "-412", "at the limit");
-    assert.equal(countEvents(), before);
+    assert.equal(await countEvents(), before);
   });
 
   test("a partner API JSON body over partnerApi.bodyLimitBytes answers 413 -413 on every JSON route", async () => {
@@ -253,7 +261,7 @@ describe("request body limits, everywhere", () => {
   test("uploads: more files than allowed answer 413 and leave no file behind (sizes: test/upload.test.ts)", async () => {
     // Files over LINE's size limits (an image over 10 MB → 413 -413) are covered in test/upload.test.ts.
     const png = pngImage();
-    const before = filesUnder(stack.config.mediaDir);
+    const before = await mediaFiles(stack);
     const form = new FormData();
     for (const field of ["file", "preview", "file"]) form.append(field, new Blob([png]), "a.png");
     const response = await fetch(`${stack.url}/line/media`, {
@@ -265,7 +273,7 @@ describe("request body limits, everywhere", () => {
     assert.equal(response.status, 413, JSON.stringify(answer));
     assert.equal(answer.code, "-413");
     // Not even the two parts stored before the third was refused.
-    assert.deepEqual(filesUnder(stack.config.mediaDir), before, "nothing stays behind");
+    assert.deepEqual(await mediaFiles(stack), before, "nothing stays behind");
   });
 });
 
@@ -336,13 +344,15 @@ describe("path traversal", () => {
       }
     }
 
-    // On disk: only talkgate's own names, under mediaDir/<sender_key>/; nothing anywhere else.
-    const media = filesUnder(stack.config.mediaDir);
+    // Stored: only talkgate's own names, under <sender_key>/ (of mediaDir, or in the database); nothing anywhere
+    // else (on PostgreSQL the data directory holds the name of the test's database).
+    const media = await mediaFiles(stack);
     assert.equal(media.length, HOSTILE_NAMES.length, media.join(", "));
     for (const file of media) assert.match(file, new RegExp(`^${SENDER_KEY}/\\d+-[0-9a-f]{8}$`), file);
     for (const file of filesUnder(stack.dir)) {
       assert.ok(
-        file.startsWith("media/") || /^talkgate\.db(-wal|-shm)?$/.test(file),
+        file.startsWith("media/") ||
+          (TEST_DATABASE === "sqlite" ? /^talkgate\.db(-wal|-shm)?$/ : /^database-url$/).test(file),
         `unexpected file ${file} in the data directory`,
       );
     }
@@ -510,14 +520,19 @@ describe("SSRF: deliveries never reach private, loopback or link-local addresses
       });
       assert.equal(answer.status, 200, answer.text);
     }
+    // By partner, and these partners have no API key: the deliveries' rows (on PostgreSQL, the events' rows).
     type Row = { partner_id: string; state: string; attempts: number; last_error: string | null };
     const read = () =>
-      rows<Row>(stack, "SELECT partner_id, state, attempts, last_error FROM deliveries ORDER BY partner_id");
-    await until("every delivery attempted", () => {
-      const all = read();
+      readRows<Row>(stack.config.database, {
+        sqlite: "SELECT partner_id, state, attempts, last_error FROM deliveries ORDER BY partner_id",
+        postgres: `SELECT partner_id, state, attempts, last_error FROM events WHERE state IS NOT NULL
+          ORDER BY partner_id`,
+      });
+    await until("every delivery attempted", async () => {
+      const all = await read();
       return all.length === ids.length + 1 && all.every((r) => r.attempts >= 1 || r.state === "delivered");
     });
-    const byPartner = new Map(read().map((r) => [r.partner_id, r]));
+    const byPartner = new Map((await read()).map((r) => [r.partner_id, r]));
     t.diagnostic(
       [...byPartner]
         .map(([id, r]) => `${id}: ${r.state}${r.last_error ? ` (${r.last_error})` : ""}`)
@@ -808,21 +823,10 @@ describe("a delivery that goes dead logs none of its message text, even at trace
       file,
     ];
     assert.equal((await emulator.sendWebhook(SENDER_KEY, events)).status, 200);
-    const states = () =>
-      rows<{ state: string; n: number }>(
-        stack,
-        "SELECT state, count(*) AS n FROM deliveries GROUP BY state ORDER BY state",
-      );
+    const states = () => deliveriesByState(stack.url);
     // A safety net only: each goes dead soon after MAX_AGE_MS.
-    await until(
-      "every delivery dead",
-      () => states()[0]?.state === "dead" && states()[0]?.n === events.length,
-      30_000,
-    );
-    assert.deepEqual(
-      states().map((row) => ({ ...row })),
-      [{ state: "dead", n: events.length }],
-    );
+    await until("every delivery dead", async () => (await states()).dead === events.length, 30_000);
+    assert.deepEqual(await states(), { dead: events.length });
     assert.ok(sink.received.length >= events.length, "every event reached the (failing) partner");
     assert.ok(
       sink.received.some((r) => r.raw.includes(TEXTS.text)),

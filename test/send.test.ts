@@ -188,7 +188,7 @@ describe("sending: reply, push, idempotency, failures", () => {
     const seen = sentTo(stack, user);
     assert.equal(seen.length, 1, "the user sees the message once");
     // The audit names the request that sent it (LINE's x-line-accepted-request-id).
-    const row = sendRow(stack, serialNumber);
+    const row = await sendRow(stack, serialNumber);
     assert.equal(row?.state, "sent");
     assert.equal(row?.line_request_id, seen[0]?.requestId);
   });
@@ -224,7 +224,7 @@ describe("sending: reply, push, idempotency, failures", () => {
     assert.equal(calls[0]?.headers["x-line-retry-key"], calls[1]?.headers["x-line-retry-key"]);
     const seen = sentTo(stack, user);
     assert.equal(seen.length, 1);
-    assert.equal(sendRow(stack, serialNumber)?.line_request_id, seen[0]?.requestId);
+    assert.equal((await sendRow(stack, serialNumber))?.line_request_id, seen[0]?.requestId);
   });
 
   test("LINE failing with 500 on every attempt answers code 500 after the retries; nothing sent", async () => {
@@ -236,7 +236,7 @@ describe("sending: reply, push, idempotency, failures", () => {
     assertError(answer, 500, "500");
     assert.deepEqual(paths(actionCalls(stack, mark)), Array(3).fill(`POST ${PUSH} 500`));
     assert.equal(sentTo(stack, user).length, 0);
-    assert.equal(sendRow(stack, serialNumber)?.state, "failed");
+    assert.equal((await sendRow(stack, serialNumber))?.state, "failed");
   });
 
   test("LINE's monthly limit (429) is passed through with LINE's message, not retried, nothing sent", async () => {
@@ -248,7 +248,7 @@ describe("sending: reply, push, idempotency, failures", () => {
     assertError(answer, 429, "429", /^You have reached your monthly limit\.$/);
     assert.deepEqual(paths(actionCalls(stack, mark)), [`POST ${PUSH} 429`]);
     assert.equal(sentTo(stack, user).length, 0);
-    const row = sendRow(stack, serialNumber);
+    const row = await sendRow(stack, serialNumber);
     assert.equal(row?.state, "failed");
     assert.equal(row?.error_code, "429");
   });
@@ -324,7 +324,7 @@ describe("sending: reply, push, idempotency, failures", () => {
     assertError(refused, 409, "-409", /standby/);
     assert.deepEqual(actionCalls(stack, mark), []);
     assert.equal(sentTo(stack, user).length, 0);
-    assert.equal(sendRow(stack, serialNumber)?.error_code, "-409");
+    assert.equal((await sendRow(stack, serialNumber))?.error_code, "-409");
 
     // The chat comes back (an active event): the same send now goes out, by reply with the new token.
     const back = await userSays(stack, ev.userSource(user), "back to the bot");
@@ -335,7 +335,7 @@ describe("sending: reply, push, idempotency, failures", () => {
     assert.equal(seen.length, 1);
     assert.equal(seen[0]?.replyToken, back.replyToken);
     assert.deepEqual(seen[0]?.messages, [text("answer")]);
-    assert.equal(sendRow(stack, serialNumber)?.state, "sent");
+    assert.equal((await sendRow(stack, serialNumber))?.state, "sent");
   });
 
   test("group and room targets: reply then push to the group's or room's id", async () => {
@@ -547,7 +547,7 @@ describe("sending: reply, push, idempotency, failures", () => {
     assertError(await send(stack, { ...body, sender_key: "9999999999" }, API_KEY), 404, "-406");
     assertError(await send(stack, { ...body, sender_key: OTHER_SENDER_KEY }, OTHER_API_KEY), 503, "-407");
     assert.deepEqual(actionCalls(stack, mark), []);
-    assert.equal(sendRow(stack, body.serial_number), undefined, "nothing recorded for a refused key");
+    assert.equal(await sendRow(stack, body.serial_number), undefined, "nothing recorded for a refused key");
   });
 
   test("every send is recorded for audit with LINE's request id", async () => {
@@ -564,7 +564,7 @@ describe("sending: reply, push, idempotency, failures", () => {
       });
       assert.equal(answer.status, 200, JSON.stringify(answer.body));
       const [call] = actionCalls(stack, mark);
-      const row = sendRow(stack, serialNumber);
+      const row = await sendRow(stack, serialNumber);
       assert.ok(row, `a sends row for ${serialNumber}`);
       assert.deepEqual(
         { ...row },
@@ -614,7 +614,7 @@ describe("sending: reply token age", () => {
       sentTo(stack, user).map((s) => s.method),
       ["push"],
     );
-    assert.equal(sendRow(stack, serialNumber)?.method, "push");
+    assert.equal((await sendRow(stack, serialNumber))?.method, "push");
   });
 
   test("a token older than send.replyTokenMaxAgeMs is not tried", async () => {
@@ -713,7 +713,7 @@ describe("sending: LINE unreachable", () => {
     });
     assertError(answer, 502, "-404", /unreachable/i);
     assert.equal(stack.emulator.sent.length, 0);
-    const row = sendRow(stack, serialNumber);
+    const row = await sendRow(stack, serialNumber);
     assert.equal(row?.state, "failed");
     assert.equal(row?.error_code, "-404");
   });

@@ -1,8 +1,8 @@
 // Calls talkgate's partner API as a partner would, and reads what LINE (the emulator) was asked to do.
 import assert from "node:assert/strict";
-import { DatabaseSync } from "node:sqlite";
 import type { RecordedCall } from "../../emulator/line-emulator.ts";
-import { API_KEY, SENDER_KEY, type Stack, sqlitePath } from "./stack.ts";
+import { readRows } from "./read-rows.ts";
+import { API_KEY, SENDER_KEY, type Stack } from "./stack.ts";
 
 /** A partner API answer: the HTTP status and the JSON body. */
 export interface ApiAnswer {
@@ -61,7 +61,7 @@ export function serial(prefix = "s"): string {
   return `${prefix}-${Date.now().toString(36)}-${serialCounter}`.slice(0, 30);
 }
 
-/** One row of the `sends` audit table, read through a separate read-only connection. */
+/** One row of the `sends` audit table. */
 export interface SendRow {
   sender_key: string;
   serial_number: string;
@@ -75,18 +75,16 @@ export interface SendRow {
   attempts: number;
 }
 
-export function sendRow(stack: Stack, serialNumber: string): SendRow | undefined {
-  const db = new DatabaseSync(sqlitePath(stack.config), { readOnly: true });
-  try {
-    return db
-      .prepare(
-        `SELECT sender_key, serial_number, partner_id, conversation, recipient, state, method, line_request_id,
-           error_code, attempts FROM sends WHERE sender_key = ? AND serial_number = ?`,
-      )
-      .get(SENDER_KEY, serialNumber) as SendRow | undefined;
-  } finally {
-    db.close();
-  }
+/** The send's audit row (no API shows it), read on a connection of its own. */
+export async function sendRow(stack: Stack, serialNumber: string): Promise<SendRow | undefined> {
+  const [row] = await readRows<SendRow>(
+    stack.config.database,
+    `SELECT sender_key, serial_number, partner_id, conversation, recipient, state, method, line_request_id,
+       error_code, attempts FROM sends WHERE sender_key = $1 AND serial_number = $2`,
+    SENDER_KEY,
+    serialNumber,
+  );
+  return row;
 }
 
 export const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));

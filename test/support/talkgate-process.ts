@@ -1,13 +1,14 @@
 // Runs `talkgate serve` as a child process on a fixed port, so tests can SIGKILL it and start it again on
-// the same database, as a crash and a supervisor's restart would (`onOutput` sees every line it writes). Its output is kept, not shown, unless a
-// test fails.
+// the same database (the one the suites run on: test/support/database.ts), as a crash and a supervisor's restart
+// would (`onOutput` sees every line it writes). Its output is kept, not shown, unless a test fails.
 import { type ChildProcess, spawn } from "node:child_process";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { createInterface } from "node:readline";
-import { DatabaseSync } from "node:sqlite";
+import { testDatabaseUrl } from "./database.ts";
+import { readRows, type Sql } from "./read-rows.ts";
 
 /** A loopback port that was free a moment ago, outside the range the system hands out for port 0. */
 export async function freePort(): Promise<number> {
@@ -34,8 +35,8 @@ export interface TalkgateProcess {
   readonly port: number;
   /** The data directory (config, SQLite file, media). */
   readonly dir: string;
-  /** The SQLite file. */
-  readonly databasePath: string;
+  /** Its `database`: `sqlite:<dir>/talkgate.db`, or its own PostgreSQL database. */
+  readonly database: string;
   /** How many times it was SIGKILLed. */
   readonly kills: number;
   /** For each restart, the ms from the SIGKILL to talkgate's next `talkgate:ready`. */
@@ -44,16 +45,15 @@ export interface TalkgateProcess {
   readonly output: readonly string[];
   /** SIGKILL (no shutdown of any kind), wait for the exit, start again; resolves once it is ready. */
   killAndRestart(): Promise<void>;
-  /** Runs `sql` on a read-only connection of its own (the store is in WAL mode: readers do not block it). */
-  query<T>(sql: string, ...params: Array<string | number>): T[];
+  /** Runs `sql` (parameters `$1`…; one per database where they differ) on a read-only connection of its own. */
+  query<T>(sql: Sql, ...params: Array<string | number>): Promise<T[]>;
   /** SIGKILLs it and removes the data directory. */
   close(): Promise<void>;
 }
 
 /**
- * Writes `config` (a raw configuration object; `listen` is set here) to a fresh data directory and
- * starts `talkgate serve` on it; resolves once talkgate logs `talkgate:ready`. The configuration's
- * `logLevel` must let `info` through.
+ * Writes `config` (a raw configuration object; `listen` and `database` are set here) to a fresh data directory
+ * and starts `talkgate serve` on it; resolves once talkgate logs `talkgate:ready`.
  */
 export async function startTalkgateProcess(
   config: Record<string, unknown>,
@@ -62,9 +62,13 @@ export async function startTalkgateProcess(
 ): Promise<TalkgateProcess> {
   const dir = mkdtempSync(join(tmpdir(), "talkgate-crash-"));
   const configPath = join(dir, "talkgate.config.json");
+  const database = await testDatabaseUrl(dir).catch((error: unknown) => {
+    rmSync(dir, { recursive: true, force: true });
+    throw error;
+  });
   writeFileSync(
     configPath,
-    JSON.stringify({ ...config, logLevel: "info", listen: { host: "127.0.0.1", port } }),
+    JSON.stringify({ ...config, database, logLevel: "info", listen: { host: "127.0.0.1", port } }),
   );
   const output: string[] = [];
   let runs = 1;
@@ -84,7 +88,7 @@ export async function startTalkgateProcess(
     url: `http://127.0.0.1:${port}`,
     port,
     dir,
-    databasePath: join(dir, "talkgate.db"),
+    database,
     get kills() {
       return kills;
     },
@@ -97,13 +101,8 @@ export async function startTalkgateProcess(
       child = await spawnTalkgate(configPath, output, ++runs, options.onOutput);
       restartMs.push(Date.now() - killedAt);
     },
-    query<T>(sql: string, ...params: Array<string | number>): T[] {
-      const db = new DatabaseSync(join(dir, "talkgate.db"), { readOnly: true });
-      try {
-        return db.prepare(sql).all(...params) as T[];
-      } finally {
-        db.close();
-      }
+    query<T>(sql: Sql, ...params: Array<string | number>): Promise<T[]> {
+      return readRows<T>(database, sql, ...params);
     },
     async close() {
       await killChild();
