@@ -280,6 +280,7 @@ describe("one talkgate per SQLite file", () => {
     first = await startTalkgateProcess(
       stackConfig("http://127.0.0.1:1", "http://127.0.0.1:1"),
       await freePort(),
+      { database: "sqlite:./talkgate.db" }, // one process per SQLite file is what this is about
     );
     // The same database (sqlite:./talkgate.db beside the configuration), another port.
     const second = join(first.dir, "second.config.json");
@@ -291,12 +292,18 @@ describe("one talkgate per SQLite file", () => {
       }),
     );
     const inUse = new RegExp(
-      `^talkgate: the database ${first.databasePath.replaceAll(".", "\\.")} is in use by another talkgate process \\(`,
+      `^talkgate: the database ${join(first.dir, "talkgate.db").replaceAll(".", "\\.")} is in use by another talkgate process \\(`,
     );
     assertOneLine(await talkgate(["serve", "--config", second]), 1, inUse);
     assertOneLine(await talkgate(["migrate", "--config", second]), 1, inUse);
     assert.equal((await fetch(`${first.url}/healthz`)).status, 200, "the first one still serves");
-    assert.equal(first.query("SELECT count(*) AS n FROM events").length, 1, "its file is readable meanwhile");
+    const reader = new DatabaseSync(join(first.dir, "talkgate.db"), { readOnly: true });
+    assert.equal(
+      reader.prepare("SELECT count(*) AS n FROM events").all().length,
+      1,
+      "its file is readable meanwhile",
+    );
+    reader.close();
 
     // No shutdown of any kind: the OS drops the lock with the process, so the restart is not refused.
     await first.killAndRestart();

@@ -54,13 +54,16 @@ export async function startCluster(
   });
   const sink = await startPartnerSink({ signingSecret: SIGNING_SECRET });
   if (options.partnerRespond) sink.respondWith(options.partnerRespond);
-  const config = stackConfig(emulator.url, sink.url, { config: { database, ...CLUSTER_SETTINGS } });
+  const config = stackConfig(emulator.url, sink.url, { config: CLUSTER_SETTINGS });
   const instances: TalkgateProcess[] = [];
   try {
     // One after the other: the first applies the migrations, the others find them applied.
     for (const [i, port] of ports.entries())
       instances.push(
-        await startTalkgateProcess(config, port, { onOutput: (line) => options.onOutput?.(i, line) }),
+        await startTalkgateProcess(config, port, {
+          database,
+          onOutput: (line) => options.onOutput?.(i, line),
+        }),
       );
   } catch (error) {
     await Promise.all(instances.map((instance) => instance.close()));

@@ -53,16 +53,17 @@ export interface TalkgateProcess {
 
 /**
  * Writes `config` (a raw configuration object; `listen` and `database` are set here) to a fresh data directory
- * and starts `talkgate serve` on it; resolves once talkgate logs `talkgate:ready`.
+ * and starts `talkgate serve` on it; resolves once talkgate logs `talkgate:ready`. Its database is the suites'
+ * (a new one in the directory) unless `options.database` names one (e.g. the database a cluster shares).
  */
 export async function startTalkgateProcess(
   config: Record<string, unknown>,
   port: number,
-  options: { onOutput?: (line: string) => void } = {},
+  options: { onOutput?: (line: string) => void; database?: string } = {},
 ): Promise<TalkgateProcess> {
   const dir = mkdtempSync(join(tmpdir(), "talkgate-crash-"));
   const configPath = join(dir, "talkgate.config.json");
-  const database = await testDatabaseUrl(dir).catch((error: unknown) => {
+  const database = await Promise.resolve(options.database ?? testDatabaseUrl(dir)).catch((error: unknown) => {
     rmSync(dir, { recursive: true, force: true });
     throw error;
   });
