@@ -384,18 +384,23 @@ test("SIGKILL in the middle of attachment downloads: no truncated attachment is 
       )
         byteExact++;
     }
-    // Files still being written: in mediaDir/.incoming, or on PostgreSQL rows of `files` named .incoming/….
+    // Files still being written: in mediaDir/.incoming (emptied when the one process starts), or on PostgreSQL
+    // rows of `files` named .incoming/… (another instance may still be writing one: they go once older than
+    // media.leaseMs, at a start or the hourly prune). There, a last restart after the lease shows them gone.
     const incoming = join(talkgate.dir, "media", ".incoming");
-    const partialFiles =
-      TEST_DATABASE === "postgres"
-        ? ((
-            await talkgate.query<{ n: number }>(
-              "SELECT count(*) AS n FROM files WHERE starts_with(name, '.incoming/')",
-            )
-          )[0]?.n ?? 0)
-        : existsSync(incoming)
-          ? readdirSync(incoming).length
-          : 0;
+    const partialRows = async () =>
+      (
+        await talkgate.query<{ n: number }>(
+          "SELECT count(*) AS n FROM files WHERE starts_with(name, '.incoming/')",
+        )
+      )[0]?.n ?? 0;
+    let partialFiles: number;
+    if (TEST_DATABASE === "postgres") {
+      await sleep(LEASES.media.leaseMs ?? 0);
+      await talkgate.killAndRestart();
+      const deadline = Date.now() + 10_000;
+      while ((partialFiles = await partialRows()) > 0 && Date.now() < deadline) await sleep(50);
+    } else partialFiles = existsSync(incoming) ? readdirSync(incoming).length : 0;
     const requests = attachments.map((a) => emulator.contentRequests(a.id));
     const totalBytes = attachments.reduce((sum, a) => sum + a.size, 0);
 

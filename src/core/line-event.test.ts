@@ -200,6 +200,23 @@ test("readEventFacts: an empty webhookEventId falls back to the hash", () => {
   );
 });
 
+test("readEventFacts: text no store can hold counts as absent, a timestamp that is no safe integer as missing", () => {
+  for (const bad of ["U\u0000\u0000", "U\ud800lone", "\udc00"]) {
+    const facts = readEventFacts(message({ type: "user", userId: bad }, { webhookEventId: bad }), 7);
+    assert.equal(facts.userId, null, JSON.stringify(bad));
+    assert.equal(facts.conversation, "channel");
+    assert.match(facts.key, /^sha256:/);
+  }
+  const paired = "U\ud83d\ude00"; // a surrogate pair (an emoji) is well-formed
+  assert.equal(readEventFacts(message({ type: "user", userId: paired }), 7).userId, paired);
+  for (const timestamp of [1.5, 1e30, -9.2e18, Number.NaN, "1700000000000"])
+    assert.equal(readEventFacts(message({ type: "user", userId: USER }, { timestamp }), 7).timestamp, 7);
+  assert.equal(
+    readEventFacts(message({ type: "user", userId: USER }, { timestamp: 1_700_000_000_000 }), 7).timestamp,
+    1_700_000_000_000,
+  );
+});
+
 const MESSAGE_ID_CASES: Array<{ name: string; event: Record<string, unknown>; messageId: string | null }> = [
   { name: "message", event: message({ type: "user", userId: USER }), messageId: "444573844083572737" },
   {

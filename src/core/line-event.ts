@@ -1,5 +1,6 @@
 // What talkgate reads from a LINE webhook event: tolerant of every shape, including ones LINE adds later.
 import { createHash } from "node:crypto";
+import { storableText } from "./storable-text.ts";
 
 /** The facts about one received event that storage, ordering and dedupe need. */
 export interface EventFacts {
@@ -50,8 +51,9 @@ export function asObject(value: unknown): JsonObject | null {
   return typeof value === "object" && value !== null && !Array.isArray(value) ? (value as JsonObject) : null;
 }
 
+// A field that is no usable string (empty, or text no store can hold: see storable-text.ts) counts as absent.
 function asString(value: unknown): string | null {
-  return typeof value === "string" && value.length > 0 ? value : null;
+  return typeof value === "string" && value.length > 0 && storableText(value) ? value : null;
 }
 
 /** Reads the facts of one event. Never throws: an unknown or malformed event still gets a key. */
@@ -76,7 +78,7 @@ export function readEventFacts(raw: unknown, receivedAt: number): EventFacts {
     key: asString(event.webhookEventId) ?? hashKey(raw),
     type: asString(event.type) ?? "unknown",
     mode: asString(event.mode) ?? "active",
-    timestamp: typeof timestamp === "number" && Number.isFinite(timestamp) ? timestamp : receivedAt,
+    timestamp: Number.isSafeInteger(timestamp) ? (timestamp as number) : receivedAt,
     conversation,
     userId,
     messageId: asString(message?.id) ?? asString(unsend?.messageId),

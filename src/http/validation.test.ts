@@ -2,7 +2,7 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
 import type { FastifySchemaValidationError } from "fastify";
-import { coerceQuery, formatSchemaErrors } from "./validation.ts";
+import { coerceQuery, formatSchemaErrors, unstorableText } from "./validation.ts";
 
 test("query strings become integers and booleans only when they are written as such", () => {
   const schema = { properties: { n: { type: "integer" }, b: { type: "boolean" }, s: { type: "string" } } };
@@ -76,4 +76,22 @@ test("schema errors name the field, say what is wrong in plain words, and are li
     ).message,
     "cursor: must be the next_cursor of the previous page",
   );
+});
+
+test("unstorableText names the first string with a NUL or an unpaired surrogate, nested at any depth", () => {
+  assert.equal(unstorableText({ serial_number: "a\u0000b" }, "query"), "query.serial_number");
+  assert.equal(
+    unstorableText(
+      {
+        messages: [
+          { type: "text", text: "ok" },
+          { type: "text", text: "\ud800" },
+        ],
+      },
+      "body",
+    ),
+    "body.messages[1].text",
+  );
+  assert.equal(unstorableText({ text: "한글 😀 \t\n" }, "body"), null);
+  assert.equal(unstorableText(undefined, "body"), null);
 });

@@ -2,6 +2,7 @@
 // query strings read strictly (an integer is digits, a boolean is true or false), every problem named by its field.
 import type { FastifyInstance, FastifySchemaValidationError, FastifyServerOptions } from "fastify";
 import { TalkgateError } from "../core/errors.ts";
+import { storableText } from "../core/storable-text.ts";
 
 /** Deepest nesting of a JSON body; far deeper than any real request (Flex Messages included). */
 export const MAX_BODY_DEPTH = 64;
@@ -31,7 +32,30 @@ export function installValidation(scope: FastifyInstance): void {
       coerceQuery(schema, request.query as Record<string, unknown>);
     if (isPlain(request.body) && nestedDeeper(request.body, MAX_BODY_DEPTH))
       throw new TalkgateError("-405", `body: nested more than ${MAX_BODY_DEPTH} levels deep`);
+    for (const [part, value] of [
+      ["path", request.params],
+      ["query", request.query],
+      ["body", request.body],
+    ] as const) {
+      const field = unstorableText(value, part);
+      if (field !== null)
+        throw new TalkgateError("-405", `${field}: contains a NUL character or an unpaired surrogate`);
+    }
   });
+}
+
+/**
+ * The path of the first string in `value` that no database can hold as text (a NUL character, or UTF-16 that
+ * is not well-formed Unicode), or null when there is none.
+ */
+export function unstorableText(value: unknown, path: string): string | null {
+  if (typeof value === "string") return storableText(value) ? null : path;
+  if (!isPlain(value)) return null;
+  for (const [key, inner] of Object.entries(value)) {
+    const found = unstorableText(inner, Array.isArray(value) ? `${path}[${key}]` : `${path}.${key}`);
+    if (found !== null) return found;
+  }
+  return null;
 }
 
 interface SchemaNode {

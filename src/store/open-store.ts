@@ -25,7 +25,9 @@ export async function openStore(
   );
   return {
     store,
-    files: config.mediaDirShared ? new DiskMediaFiles(config.mediaDir) : new DatabaseFiles(store.pool),
+    files: config.mediaDirShared
+      ? new DiskMediaFiles(config.mediaDir)
+      : new DatabaseFiles(store.pool, { staleIncomingMs: config.media.leaseMs }),
   };
 }
 

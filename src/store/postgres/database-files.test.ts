@@ -14,7 +14,7 @@ let files: DatabaseFiles;
 before(async () => {
   const url = await (await sharedPostgres()).createDatabase();
   store = await openPostgresStore(url, { poolSize: 2, connectTimeoutMs: 5_000, statementTimeoutMs: 5_000 });
-  files = new DatabaseFiles(store.pool);
+  files = new DatabaseFiles(store.pool, { staleIncomingMs: 60_000 });
 });
 after(() => store?.close());
 

@@ -8,15 +8,20 @@ import type { Pool } from "./connection.ts";
 
 /** Bytes per chunk row. */
 const CHUNK = 256 * 1024;
-/** A file still being written under this prefix for longer than this was cut off (a crash): pruned. */
-const STALE_INCOMING_MS = 60 * 60_000;
 
 /** {@link MediaFiles} in the `files` and `file_chunks` tables. */
 export class DatabaseFiles implements MediaFiles {
   readonly #pool: Pool;
 
-  constructor(pool: Pool) {
+  readonly #staleIncomingMs: number;
+
+  /**
+   * `staleIncomingMs`: a file still being written after this long was cut off (its instance died), and is
+   * removed by {@link prune} (`media.leaseMs`: by then another instance has taken the download over).
+   */
+  constructor(pool: Pool, options: { staleIncomingMs: number }) {
     this.#pool = pool;
+    this.#staleIncomingMs = options.staleIncomingMs;
   }
 
   async save(
@@ -59,7 +64,10 @@ export class DatabaseFiles implements MediaFiles {
       await pool.begin(async (tx) => {
         await tx`DELETE FROM file_chunks WHERE blob_id IN (SELECT blob_id FROM files WHERE name = ${name})`;
         await tx`DELETE FROM files WHERE name = ${name}`;
-        await tx`UPDATE files SET name = ${name}, size = ${size} WHERE name = ${incoming}`;
+        const renamed =
+          await tx`UPDATE files SET name = ${name}, size = ${size} WHERE name = ${incoming} RETURNING 1`;
+        // Pruned meanwhile (a download that outlived its lease was taken for one cut off): not saved.
+        if (renamed.length === 0) throw new Error(`${incoming} was removed before it was whole`);
       });
     } catch (error) {
       await this.remove(incoming).catch(() => {});
@@ -111,7 +119,7 @@ export class DatabaseFiles implements MediaFiles {
     const stale = await this.#pool<Array<{ name: string }>>`
       SELECT name FROM files
       WHERE (starts_with(name, ${`${dir}/`}) AND created_at < ${before})
-        OR (starts_with(name, '.incoming/') AND created_at < ${Date.now() - STALE_INCOMING_MS})`;
+        OR (starts_with(name, '.incoming/') AND created_at < ${Date.now() - this.#staleIncomingMs})`;
     for (const { name } of stale) await this.remove(name);
     return stale.filter(({ name }) => name.startsWith(`${dir}/`)).length;
   }

@@ -36,24 +36,33 @@ export function postgresEventLog(
   const queue: Pending[] = [];
   let running = false;
 
-  // One transaction at a time takes every webhook waiting: they share its commit.
+  // Stores `batch` in one transaction and answers each webhook; throws, answering none, if it fails.
+  const commit = async (batch: Pending[]) => {
+    const works = new Set<Work>();
+    const results = await commits.begin((tx) =>
+      ingestBatch(
+        tx,
+        batch.map((p) => p.request),
+        works,
+      ),
+    );
+    for (const [i, pending] of batch.entries()) pending.resolve(results[i] as IngestResult);
+    for (const work of works) signal(work);
+  };
+
+  // One transaction at a time takes every webhook waiting: they share its commit. Should the database refuse
+  // the data (SQLSTATE classes 22 and 23), each webhook is tried again alone, so that one that cannot be stored
+  // fails alone; a database that cannot be reached fails them all at once.
   const run = async () => {
     running = true;
     while (queue.length > 0) {
       const batch = queue.splice(0, MAX_BATCH);
       try {
-        const works = new Set<Work>();
-        const results = await commits.begin((tx) =>
-          ingestBatch(
-            tx,
-            batch.map((p) => p.request),
-            works,
-          ),
-        );
-        for (const [i, pending] of batch.entries()) pending.resolve(results[i] as IngestResult);
-        for (const work of works) signal(work);
+        await commit(batch);
       } catch (error) {
-        for (const pending of batch) pending.reject(error);
+        const refusedData = /^2[23]/.test(String((error as { code?: unknown }).code));
+        if (batch.length === 1 || !refusedData) for (const pending of batch) pending.reject(error);
+        else for (const pending of batch) await commit([pending]).catch(pending.reject);
       }
     }
     running = false;
