@@ -352,7 +352,7 @@ describe("path traversal", () => {
     for (const file of filesUnder(stack.dir)) {
       assert.ok(
         file.startsWith("media/") ||
-          (TEST_DATABASE === "sqlite" ? /^talkgate\.db(-wal|-shm)?$/ : /^database-url$/).test(file),
+          (TEST_DATABASE === "sqlite" ? /^talkgate\.db(-wal|-shm|-lock)?$/ : /^database-url$/).test(file),
         `unexpected file ${file} in the data directory`,
       );
     }
