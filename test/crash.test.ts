@@ -399,7 +399,11 @@ test("SIGKILL in the middle of attachment downloads: no truncated attachment is 
       await sleep(LEASES.media.leaseMs ?? 0);
       await talkgate.killAndRestart();
       const deadline = Date.now() + 10_000;
-      while ((partialFiles = await partialRows()) > 0 && Date.now() < deadline) await sleep(50);
+      partialFiles = await partialRows();
+      while (partialFiles > 0 && Date.now() < deadline) {
+        await sleep(50);
+        partialFiles = await partialRows();
+      }
     } else partialFiles = existsSync(incoming) ? readdirSync(incoming).length : 0;
     const requests = attachments.map((a) => emulator.contentRequests(a.id));
     const totalBytes = attachments.reduce((sum, a) => sum + a.size, 0);

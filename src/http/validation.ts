@@ -52,7 +52,8 @@ export function unstorableText(value: unknown, path: string): string | null {
   if (typeof value === "string") return storableText(value) ? null : path;
   // Parsed JSON, and the query and path objects (their parsers give them prototypes of their own); never bytes
   // or streams.
-  if (typeof value !== "object" || value === null || ArrayBuffer.isView(value) || "pipe" in value) return null;
+  if (typeof value !== "object" || value === null || ArrayBuffer.isView(value) || "pipe" in value)
+    return null;
   for (const [key, inner] of Object.entries(value)) {
     const found = unstorableText(inner, Array.isArray(value) ? `${path}[${key}]` : `${path}.${key}`);
     if (found !== null) return found;
