@@ -198,9 +198,8 @@ export class BenchPostgres {
             const was = before.calls.get(id);
             return { query, calls: calls - (was?.calls ?? 0), ms: ms - (was?.ms ?? 0) };
           });
-          // pg_stat_statements (15) counts a COMMIT only the first time a connection prepares it (postgres.js
-          // prepares every statement; a cached utility statement loses its query id), but counts every BEGIN
-          // (sent unprepared): each transaction's COMMIT is counted as one per BEGIN.
+          // pg_stat_statements (15) may count a COMMIT only once per connection (a cached utility statement loses
+          // its query id) but counts every BEGIN: each transaction's COMMIT is counted as one per BEGIN.
           const isCommit = (query: string) => /^\s*commit\s*$/i.test(query);
           const begins = counted.filter((s) => /^\s*begin\b/i.test(s.query)).reduce((n, s) => n + s.calls, 0);
           const byStatement = [

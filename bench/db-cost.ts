@@ -43,11 +43,10 @@ export function costSection(server: string, rows: readonly CostRow[], breakdown?
   lines.push(
     "",
     "- **statements (round trips)**: calls of talkgate's statements in `pg_stat_statements`, BEGIN and COMMIT " +
-      "included (COMMIT counted one per BEGIN: PostgreSQL 15's pg_stat_statements counts a COMMIT only the first " +
-      "time a connection prepares it, and postgres.js prepares every statement). Each is one client–server round trip: postgres.js sends every statement with its own Sync and " +
-      "the store awaits each statement of a transaction before the next; only statements of different tasks " +
-      "outside a transaction can share a trip (postgres.js pipelines them when all its connections are busy), " +
-      "so this is also the round trips per event, as an upper bound.",
+      "included (COMMIT counted one per BEGIN, as pg_stat_statements may not count every COMMIT). Each is one " +
+      "client–server round trip: node-postgres sends one statement at a time per connection and waits for its " +
+      "answer, and the store awaits each statement of a transaction before the next, so this is also the round " +
+      "trips per event.",
     "- **transactions**: `xact_commit` of the run's database (`pg_stat_database`). Intake stores every webhook " +
       "waiting in one transaction per instance (group commit), and a delivery attempt settles a whole claimed " +
       "batch of a conversation at once, so both fall as the load rises.",
