@@ -143,7 +143,16 @@ describe("faults", () => {
   describe("partner down for hours (simulated clock)", () => {
     // Retries as in production (1 s doubling, capped at 10 min, dead after 24 h), on a fake clock; the
     // worker sleeps at most pollMs of real time, so moving the clock and waiting a little wakes it.
-    const delivery = { initialBackoffMs: 1_000, maxBackoffMs: 10 * MINUTE, maxAgeMs: DAY, pollMs: 20 };
+    // Leases are on that clock too, which runs hundreds of times faster than the attempts it times (they take
+    // real milliseconds): a lease of minutes would run out under an attempt and its conversation be delivered
+    // again. Nothing here is about leases, so they outlast the whole test.
+    const delivery = {
+      initialBackoffMs: 1_000,
+      maxBackoffMs: 10 * MINUTE,
+      maxAgeMs: DAY,
+      pollMs: 20,
+      leaseMs: 3 * DAY,
+    };
 
     /**
      * Waits until every conversation whose head is due at the current (fake) time has had its attempt, or
