@@ -7,7 +7,7 @@ import { asObject, senderOf } from "../core/line-event.ts";
 import type { LongTextPolicy } from "../core/long-text.ts";
 import { PartnerHealth, type PartnerState, type PausePolicy } from "../core/partner-health.ts";
 import { buildPartnerPayload, webhookIdOf } from "../core/partner-payload.ts";
-import { afterFailure, type RetryPolicy } from "../core/retry-policy.ts";
+import { afterFailure, LEASE_MARGIN_MS, type RetryPolicy } from "../core/retry-policy.ts";
 import type { AttemptResult, Clock, Metrics, PartnerTransport } from "./ports.ts";
 import type { ConversationClaim, DeliveryOutcome, DeliveryTask, Outbox, PartnerSlots } from "./store.ts";
 import type { UserNames } from "./user-names.ts";
@@ -46,8 +46,6 @@ export interface DeliveryDeps {
   random?: () => number;
 }
 
-/** Time kept free at the end of a lease: for recording the outcomes before another worker may take over. */
-const LEASE_MARGIN_MS = 1_000;
 /** Waits between attempts to record outcomes the store refused (disk full…), doubling up to the last. */
 const RECORD_RETRY_MS = [50, 100, 200, 500, 1_000, 2_000];
 

@@ -354,6 +354,18 @@ test("the intake latency target defaults per database, and a set value wins on e
   assert.equal(target({ delivery: { intakeLatencyTargetMs: 40 } }), 40);
 });
 
+test("a delivery lease too short for one attempt and its margin is refused, naming both settings", () => {
+  const lease = (delivery: Record<string, number>) => () =>
+    parseConfig({ ...minimalConfig(), delivery }, { baseDir: "/srv" });
+  for (const delivery of [
+    { timeoutMs: 500, leaseMs: 1_000 }, // twice the deadline, but no room for the margin
+    { timeoutMs: 10_000, leaseMs: 15_000 },
+  ])
+    assert.match(problemsOf(lease(delivery)).join("\n"), /delivery\.leaseMs: .*delivery\.timeoutMs/);
+  assert.equal(lease({ timeoutMs: 500, leaseMs: 2_500 })().delivery.leaseMs, 2_500);
+  assert.equal(lease({ timeoutMs: 2_000, leaseMs: 4_000 })().delivery.leaseMs, 4_000);
+});
+
 test("environment secrets override the file", () => {
   const env = {
     TALKGATE_CHANNEL_1656168303_SECRET: "env-secret",

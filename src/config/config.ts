@@ -4,6 +4,7 @@ import { dirname, resolve } from "node:path";
 import { type Static, Type } from "@sinclair/typebox";
 import { Errors, type ValueError } from "@sinclair/typebox/errors";
 import { DEFAULT_FORWARD_EVENT_TYPES, FORWARDABLE_EVENT_TYPES } from "../core/partner-payload.ts";
+import { shortestLeaseMs } from "../core/retry-policy.ts";
 import { signingSecretProblem } from "../core/signature.ts";
 
 /** Every default in one place; each can be overridden in the file. */
@@ -321,10 +322,10 @@ export function parseConfig(
   };
   // An attempt must end (at its deadline at the latest) well within its conversation's lease, or another
   // worker could take the conversation while the attempt is still in flight.
-  if (delivery.leaseMs < 2 * delivery.timeoutMs) {
+  if (delivery.leaseMs < shortestLeaseMs(delivery.timeoutMs)) {
     problems.push(
-      `delivery.leaseMs: ${delivery.leaseMs} is less than twice delivery.timeoutMs (${delivery.timeoutMs}); ` +
-        "an attempt must always end within its lease",
+      `delivery.leaseMs: ${delivery.leaseMs} is less than ${shortestLeaseMs(delivery.timeoutMs)} (twice ` +
+        `delivery.timeoutMs, and at least delivery.timeoutMs + 2000); an attempt must always end within its lease`,
     );
   }
   if (problems.length > 0) throw new ConfigError(options.source ?? "configuration", problems);

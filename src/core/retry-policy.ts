@@ -48,3 +48,14 @@ export function afterFailure(
     nextAttemptAt: Math.min(now + retryDelay(delivery.attempts, policy, random), deadline),
   };
 }
+
+/**
+ * Time kept free at the end of a delivery lease, for recording the outcomes before another worker may take
+ * the conversation over: an attempt starts only if it ends (at its deadline at the latest) this long before.
+ */
+export const LEASE_MARGIN_MS = 1_000;
+
+/** The shortest delivery lease for an attempt deadline: twice the deadline, and room for one attempt and the margin twice. */
+export function shortestLeaseMs(timeoutMs: number): number {
+  return Math.max(2 * timeoutMs, timeoutMs + 2 * LEASE_MARGIN_MS);
+}
