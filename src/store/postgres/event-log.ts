@@ -8,10 +8,9 @@ import type {
   StoredMessage,
   Work,
 } from "../../app/store.ts";
-import type { MediaKind } from "../../core/attachment.ts";
 import { type ConversationState, conversationAfter, recordEvent, scrubbed } from "../../core/event-record.ts";
-import { asObject } from "../../core/line-event.ts";
 import { formatSerialNumber, serialScope } from "../../core/serial-number.ts";
+import { type ConversationRow, type MessageRow, toConversationState, toStoredMessage } from "../rows.ts";
 import type { Pool } from "./connection.ts";
 import type { Tx } from "./tx.ts";
 import { json, notify, wakeConversations } from "./tx.ts";
@@ -77,43 +76,12 @@ export function postgresEventLog(
     },
 
     async findMessage(senderKey, serialNumber): Promise<StoredMessage | null> {
-      const [row] = await reads<
-        Array<{
-          id: number;
-          serial_number: string;
-          body: string;
-          unsent_at: number | null;
-          kind: MediaKind | null;
-          state: "pending" | "stored" | "gone" | null;
-          content_type: string | null;
-          size: number | null;
-          sha256: string | null;
-          path: string | null;
-          gone_reason: string | null;
-        }>
-      >`SELECT e.id, e.serial_number, e.body, e.unsent_at, m.kind, m.state, m.content_type, m.size, m.sha256,
+      const [row] = await reads<MessageRow[]>`
+        SELECT e.id, e.serial_number, e.body, e.unsent_at, m.kind, m.state, m.content_type, m.size, m.sha256,
           m.path, m.gone_reason
         FROM events e LEFT JOIN media m ON m.event_id = e.id
         WHERE e.sender_key = ${senderKey} AND e.serial_number = ${serialNumber}`;
-      if (!row) return null;
-      return {
-        eventId: row.id,
-        serialNumber: row.serial_number,
-        event: asObject(JSON.parse(row.body)) ?? {},
-        unsent: row.unsent_at !== null,
-        media:
-          row.kind && row.state
-            ? {
-                kind: row.kind,
-                state: row.state,
-                contentType: row.content_type,
-                size: row.size,
-                sha256: row.sha256,
-                path: row.path,
-                goneReason: row.gone_reason,
-              }
-            : null,
-      };
+      return row ? toStoredMessage(row) : null;
     },
   };
 }
@@ -160,31 +128,12 @@ async function ingestBatch(tx: Tx, requests: IngestRequest[], works: Set<Work>):
   ].sort((a, b) => (a.s < b.s ? -1 : a.s > b.s ? 1 : a.c < b.c ? -1 : a.c > b.c ? 1 : 0));
   const conversations = new Map<string, ConversationState | null>();
   for (const row of await tx<
-    Array<{
-      sender_key: string;
-      conversation: string;
-      last_event_at: number | null;
-      last_mode: string | null;
-      reply_token: string | null;
-      reply_token_at: number | null;
-      reply_token_used_by: string | null;
-    }>
+    Array<ConversationRow & { sender_key: string; conversation: string }>
   >`INSERT INTO conversations (sender_key, conversation)
     SELECT t.s, t.c FROM jsonb_to_recordset(${json(tx, conversationRefs)}) AS t(s text, c text) ORDER BY t.s, t.c
     ON CONFLICT (sender_key, conversation) DO UPDATE SET sender_key = EXCLUDED.sender_key
     RETURNING sender_key, conversation, last_event_at, last_mode, reply_token, reply_token_at, reply_token_used_by`) {
-    conversations.set(
-      conversationKey(row.sender_key, row.conversation),
-      row.last_event_at === null
-        ? null
-        : {
-            lastEventAt: row.last_event_at,
-            lastMode: row.last_mode ?? "active",
-            replyToken: row.reply_token,
-            replyTokenAt: row.reply_token_at,
-            replyTokenUsedBy: row.reply_token_used_by,
-          },
-    );
+    conversations.set(conversationKey(row.sender_key, row.conversation), toConversationState(row));
   }
 
   // The core decides each event, in order: duplicates, what is stored, what each conversation keeps.

@@ -1,8 +1,8 @@
 // Sends on PostgreSQL: a send's serial_number is decided by one instance at a time (an advisory lock on it), the
 // conversation's reply token claimed atomically; the core decides (core/send-decision.ts).
 import type { BeginSend, Directory, NewSend, SendOutcome, Sends, Uploads } from "../../app/store.ts";
-import type { ConversationState } from "../../core/event-record.ts";
-import { decideSend, type SendRecord, type SendTiming } from "../../core/send-decision.ts";
+import { decideSend, type SendTiming } from "../../core/send-decision.ts";
+import { type ConversationRow, type SendRow, toConversationState, toSendRecord } from "../rows.ts";
 import type { Pool } from "./connection.ts";
 import { json } from "./tx.ts";
 
@@ -13,49 +13,14 @@ export function postgresSends(pool: Pool): Sends {
       return pool.begin(async (tx) => {
         // Two instances given the same serial_number at the same moment decide one after the other.
         await tx`SELECT pg_advisory_xact_lock(hashtext(${`${send.senderKey}\n${send.serialNumber}`}))`;
-        const [row] = await tx<
-          Array<{
-            state: string;
-            request_hash: string;
-            answer: string | null;
-            updated_at: number;
-            attempt_method: "reply" | "push" | null;
-            attempt_token: string | null;
-            attempt_token_at: number | null;
-          }>
-        >`SELECT state, request_hash, answer, updated_at, attempt_method, attempt_token, attempt_token_at
+        const [row] = await tx<SendRow[]>`
+          SELECT state, request_hash, answer, updated_at, attempt_method, attempt_token, attempt_token_at
           FROM sends WHERE sender_key = ${send.senderKey} AND serial_number = ${send.serialNumber}`;
-        const previous: SendRecord | null = row
-          ? {
-              state: row.state,
-              requestHash: row.request_hash,
-              answer: row.answer,
-              updatedAt: row.updated_at,
-              attemptMethod: row.attempt_method,
-              attemptToken: row.attempt_token,
-              attemptTokenAt: row.attempt_token_at,
-            }
-          : null;
-        const [chat] = await tx<
-          Array<{
-            last_event_at: number | null;
-            last_mode: string | null;
-            reply_token: string | null;
-            reply_token_at: number | null;
-            reply_token_used_by: string | null;
-          }>
-        >`SELECT last_event_at, last_mode, reply_token, reply_token_at, reply_token_used_by FROM conversations
+        const previous = toSendRecord(row);
+        const [chat] = await tx<ConversationRow[]>`
+          SELECT last_event_at, last_mode, reply_token, reply_token_at, reply_token_used_by FROM conversations
           WHERE sender_key = ${send.senderKey} AND conversation = ${send.conversation}`;
-        const conversation: ConversationState | null =
-          chat && chat.last_event_at !== null
-            ? {
-                lastEventAt: chat.last_event_at,
-                lastMode: chat.last_mode ?? "active",
-                replyToken: chat.reply_token,
-                replyTokenAt: chat.reply_token_at,
-                replyTokenUsedBy: chat.reply_token_used_by,
-              }
-            : null;
+        const conversation = toConversationState(chat);
         const { begin, write } = decideSend(previous, conversation, send.requestHash, now, timing);
         if (write) {
           await tx`INSERT INTO sends (sender_key, serial_number, partner_id, conversation, recipient, messages,

@@ -17,7 +17,6 @@ import type {
   IngestResult,
   MediaJob,
   MediaOutcome,
-  MediaRecord,
   NewSend,
   PartnerSlots,
   SendOutcome,
@@ -28,11 +27,18 @@ import type {
 } from "../../app/store.ts";
 import type { MediaKind } from "../../core/attachment.ts";
 import { type ConversationState, conversationAfter, recordEvent, scrubbed } from "../../core/event-record.ts";
-import { asObject } from "../../core/line-event.ts";
-import { decideSend, type SendRecord, type SendTiming } from "../../core/send-decision.ts";
+import { decideSend, type SendTiming } from "../../core/send-decision.ts";
 import { formatSerialNumber, serialScope } from "../../core/serial-number.ts";
 import { DatabaseRefusal } from "../database-refusal.ts";
 import { LocalWorkSignals } from "../local-work-signals.ts";
+import {
+  type ConversationRow,
+  type MessageRow,
+  type SendRow,
+  toConversationState,
+  toSendRecord,
+  toStoredMessage,
+} from "../rows.ts";
 import { ConversationSchedule } from "./conversation-schedule.ts";
 import { GroupCommit } from "./group-commit.ts";
 import { type FileLock, lockDatabaseFile } from "./lock-database-file.ts";
@@ -242,23 +248,9 @@ export class SqliteStore implements Store {
 
   // What sending needs of a conversation, as stored.
   #conversation(senderKey: string, conversation: string): ConversationState | null {
-    const row = this.#sql.conversationState.get(senderKey, conversation) as
-      | {
-          last_event_at: number | null;
-          last_mode: string | null;
-          reply_token: string | null;
-          reply_token_at: number | null;
-          reply_token_used_by: string | null;
-        }
-      | undefined;
-    if (!row) return null;
-    return {
-      lastEventAt: row.last_event_at ?? 0,
-      lastMode: row.last_mode ?? "active",
-      replyToken: row.reply_token,
-      replyTokenAt: row.reply_token_at,
-      replyTokenUsedBy: row.reply_token_used_by,
-    };
+    return toConversationState(
+      this.#sql.conversationState.get(senderKey, conversation) as ConversationRow | undefined,
+    );
   }
 
   #saveConversation(senderKey: string, conversation: string, state: ConversationState): void {
@@ -504,67 +496,16 @@ export class SqliteStore implements Store {
   }
 
   async findMessage(senderKey: string, serialNumber: string): Promise<StoredMessage | null> {
-    const row = this.#sql.findMessage.get(senderKey, serialNumber) as
-      | {
-          id: number;
-          serial_number: string;
-          body: string;
-          unsent_at: number | null;
-          kind: MediaKind | null;
-          state: MediaRecord["state"] | null;
-          content_type: string | null;
-          size: number | null;
-          sha256: string | null;
-          path: string | null;
-          gone_reason: string | null;
-        }
-      | undefined;
-    if (!row) return null;
-    return {
-      eventId: row.id,
-      serialNumber: row.serial_number,
-      event: asObject(JSON.parse(row.body)) ?? {},
-      unsent: row.unsent_at !== null,
-      media:
-        row.kind && row.state
-          ? {
-              kind: row.kind,
-              state: row.state,
-              contentType: row.content_type,
-              size: row.size,
-              sha256: row.sha256,
-              path: row.path,
-              goneReason: row.gone_reason,
-            }
-          : null,
-    };
+    const row = this.#sql.findMessage.get(senderKey, serialNumber) as MessageRow | undefined;
+    return row ? toStoredMessage(row) : null;
   }
 
   beginSend(send: NewSend, now: number, timing: SendTiming): Promise<BeginSend> {
     return this.#writes.run((): BeginSend => {
       const sql = this.#sql;
-      const row = sql.findSend.get(send.senderKey, send.serialNumber) as
-        | {
-            state: string;
-            request_hash: string;
-            answer: string | null;
-            updated_at: number;
-            attempt_method: "reply" | "push" | null;
-            attempt_token: string | null;
-            attempt_token_at: number | null;
-          }
-        | undefined;
-      const previous: SendRecord | null = row
-        ? {
-            state: row.state,
-            requestHash: row.request_hash,
-            answer: row.answer,
-            updatedAt: row.updated_at,
-            attemptMethod: row.attempt_method,
-            attemptToken: row.attempt_token,
-            attemptTokenAt: row.attempt_token_at,
-          }
-        : null;
+      const previous = toSendRecord(
+        sql.findSend.get(send.senderKey, send.serialNumber) as SendRow | undefined,
+      );
       const conversation = this.#conversation(send.senderKey, send.conversation);
       const { begin, write } = decideSend(previous, conversation, send.requestHash, now, timing);
       if (write) {

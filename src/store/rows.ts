@@ -1,0 +1,88 @@
+// Rows both databases answer with the same columns, and what they mean to the ports: one mapping, whatever
+// the database (its SQL stays in its own folder).
+import type { StoredMessage } from "../app/store.ts";
+import type { MediaKind } from "../core/attachment.ts";
+import type { ConversationState } from "../core/event-record.ts";
+import { asObject } from "../core/line-event.ts";
+import type { SendRecord } from "../core/send-decision.ts";
+
+/** An event with its attachment, if it has one (`events` LEFT JOIN `media`). */
+export interface MessageRow {
+  id: number;
+  serial_number: string;
+  body: string;
+  unsent_at: number | null;
+  kind: MediaKind | null;
+  state: "pending" | "stored" | "gone" | null;
+  content_type: string | null;
+  size: number | null;
+  sha256: string | null;
+  path: string | null;
+  gone_reason: string | null;
+}
+
+export function toStoredMessage(row: MessageRow): StoredMessage {
+  return {
+    eventId: row.id,
+    serialNumber: row.serial_number,
+    event: asObject(JSON.parse(row.body)) ?? {},
+    unsent: row.unsent_at !== null,
+    media:
+      row.kind && row.state
+        ? {
+            kind: row.kind,
+            state: row.state,
+            contentType: row.content_type,
+            size: row.size,
+            sha256: row.sha256,
+            path: row.path,
+            goneReason: row.gone_reason,
+          }
+        : null,
+  };
+}
+
+/** A `sends` row, as the send decision reads it. */
+export interface SendRow {
+  state: string;
+  request_hash: string;
+  answer: string | null;
+  updated_at: number;
+  attempt_method: "reply" | "push" | null;
+  attempt_token: string | null;
+  attempt_token_at: number | null;
+}
+
+export function toSendRecord(row: SendRow | undefined): SendRecord | null {
+  if (!row) return null;
+  return {
+    state: row.state,
+    requestHash: row.request_hash,
+    answer: row.answer,
+    updatedAt: row.updated_at,
+    attemptMethod: row.attempt_method,
+    attemptToken: row.attempt_token,
+    attemptTokenAt: row.attempt_token_at,
+  };
+}
+
+/** What a conversation's row keeps of its latest event. */
+export interface ConversationRow {
+  last_event_at: number | null;
+  last_mode: string | null;
+  reply_token: string | null;
+  reply_token_at: number | null;
+  reply_token_used_by: string | null;
+}
+
+/** The conversation's state, or null when no event of it was recorded yet. */
+export function toConversationState(row: ConversationRow | undefined): ConversationState | null {
+  if (!row || row.last_event_at === null) return null;
+  return {
+    lastEventAt: row.last_event_at,
+    lastMode: row.last_mode ?? "active",
+    replyToken: row.reply_token,
+    replyTokenAt: row.reply_token_at,
+    replyTokenUsedBy: row.reply_token_used_by,
+  };
+}
