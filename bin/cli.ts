@@ -4,6 +4,7 @@
 import { randomBytes } from "node:crypto";
 import { createInterface } from "node:readline/promises";
 import { parseArgs } from "node:util";
+import { SecretKeyRefusal } from "../src/app/runtime-config.ts";
 import { ConfigError, loadConfig, type TalkgateConfig } from "../src/config/config.ts";
 import { startTalkgate } from "../src/main.ts";
 import { settleAfterStart } from "../src/settle-after-start.ts";
@@ -93,7 +94,8 @@ export async function runCli(argv: string[]): Promise<void> {
     if (command === "deliveries") return await deliveries(config, action, values);
   } catch (error) {
     // Another talkgate on the SQLite file, a schema newer than this build: the operator's to act on.
-    if (error instanceof DatabaseRefusal) throw new CliError(error.message);
+    if (error instanceof DatabaseRefusal || error instanceof SecretKeyRefusal)
+      throw new CliError(error.message);
     throw error;
   }
   throw new CliError(`unknown command ${JSON.stringify(command)} (see talkgate --help)`, 2);

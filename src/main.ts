@@ -7,12 +7,24 @@ import pino, { type Logger } from "pino";
 import { DeliveryWorker } from "./app/deliver-outbox.ts";
 import { MediaWorker } from "./app/fetch-media.ts";
 import type { IntakeChannel } from "./app/ingest-webhook.ts";
+import { ManageConfig, signingSecretId } from "./app/manage-config.ts";
+import { OperatorAccess } from "./app/operator-access.ts";
 import { type Clock, type MediaFiles, type Metrics, systemClock } from "./app/ports.ts";
+import {
+  type Channel,
+  type ConfigSnapshot,
+  type Partner,
+  type PartnerKey,
+  RuntimeConfig,
+  type RuntimeConfigOptions,
+} from "./app/runtime-config.ts";
 import type { Store } from "./app/store.ts";
 import { UserNames } from "./app/user-names.ts";
 import type { TalkgateConfig } from "./config/config.ts";
+import { tokenDigest, tokenId } from "./core/credentials.ts";
 import { DeliveryPace } from "./core/delivery-pace.ts";
 import type { RetryPolicy } from "./core/retry-policy.ts";
+import { SecretBox } from "./core/secret-box.ts";
 import { buildHttpServer } from "./http/http-server.ts";
 import { PartnerKeys } from "./http/partner-auth.ts";
 import { LineClient } from "./line/line-client.ts";
@@ -65,12 +77,27 @@ export async function startTalkgate(config: TalkgateConfig, options: StartOption
   const { store, files } = options.store
     ? { store: options.store, files: new DiskMediaFiles(config.mediaDir) }
     : await openStore(config, logger);
-  const senderKeys = new Set(config.channels.map((c) => c.senderKey));
+  let runtime: RuntimeConfig;
+  try {
+    runtime = await RuntimeConfig.open({
+      file: fileEntries(config),
+      store,
+      box: config.secretKeys.current
+        ? new SecretBox(config.secretKeys.current, config.secretKeys.previous)
+        : null,
+      clock,
+      logger,
+      pollMs: config.admin.configPollMs,
+    });
+  } catch (error) {
+    await store.close();
+    throw error;
+  }
   const metrics = new PrometheusMetrics({
     store,
     clock,
-    isChannel: (senderKey) => senderKeys.has(senderKey),
-    partners: config.partners.map((p) => p.id),
+    isChannel: (senderKey) => runtime.snapshot.channels.has(senderKey),
+    partners: () => [...runtime.snapshot.partners.keys()],
     // Read at scrape time, once the workers below run.
     partnerState: (partnerId) => workers.delivery.partnerState(partnerId),
     freeBytes: {
@@ -83,29 +110,23 @@ export async function startTalkgate(config: TalkgateConfig, options: StartOption
       },
     },
   });
-  const line = new LineClient(
-    config.channels.flatMap((c) =>
-      c.channelAccessToken ? [{ senderKey: c.senderKey, channelAccessToken: c.channelAccessToken }] : [],
-    ),
-    {
-      ...config.line,
-      contentTimeoutMs: config.media.timeoutMs,
-      onCall: (endpoint, status) => metrics.lineCall(endpoint, status),
-    },
-  );
+  const line = new LineClient(lineCredentials(runtime.snapshot), {
+    ...config.line,
+    contentTimeoutMs: config.media.timeoutMs,
+    onCall: (endpoint, status) => metrics.lineCall(endpoint, status),
+  });
   const names = new UserNames(line, clock, config.profiles);
-  const workers = startWorkers(config, { store, line, files, names, clock, logger, metrics });
-  const channels = new Map<string, IntakeChannel>(
-    config.channels.map((c) => [
-      c.senderKey,
-      {
-        senderKey: c.senderKey,
-        channelSecret: c.channelSecret,
-        partnerId: c.partner,
-        forwardEventTypes: new Set(c.forwardEventTypes),
-      },
-    ]),
-  );
+  const workers = startWorkers(config, { store, runtime, line, files, names, clock, logger, metrics });
+  const onKeyUsed = (keyId: string) => runtime.noteKeyUsed(keyId);
+  let keys = PartnerKeys.fromSnapshot(runtime.snapshot, onKeyUsed);
+  let intakeChannels = intakeChannelsOf(runtime);
+  // A change made on any instance reaches this one within admin.configPollMs.
+  runtime.onChange((snapshot) => {
+    line.setChannels(lineCredentials(snapshot));
+    workers.transport.setPartners(partnerEndpoints(snapshot));
+    keys = PartnerKeys.fromSnapshot(snapshot, onKeyUsed);
+    intakeChannels = intakeChannelsOf(runtime);
+  });
   const app = buildHttpServer({
     version: TALKGATE_VERSION,
     metrics,
@@ -113,7 +134,7 @@ export async function startTalkgate(config: TalkgateConfig, options: StartOption
     store,
     webhookBodyLimit: config.webhook.bodyLimitBytes,
     partnerApi: {
-      keys: new PartnerKeys(config.partners, config.channels),
+      keys: { authenticate: (authorization) => keys.authenticate(authorization) },
       store,
       files,
       line,
@@ -137,12 +158,22 @@ export async function startTalkgate(config: TalkgateConfig, options: StartOption
       partnerState: (partnerId) => workers.delivery.partnerState(partnerId),
       metrics,
     },
+    admin: {
+      access: new OperatorAccess(store, clock, { operators: config.operators, ...config.admin }),
+      manage: new ManageConfig({ store, runtime, clock }),
+      runtime,
+      store,
+      line,
+      now: () => clock.now(),
+      database: config.database.kind,
+      secureCookies: config.publicBaseUrl.startsWith("https:"),
+    },
     intake: {
       events: store,
       clock,
       mediaWaitMs: config.media.relayWaitMs,
       commitDeadlineMs: config.webhook.commitDeadlineMs,
-      findChannel: (senderKey) => channels.get(senderKey),
+      findChannel: (senderKey) => intakeChannels.get(senderKey),
       names,
       files,
       pace: workers.pace,
@@ -153,6 +184,7 @@ export async function startTalkgate(config: TalkgateConfig, options: StartOption
 
   const closeBackend = async () => {
     await workers.stop();
+    await runtime.close();
     await workers.transport.close();
     await store.close();
   };
@@ -182,7 +214,10 @@ export async function startTalkgate(config: TalkgateConfig, options: StartOption
   const port = typeof address === "object" && address ? address.port : config.listen.port;
   const host =
     config.listen.host === "0.0.0.0" || config.listen.host === "::" ? "127.0.0.1" : config.listen.host;
-  logger.info({ port, database: config.database.kind, channels: config.channels.length }, "talkgate:ready");
+  logger.info(
+    { port, database: config.database.kind, channels: runtime.snapshot.channels.size },
+    "talkgate:ready",
+  );
 
   return {
     url: `http://${host.includes(":") ? `[${host}]` : host}:${port}`,
@@ -211,6 +246,7 @@ function startWorkers(
   config: TalkgateConfig,
   deps: {
     store: Store;
+    runtime: RuntimeConfig;
     line: LineClient;
     files: MediaFiles;
     names: UserNames;
@@ -231,7 +267,7 @@ function startWorkers(
       return since.utilization;
     },
   });
-  const transport = new HttpPartnerTransport(config.partners, {
+  const transport = new HttpPartnerTransport(partnerEndpoints(deps.runtime.snapshot), {
     timeoutMs: config.delivery.timeoutMs,
     clock,
   });
@@ -246,7 +282,7 @@ function startWorkers(
         maxPauseMs: config.delivery.pauseMaxMs,
       },
       longText: config.longText,
-      lineEventFieldsFor: new Set(config.partners.filter((p) => p.lineEventFields).map((p) => p.id)),
+      partner: (partnerId) => deps.runtime.snapshot.partners.get(partnerId),
     },
   );
   const media = new MediaWorker(
@@ -276,4 +312,70 @@ function retryPolicy(section: {
     maxDelayMs: section.maxBackoffMs,
     maxAgeMs: section.maxAgeMs,
   };
+}
+
+// The configuration file's partners, channels and keys, as the runtime configuration holds them (read-only).
+function fileEntries(config: TalkgateConfig): RuntimeConfigOptions["file"] {
+  const partners = config.partners.map(
+    (p): Partner => ({
+      id: p.id,
+      receiveUrl: p.receiveUrl,
+      signingSecrets: p.signingSecret
+        ? [{ id: signingSecretId(p.signingSecret), secret: p.signingSecret, addedAt: 0 }]
+        : [],
+      allowPrivateNetwork: p.allowPrivateNetwork,
+      allowWebhookEndpointChange: p.allowWebhookEndpointChange,
+      lineEventFields: p.lineEventFields,
+      disabled: false,
+      managedBy: "file",
+      createdAt: null,
+      updatedAt: null,
+    }),
+  );
+  const channels = config.channels.map(
+    (c): Channel => ({ ...c, disabled: false, managedBy: "file", createdAt: null, updatedAt: null }),
+  );
+  const keys = config.partners.flatMap((p) =>
+    p.apiKeys.map(
+      (key): PartnerKey => ({
+        id: tokenId(key),
+        partnerId: p.id,
+        name: "configuration file",
+        digest: tokenDigest(key),
+        managedBy: "file",
+        createdAt: null,
+        lastUsedAt: null,
+      }),
+    ),
+  );
+  return { partners, channels, keys };
+}
+
+function partnerEndpoints(snapshot: ConfigSnapshot) {
+  return [...snapshot.partners.values()].map((p) => ({
+    ...p,
+    signingSecrets: p.signingSecrets.map((s) => s.secret),
+  }));
+}
+
+function lineCredentials(snapshot: ConfigSnapshot) {
+  return [...snapshot.channels.values()].flatMap((c) =>
+    c.channelAccessToken ? [{ senderKey: c.senderKey, channelAccessToken: c.channelAccessToken }] : [],
+  );
+}
+
+// The channels whose webhooks are taken now (active ones), as intake sees them.
+function intakeChannelsOf(runtime: RuntimeConfig): Map<string, IntakeChannel> {
+  const channels = new Map<string, IntakeChannel>();
+  for (const senderKey of runtime.snapshot.channels.keys()) {
+    const channel = runtime.activeChannel(senderKey);
+    if (!channel) continue;
+    channels.set(senderKey, {
+      senderKey,
+      channelSecret: channel.channelSecret,
+      partnerId: channel.partner,
+      forwardEventTypes: new Set(channel.forwardEventTypes),
+    });
+  }
+  return channels;
 }

@@ -111,7 +111,7 @@ function worker(
       retry: { initialDelayMs: 1_000, maxDelayMs: 60_000, maxAgeMs: 3_600_000 },
       pause: { failuresToPause: 100, initialPauseMs: 1_000, maxPauseMs: 60_000 },
       longText: DEFAULT_LONG_TEXT,
-      lineEventFieldsFor: new Set(),
+      partner: () => undefined,
       ...options,
     },
   );

@@ -30,8 +30,11 @@ export interface DeliveryOptions {
   /** When a partner that keeps failing is paused instead of hammered. */
   pause: PausePolicy;
   longText: LongTextPolicy;
-  /** Partners whose payloads carry LINE's own event fields (partners[].lineEventFields). */
-  lineEventFieldsFor: ReadonlySet<string>;
+  /**
+   * What the runtime configuration says of a partner now: whether its payloads carry LINE's own event fields
+   * (partners[].lineEventFields), and whether it is disabled (its deliveries wait).
+   */
+  partner(partnerId: string): { lineEventFields: boolean; disabled: boolean } | undefined;
 }
 
 export interface DeliveryDeps {
@@ -61,7 +64,10 @@ export class DeliveryWorker {
     this.#deps = deps;
     this.#options = options;
     const owner = `delivery-${randomUUID()}`;
-    this.#slots = (partnerId) => this.#health(partnerId).slots(deps.clock.now(), options.partnerConcurrency);
+    this.#slots = (partnerId) =>
+      options.partner(partnerId)?.disabled
+        ? 0
+        : this.#health(partnerId).slots(deps.clock.now(), options.partnerConcurrency);
     this.#loop = new WorkLoop({
       name: "delivery",
       concurrency: options.concurrency,
@@ -240,7 +246,7 @@ export class DeliveryWorker {
       e164: task.e164,
       agreeType: task.agreeType,
       longText: this.#options.longText,
-      lineEventFields: this.#options.lineEventFieldsFor.has(task.partnerId),
+      lineEventFields: this.#options.partner(task.partnerId)?.lineEventFields ?? false,
     });
   }
 }

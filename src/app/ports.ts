@@ -110,6 +110,17 @@ export interface LineApi {
   markAsRead(senderKey: string, markAsReadToken: string): Promise<LineResult<null>>;
   getWebhookEndpoint(senderKey: string): Promise<LineResult<{ endpoint: string; active: boolean }>>;
   setWebhookEndpoint(senderKey: string, endpoint: string): Promise<LineResult<null>>;
+  /** Has LINE send a test webhook to `endpoint` (the channel's own when omitted) and say how it went. */
+  testWebhookEndpoint(senderKey: string, endpoint?: string): Promise<LineResult<WebhookTest>>;
+}
+
+/** How LINE's test webhook went. */
+export interface WebhookTest {
+  success: boolean;
+  timestamp: string;
+  statusCode: number;
+  reason: string;
+  detail: string;
 }
 
 /** An inclusive byte range of a file, as in `Range: bytes=start-end`. */

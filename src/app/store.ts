@@ -202,6 +202,45 @@ export interface DeliveryStats {
   oldestWaitingAt: number | null;
 }
 
+/** Which stored events an operator looks for (newest first): all conditions given must hold. */
+export interface EventQuery {
+  senderKeys: readonly string[];
+  serialNumber?: string | undefined;
+  /** LINE's message id. */
+  messageId?: string | undefined;
+  /** The LINE user who sent them. */
+  userId?: string | undefined;
+  /** Received at or after (ms). */
+  from?: number | undefined;
+  /** Received before (ms). */
+  to?: number | undefined;
+  /** Events with an id below this one (paging). */
+  before?: number | undefined;
+  limit: number;
+}
+
+/** A stored event as operators look it up: what came in, and what became of its delivery. */
+export interface EventRecord {
+  eventId: number;
+  senderKey: string;
+  serialNumber: string;
+  type: string;
+  conversation: string;
+  userId: string | null;
+  messageId: string | null;
+  receivedAt: number;
+  unsent: boolean;
+  /** The stored event JSON (message text included: mask it before showing). */
+  body: string;
+  delivery: {
+    state: DeliveryState;
+    attempts: number;
+    lastStatus: number | null;
+    lastError: string | null;
+    updatedAt: number;
+  } | null;
+}
+
 /** The events as received: stored once each, with their serial numbers; read back by the partner API. */
 export interface EventLog {
   /**
@@ -211,6 +250,8 @@ export interface EventLog {
   ingest(request: IngestRequest): Promise<IngestResult>;
   /** The event with this serial number in this channel, with its attachment. */
   findMessage(senderKey: string, serialNumber: string): Promise<StoredMessage | null>;
+  /** Events matching the query, newest first. */
+  findEvents(query: EventQuery): Promise<EventRecord[]>;
 }
 
 /** The deliveries to partners: conversations claimed under a lease, outcomes recorded, listed and replayed. */
@@ -317,8 +358,113 @@ export interface WorkSignals {
   onWork(work: Work, wake: () => void): void;
 }
 
+/** A partner or a channel made through the admin API: its settings as JSON, every secret in it encrypted. */
+export interface ConfigEntry {
+  kind: "partner" | "channel";
+  id: string;
+  /** The entry's JSON text (core/runtime-entries.ts). */
+  body: string;
+  createdAt: number;
+  updatedAt: number;
+}
+
+/** A partner API key or an operator API token. Only its digest is kept; the token was shown once. */
+export interface Credential {
+  /** Names it without revealing it: the start of the token's SHA-256. */
+  id: string;
+  kind: "partner-key" | "operator-token";
+  /** The partner id or the operator name it acts for. */
+  owner: string;
+  name: string;
+  /** SHA-256 of the token, hex. */
+  digest: string;
+  createdAt: number;
+  /** Who made it (an operator's name). */
+  createdBy: string;
+  revokedAt: number | null;
+  lastUsedAt: number | null;
+}
+
+/** An operator's signed-in session (POST /admin/sign-in); only digests of its cookie and CSRF token are kept. */
+export interface OperatorSession {
+  digest: string;
+  operator: string;
+  csrfDigest: string;
+  createdAt: number;
+  expiresAt: number;
+}
+
+/** One line of the audit log: who did what to what, and how it ended. Never message text or a secret. */
+export interface AuditEntry {
+  /** Assigned by the store, increasing. */
+  id: number;
+  at: number;
+  actorKind: "operator" | "partner" | "system";
+  /** The operator's name, or the partner's id. */
+  actor: string;
+  /** The operator token or partner API key used (its id), or null (a session, the system). */
+  credentialId: string | null;
+  action: string;
+  target: string | null;
+  /** `ok`, or the error code answered. */
+  outcome: string;
+  requestId: string | null;
+}
+
+/** Which audit entries to list, newest first: all conditions given must hold. */
+export interface AuditFilter {
+  actor?: string | undefined;
+  action?: string | undefined;
+  target?: string | undefined;
+  outcome?: string | undefined;
+  /** At or after (ms). */
+  from?: number | undefined;
+  /** Before (ms). */
+  to?: number | undefined;
+  /** Entries with an id below this one (paging, newest first). */
+  before?: number | undefined;
+  limit: number;
+}
+
+/**
+ * What operators change at runtime (SPEC §10): partners and channels, keys and tokens, sessions, and the
+ * audit log. Every change of entries or credentials moves {@link configVersion}, which every instance polls.
+ */
+export interface OperatorData {
+  /** A number that changes whenever an entry or a credential does. */
+  configVersion(): Promise<number>;
+  listConfigEntries(): Promise<ConfigEntry[]>;
+  /** Creates an entry: false when one of that kind and id exists. */
+  createConfigEntry(entry: ConfigEntry): Promise<boolean>;
+  /** Replaces an entry's body: false when there is none. */
+  updateConfigEntry(kind: ConfigEntry["kind"], id: string, body: string, now: number): Promise<boolean>;
+  /** False when there was none. */
+  deleteConfigEntry(kind: ConfigEntry["kind"], id: string): Promise<boolean>;
+  listCredentials(kind: Credential["kind"]): Promise<Credential[]>;
+  addCredential(credential: Credential): Promise<void>;
+  /** False when there is no such credential, or it was revoked already. */
+  revokeCredential(kind: Credential["kind"], id: string, now: number): Promise<boolean>;
+  /** Notes when credentials were last used (does not move the config version). */
+  touchCredentials(ids: readonly string[], at: number): Promise<void>;
+  createSession(session: OperatorSession): Promise<void>;
+  /** The session with this digest, unless it has expired by `now`. */
+  findSession(digest: string, now: number): Promise<OperatorSession | null>;
+  /** Ends a session; with `operator`, every session of that operator. Expired ones go too. */
+  endSessions(which: { digest: string } | { operator: string }, now: number): Promise<void>;
+  appendAudit(entry: Omit<AuditEntry, "id">): Promise<void>;
+  listAudit(filter: AuditFilter): Promise<AuditEntry[]>;
+}
+
 /** A database: every port above, and its life. */
-export interface Store extends EventLog, Outbox, MediaJobs, Sends, Directory, Uploads, WorkSignals {
+export interface Store
+  extends EventLog,
+    Outbox,
+    MediaJobs,
+    Sends,
+    Directory,
+    Uploads,
+    OperatorData,
+    WorkSignals {
   /** Resolves when the store answers a trivial query. */
   ping(): Promise<void>;
   close(): Promise<void>;

@@ -92,6 +92,9 @@ test("parseConfig accepts the SPEC §7 example, resolves paths against baseDir a
     send: { ...DEFAULTS.send },
     partnerApi: { ...DEFAULTS.partnerApi },
     postgres: { ...DEFAULTS.postgres },
+    admin: { ...DEFAULTS.admin },
+    operators: [],
+    secretKeys: { current: null, previous: [] },
     partners: [
       {
         id: "jedai",

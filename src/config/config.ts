@@ -3,13 +3,21 @@ import { readFileSync } from "node:fs";
 import { dirname, resolve } from "node:path";
 import { type Static, Type } from "@sinclair/typebox";
 import { Errors, type ValueError } from "@sinclair/typebox/errors";
+import { passwordHashProblem } from "../core/credentials.ts";
+import { httpUrlProblem } from "../core/http-url.ts";
 import { DEFAULT_FORWARD_EVENT_TYPES, FORWARDABLE_EVENT_TYPES } from "../core/partner-payload.ts";
 import { shortestLeaseMs } from "../core/retry-policy.ts";
+import { parseSecretKey, type SecretKey } from "../core/secret-box.ts";
 import { signingSecretProblem } from "../core/signature.ts";
 
 /** Every default in one place; each can be overridden in the file. */
 /** `delivery.intakeLatencyTargetMs` on PostgreSQL unless the configuration sets it. */
 export const POSTGRES_INTAKE_LATENCY_TARGET_MS = 250;
+
+/** What partner ids, channel sender keys and operator names look like (the admin API checks the same). */
+export const PARTNER_ID_PATTERN = "^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$";
+export const SENDER_KEY_PATTERN = "^[A-Za-z0-9_-]{1,64}$";
+export const OPERATOR_NAME_PATTERN = "^[A-Za-z0-9][A-Za-z0-9_.@-]{0,63}$";
 
 export const DEFAULTS = {
   listen: { host: "0.0.0.0", port: 8080 },
@@ -51,6 +59,12 @@ export const DEFAULTS = {
   longText: { threshold: 1000, previewLength: 300 },
   send: { replyTokenMaxAgeMs: 50_000, attempts: 3, retryDelayMs: 300, staleAfterMs: 60_000 },
   postgres: { poolSize: 10, connectTimeoutMs: 5_000, statementTimeoutMs: 5_000 },
+  admin: {
+    sessionTtlMs: 12 * 60 * 60_000,
+    configPollMs: 1_000,
+    signInMaxFailures: 5,
+    signInWindowMs: 15 * 60_000,
+  },
   partnerApi: {
     rateLimitMax: 600,
     rateLimitWindowMs: 60_000,
@@ -104,10 +118,23 @@ const FileSchema = Type.Object(
     send: tunables(DEFAULTS.send),
     partnerApi: tunables(DEFAULTS.partnerApi),
     postgres: tunables(DEFAULTS.postgres),
+    admin: tunables(DEFAULTS.admin),
+    operators: Type.Optional(
+      Type.Array(
+        Type.Object(
+          {
+            name: Type.String({ pattern: OPERATOR_NAME_PATTERN }),
+            role: Type.Union([Type.Literal("admin"), Type.Literal("viewer")]),
+            passwordHash: Type.Optional(Type.String({ minLength: 1 })),
+          },
+          { additionalProperties: false },
+        ),
+      ),
+    ),
     partners: Type.Array(
       Type.Object(
         {
-          id: Type.String({ pattern: "^[A-Za-z0-9][A-Za-z0-9_.-]*$" }),
+          id: Type.String({ pattern: PARTNER_ID_PATTERN }),
           receiveUrl: Type.String(),
           apiKeys: Type.Optional(Type.Array(Type.String({ minLength: 16 }))),
           signingSecret: Type.Optional(Type.String({ minLength: 1 })),
@@ -121,7 +148,7 @@ const FileSchema = Type.Object(
     channels: Type.Array(
       Type.Object(
         {
-          senderKey: Type.String({ pattern: "^[A-Za-z0-9_-]+$" }),
+          senderKey: Type.String({ pattern: SENDER_KEY_PATTERN }),
           channelSecret: Type.Optional(Type.String({ minLength: 1 })),
           channelAccessToken: Type.Optional(Type.String({ minLength: 1 })),
           partner: Type.String({ minLength: 1 }),
@@ -148,6 +175,13 @@ export interface PartnerConfig {
   allowWebhookEndpointChange: boolean;
   /** Do its payloads carry LINE's own event fields (line_timestamp, webhook_event_id, is_redelivery)? */
   lineEventFields: boolean;
+}
+
+/** A person who runs talkgate (SPEC §10): admins change things, viewers look. */
+export interface OperatorConfig {
+  name: string;
+  role: "admin" | "viewer";
+  passwordHash: string;
 }
 
 export interface ChannelConfig {
@@ -180,6 +214,13 @@ export interface TalkgateConfig {
   longText: { threshold: number; previewLength: number };
   send: { [K in keyof typeof DEFAULTS.send]: number };
   partnerApi: { [K in keyof typeof DEFAULTS.partnerApi]: number };
+  admin: { [K in keyof typeof DEFAULTS.admin]: number };
+  operators: readonly OperatorConfig[];
+  /**
+   * Seals the secrets of partners and channels made at runtime (TALKGATE_SECRET_KEY); `previous`
+   * (TALKGATE_SECRET_KEY_PREVIOUS) still opens what it sealed, during a key rotation.
+   */
+  secretKeys: { current: SecretKey | null; previous: SecretKey[] };
   partners: readonly PartnerConfig[];
   channels: readonly ChannelConfig[];
 }
@@ -328,6 +369,35 @@ export function parseConfig(
         `delivery.timeoutMs, and at least delivery.timeoutMs + 2000); an attempt must always end within its lease`,
     );
   }
+  const operators = records(file.operators).map((operator, i): OperatorConfig => {
+    const variable = `TALKGATE_OPERATOR_${envName(String(operator.name))}_PASSWORD_HASH`;
+    const passwordHash = env(variable) ?? operator.passwordHash;
+    const problem = passwordHash
+      ? passwordHashProblem(passwordHash)
+      : `missing (set it in the file or in ${variable})`;
+    if (problem) problems.push(`operators[${i}].passwordHash: ${problem}`);
+    return { name: operator.name, role: operator.role, passwordHash: passwordHash ?? "" };
+  });
+  reportDuplicates(
+    "operators[].name",
+    operators.map((o) => o.name),
+    problems,
+  );
+  const secretKeys: TalkgateConfig["secretKeys"] = { current: null, previous: [] };
+  for (const [name, set] of [
+    ["TALKGATE_SECRET_KEY", (key: SecretKey) => (secretKeys.current = key)],
+    ["TALKGATE_SECRET_KEY_PREVIOUS", (key: SecretKey) => secretKeys.previous.push(key)],
+  ] as const) {
+    const value = env(name);
+    try {
+      if (value) set(parseSecretKey(name, value));
+    } catch (error) {
+      problems.push((error as Error).message);
+    }
+  }
+  if (secretKeys.previous.length > 0 && !secretKeys.current)
+    problems.push("TALKGATE_SECRET_KEY_PREVIOUS is set but TALKGATE_SECRET_KEY is not");
+
   if (problems.length > 0) throw new ConfigError(options.source ?? "configuration", problems);
 
   return deepFreeze({
@@ -346,6 +416,9 @@ export function parseConfig(
     longText: { ...DEFAULTS.longText, ...file.longText },
     send: { ...DEFAULTS.send, ...file.send },
     partnerApi: { ...DEFAULTS.partnerApi, ...file.partnerApi },
+    admin: { ...DEFAULTS.admin, ...file.admin },
+    operators,
+    secretKeys,
     partners,
     channels,
   });
@@ -378,15 +451,8 @@ function describeSchemaError(error: ValueError): string {
 
 function checkUrl(field: string, value: unknown, problems: string[]): void {
   if (typeof value !== "string") return;
-  let url: URL | undefined;
-  try {
-    url = new URL(value);
-  } catch {
-    // reported below
-  }
-  if (!url || (url.protocol !== "http:" && url.protocol !== "https:")) {
-    problems.push(`${field}: ${JSON.stringify(value)} is not an http(s) URL`);
-  }
+  const problem = httpUrlProblem(value);
+  if (problem) problems.push(`${field}: ${problem}`);
 }
 
 function reportDuplicates(

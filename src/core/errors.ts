@@ -46,6 +46,30 @@ export const ERROR_CODES = {
     meaning: "this partner's uploads fill its quota (media.uploadQuotaFiles, media.uploadQuotaBytes)",
   },
   "-600": { status: 500, meaning: "storage failure" },
+  "-801": {
+    status: 401,
+    meaning:
+      "admin API: operator token or session missing, not valid, expired or revoked (or a wrong sign-in)",
+  },
+  "-803": { status: 403, meaning: "admin API: this operator's role (viewer) may not change anything" },
+  "-804": {
+    status: 404,
+    meaning: "admin API: no such partner, channel, key, token, signing secret or event",
+  },
+  "-809": {
+    status: 409,
+    meaning:
+      "admin API: conflicts with what exists (the id is taken, the entry is managed by the configuration file, deliveries still wait, or a limit is reached)",
+  },
+  "-812": {
+    status: 503,
+    meaning: "admin API: TALKGATE_SECRET_KEY is not set, so no secret can be stored",
+  },
+  "-813": { status: 403, meaning: "admin API: a change made with a session needs its x-csrf-token header" },
+  "-829": {
+    status: 429,
+    meaning: "admin API: too many failed sign-ins for this name; retry after the Retry-After seconds",
+  },
   "-601": { status: 404, meaning: "no such route" },
   "-699": { status: 500, meaning: "internal error" },
 } as const satisfies Record<string, { status: number; meaning: string }>;

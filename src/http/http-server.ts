@@ -9,6 +9,7 @@ import type { Logger } from "pino";
 import type { IngestDeps } from "../app/ingest-webhook.ts";
 import type { Store } from "../app/store.ts";
 import type { PrometheusMetrics } from "../metrics/prometheus-metrics.ts";
+import { type AdminApiDeps, registerAdminRoutes } from "./admin-routes.ts";
 import { installBodyLimits } from "./body-limit.ts";
 import { installErrorHandling, toTalkgateError } from "./error-handler.ts";
 import { registerHealthRoutes } from "./health-routes.ts";
@@ -26,6 +27,7 @@ export interface HttpDeps {
   metrics: PrometheusMetrics;
   /** talkgate's version, shown in the OpenAPI document. */
   version: string;
+  admin: Omit<AdminApiDeps, "version">;
 }
 
 /** Builds (without listening) the Fastify app serving every talkgate route. */
@@ -74,5 +76,6 @@ export function buildHttpServer(deps: HttpDeps): FastifyInstance {
       .send(await deps.metrics.registry.metrics()),
   );
   registerPartnerRoutes(app, deps.partnerApi);
+  registerAdminRoutes(app, { ...deps.admin, version: deps.version });
   return app;
 }

@@ -10,6 +10,87 @@ import { MessageSchema } from "../core/line-messages.ts";
 import { installErrorHandling } from "./error-handler.ts";
 
 export const PARTNER_API_TAG = "partner API";
+export const ADMIN_API_TAG = "admin API";
+
+const operation = (operationId: string, summary: string) => ({ operationId, summary });
+
+/** Each admin API route's operation id and summary, by `METHOD url` (SPEC §10, docs/admin-api.md). */
+export const ADMIN_OPERATIONS: Readonly<Record<string, { operationId: string; summary: string }>> = {
+  "POST /admin/sign-in": operation(
+    "adminSignIn",
+    "Sign in with name and password: a session cookie and its CSRF token",
+  ),
+  "POST /admin/sign-out": operation("adminSignOut", "End this session"),
+  "GET /admin/me": operation("adminMe", "Who the credentials belong to, and their role"),
+  "GET /admin/status": operation(
+    "adminStatus",
+    "Version, database, configuration version, counts and the delivery backlog",
+  ),
+  "GET /admin/partners": operation("adminListPartners", "Every partner (secrets never shown)"),
+  "POST /admin/partners": operation(
+    "adminCreatePartner",
+    "Add a partner; in effect on every instance within seconds",
+  ),
+  "GET /admin/partners/:id": operation("adminGetPartner", "One partner"),
+  "PATCH /admin/partners/:id": operation("adminUpdatePartner", "Change a partner's settings, or disable it"),
+  "DELETE /admin/partners/:id": operation(
+    "adminDeletePartner",
+    "Delete a partner no channel uses (its keys are revoked)",
+  ),
+  "POST /admin/partners/:id/keys": operation("adminCreatePartnerKey", "Make a partner API key (shown once)"),
+  "DELETE /admin/partners/:id/keys/:keyId": operation("adminRevokePartnerKey", "Revoke a partner API key"),
+  "POST /admin/partners/:id/signing-secrets": operation(
+    "adminAddSigningSecret",
+    "Add a signing secret (a rotation's second)",
+  ),
+  "DELETE /admin/partners/:id/signing-secrets/:secretId": operation(
+    "adminRetireSigningSecret",
+    "Retire a signing secret",
+  ),
+  "GET /admin/channels": operation("adminListChannels", "Every channel (secrets never shown)"),
+  "POST /admin/channels": operation(
+    "adminCreateChannel",
+    "Add a channel; its webhooks are taken within seconds",
+  ),
+  "GET /admin/channels/:senderKey": operation("adminGetChannel", "One channel"),
+  "PATCH /admin/channels/:senderKey": operation(
+    "adminUpdateChannel",
+    "Change a channel (its secret or token too), or disable it",
+  ),
+  "DELETE /admin/channels/:senderKey": operation(
+    "adminDeleteChannel",
+    "Delete a channel with no deliveries waiting",
+  ),
+  "GET /admin/channels/:senderKey/webhook-endpoint": operation(
+    "adminGetWebhookEndpoint",
+    "The channel's webhook URL at LINE",
+  ),
+  "PUT /admin/channels/:senderKey/webhook-endpoint": operation(
+    "adminSetWebhookEndpoint",
+    "Set the channel's webhook URL at LINE",
+  ),
+  "POST /admin/channels/:senderKey/webhook-endpoint/test": operation(
+    "adminTestWebhookEndpoint",
+    "Have LINE send a test webhook",
+  ),
+  "GET /admin/tokens": operation("adminListTokens", "Operator API tokens (never the tokens themselves)"),
+  "POST /admin/tokens": operation("adminCreateToken", "Make an operator API token (shown once)"),
+  "DELETE /admin/tokens/:id": operation("adminRevokeToken", "Revoke an operator API token"),
+  "GET /admin/deliveries": operation(
+    "adminListDeliveries",
+    "Deliveries of every channel: by channel, state, conversation, time",
+  ),
+  "POST /admin/deliveries/replay": operation(
+    "adminReplayDeliveries",
+    "Deliver again, by serial numbers or a time range; or count first",
+  ),
+  "GET /admin/events": operation(
+    "adminFindEvents",
+    "Stored events by serial number, LINE message id, user or time; text masked unless revealed (audited)",
+  ),
+  "GET /admin/audit": operation("adminListAudit", "The audit log, newest first, filtered"),
+  "GET /admin/audit/export": operation("adminExportAudit", "The audit log as NDJSON"),
+};
 
 /** Each partner API route's operation id and one-line summary, shown in the document (SPEC §6). */
 export const OPERATIONS: Readonly<Record<string, { operationId: string; summary: string }>> = {
@@ -152,15 +233,24 @@ async function buildDocsApp(
     openapi: {
       openapi: "3.1.0",
       info: {
-        title: "talkgate partner API (상담톡 API)",
+        title: "talkgate partner API (상담톡 API) and admin API",
         version,
         description:
-          "Answer LINE users, fetch long texts and attachments. Errors answer {code, message}; see docs/errors.md.",
+          "Partner API (/line): answer LINE users, fetch long texts and attachments. Admin API (/admin): operators run talkgate. Errors answer {code, message}; see docs/errors.md.",
         license: { name: "MIT", identifier: "MIT" },
       },
       servers: [{ url: "/", description: "this talkgate" }],
       components: {
-        securitySchemes: { partnerKey: { type: "http", scheme: "bearer", description: "a partner API key" } },
+        securitySchemes: {
+          partnerKey: { type: "http", scheme: "bearer", description: "a partner API key" },
+          operatorToken: { type: "http", scheme: "bearer", description: "an operator API token (tgo_…)" },
+          operatorSession: {
+            type: "apiKey",
+            in: "cookie",
+            name: "talkgate_session",
+            description: "a session from POST /admin/sign-in; changes also need its x-csrf-token header",
+          },
+        },
         schemas: messageComponents() as never,
       },
       security: [{ partnerKey: [] }],

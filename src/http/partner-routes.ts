@@ -9,17 +9,67 @@ import type { ChatDeps } from "../app/chat-actions.ts";
 import type { Metrics } from "../app/ports.ts";
 import { findAttachment, readText } from "../app/read-message.ts";
 import type { SendDeps } from "../app/send-message.ts";
-import type { Directory, EventLog, Outbox, Uploads } from "../app/store.ts";
+import type { Directory, EventLog, OperatorData, Outbox, Uploads } from "../app/store.ts";
 import { attachmentFileName } from "../core/attachment.ts";
 import { TalkgateError } from "../core/errors.ts";
 import type { PartnerState } from "../core/partner-health.ts";
 import { registerActionRoutes } from "./action-routes.ts";
 import { registerDeliveryRoutes } from "./delivery-routes.ts";
+import { toTalkgateError } from "./error-handler.ts";
 import { OPERATIONS, PARTNER_API_TAG } from "./openapi.ts";
 import type { PartnerAccess, PartnerKeys } from "./partner-auth.ts";
 import { serveFile } from "./serve-file.ts";
 import { registerPublicMediaRoute, registerUploadRoute, type UploadDeps } from "./upload-routes.ts";
 import { installValidation } from "./validation.ts";
+
+/** The partner API calls that change or send something (SPEC §10), by route, and their audit actions. */
+export const PARTNER_AUDIT_ACTIONS: Readonly<Record<string, string>> = {
+  "/line/message/send": "message.send",
+  "/line/media": "media.upload",
+  "/line/chat/read": "chat.read",
+  "/line/user": "user.directory.set",
+  "/line/channel/webhook/endpoint/set": "channel.webhook-endpoint.set",
+  "/line/deliveries/replay": "deliveries.replay",
+};
+
+// Records who (partner and key id) did what to which channel and serial_number or user, and how it ended.
+function installPartnerAudit(
+  api: FastifyInstance,
+  audit: Pick<OperatorData, "appendAudit">,
+  now: () => number,
+): void {
+  const outcomes = new WeakMap<FastifyRequest, string>();
+  api.addHook("onError", async (request, _reply, error) => {
+    outcomes.set(request, toTalkgateError(error).code);
+  });
+  api.addHook("onSend", async (request, reply, payload) => {
+    const action =
+      request.method === "POST" ? PARTNER_AUDIT_ACTIONS[request.routeOptions.url ?? ""] : undefined;
+    if (!action || !request.partner) return payload;
+    const body = (typeof request.body === "object" && request.body !== null ? request.body : {}) as Record<
+      string,
+      unknown
+    >;
+    const target = [body.sender_key, body.serial_number ?? body.user_key]
+      .filter((part) => typeof part === "string")
+      .join("/");
+    try {
+      await audit.appendAudit({
+        at: now(),
+        actorKind: "partner",
+        actor: request.partner.partnerId,
+        credentialId: request.partner.keyId,
+        action,
+        target: target || null,
+        outcome: outcomes.get(request) ?? (reply.statusCode < 400 ? "ok" : String(reply.statusCode)),
+        requestId: request.id,
+      });
+    } catch (error) {
+      request.log.error({ err: error, action }, "audit:write:failed");
+    }
+    return payload;
+  });
+}
 
 export interface PartnerApiDeps extends ChatDeps, UploadDeps {
   metrics: Metrics;
@@ -32,8 +82,8 @@ export interface PartnerApiDeps extends ChatDeps, UploadDeps {
   };
   /** Where a partner's deliveries stand (delivering, paused, probing). */
   partnerState(partnerId: string): PartnerState;
-  keys: PartnerKeys;
-  store: EventLog & Directory & Outbox & Uploads;
+  keys: Pick<PartnerKeys, "authenticate">;
+  store: EventLog & Directory & Outbox & Uploads & Pick<OperatorData, "appendAudit">;
   send: SendDeps;
 }
 
@@ -104,6 +154,7 @@ export function registerPartnerRoutes(app: FastifyInstance, deps: PartnerApiDeps
     api.addHook("onRequest", async (request) => {
       request.partner = deps.keys.authenticate(request.headers.authorization);
     });
+    installPartnerAudit(api, deps.store, () => deps.clock.now());
     installValidation(api);
     // Per key, after authentication: one busy partner cannot starve the others.
     await api.register(rateLimit, {

@@ -8,6 +8,7 @@ import type {
   LineResult,
   SentMessages,
   TranscodingStatus,
+  WebhookTest,
 } from "../app/ports.ts";
 import type { ChatRef } from "../core/line-event.ts";
 import { releaseChunk } from "./release-chunk.ts";
@@ -61,7 +62,16 @@ export class LineClient implements LineApi {
   constructor(channels: readonly LineChannelCredentials[], options: LineClientOptions) {
     this.#options = options;
     this.#contentAgent = new Agent({ connections: 16, keepAliveTimeout: 30_000 });
-    for (const { senderKey, channelAccessToken } of channels) this.#tokens.set(senderKey, channelAccessToken);
+    this.setChannels(channels);
+  }
+
+  /** The channels and tokens calls use from now on (a changed token gets new clients). */
+  setChannels(channels: readonly LineChannelCredentials[]): void {
+    const next = new Map(channels.map((c) => [c.senderKey, c.channelAccessToken]));
+    for (const [senderKey, token] of this.#tokens)
+      if (next.get(senderKey) !== token) this.#channels.delete(senderKey);
+    this.#tokens.clear();
+    for (const [senderKey, token] of next) this.#tokens.set(senderKey, token);
   }
 
   hasToken(senderKey: string): boolean {
@@ -141,6 +151,24 @@ export class LineClient implements LineApi {
       api.setWebhookEndpointWithHttpInfo({ endpoint }),
     );
     return result.ok ? { ...result, value: null } : result;
+  }
+
+  async testWebhookEndpoint(senderKey: string, endpoint?: string): Promise<LineResult<WebhookTest>> {
+    const result = await this.#call("webhookTest", senderKey, ({ api }) =>
+      api.testWebhookEndpointWithHttpInfo(endpoint === undefined ? {} : { endpoint }),
+    );
+    if (!result.ok) return result;
+    const { success, timestamp, statusCode, reason, detail } = result.value;
+    return {
+      ...result,
+      value: {
+        success: success ?? false,
+        timestamp: new Date(timestamp).toISOString(),
+        statusCode,
+        reason,
+        detail,
+      },
+    };
   }
 
   async getContent(senderKey: string, messageId: string): Promise<ContentResult> {

@@ -14,7 +14,7 @@ export interface MetricsSources {
   /** Tells configured channels, the only sender_key label values, from any other. */
   isChannel(senderKey: string): boolean;
   /** The configured partners, and where each one's deliveries stand. */
-  partners: readonly string[];
+  partners(): readonly string[];
   partnerState(partnerId: string): PartnerState;
   /** Free bytes on the volumes talkgate writes to. */
   freeBytes: Record<"media" | "database", () => Promise<number>>;
@@ -102,7 +102,9 @@ export class PrometheusMetrics implements Metrics {
       labelNames: ["partner", "state"],
       registers,
       collect() {
-        for (const partner of sources.partners) {
+        // Partners deleted at runtime drop out.
+        this.reset();
+        for (const partner of sources.partners()) {
           const { state } = sources.partnerState(partner);
           for (const each of states) this.set({ partner, state: each }, each === state ? 1 : 0);
         }
@@ -114,7 +116,8 @@ export class PrometheusMetrics implements Metrics {
       labelNames: ["partner"],
       registers,
       collect() {
-        for (const partner of sources.partners) {
+        this.reset();
+        for (const partner of sources.partners()) {
           const state = sources.partnerState(partner);
           this.set({ partner }, state.state === "paused" ? state.until / 1000 : 0);
         }

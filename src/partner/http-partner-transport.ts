@@ -13,13 +13,15 @@ export interface PartnerEndpoint {
   id: string;
   receiveUrl: string;
   signingSecret?: string | undefined;
+  /** Every active signing secret: each delivery carries one signature per secret (a rotation has two). */
+  signingSecrets?: readonly string[] | undefined;
   allowPrivateNetwork: boolean;
 }
 
 interface Route {
   origin: string;
   path: string;
-  signingKey: KeyObject | undefined;
+  signingKeys: KeyObject[];
   agent: Agent;
   privateLiteral: boolean;
 }
@@ -27,7 +29,7 @@ interface Route {
 /** The {@link PartnerTransport} over HTTP(S). Any 2xx is an ack; everything else is a failed attempt. */
 export class HttpPartnerTransport implements PartnerTransport {
   readonly #routes = new Map<string, Route>();
-  readonly #agents: Agent[];
+  readonly #agents: [open: Agent, guarded: Agent];
   readonly #timeoutMs: number;
   readonly #clock: Clock;
 
@@ -45,13 +47,24 @@ export class HttpPartnerTransport implements PartnerTransport {
       connect: { ...agentOptions.connect, lookup: publicOnlyLookup },
     });
     this.#agents = [open, guarded];
+    this.setPartners(partners);
+  }
+
+  /** Where deliveries go from now on (attempts under way finish where they were going). */
+  setPartners(partners: readonly PartnerEndpoint[]): void {
+    const [open, guarded] = this.#agents;
+    this.#routes.clear();
     for (const partner of partners) {
       const url = new URL(`${partner.receiveUrl.replace(/\/+$/, "")}/message`);
       const host = url.hostname.replace(/^\[|\]$/g, "");
+      const secrets = [
+        ...(partner.signingSecrets ?? []),
+        ...(partner.signingSecret ? [partner.signingSecret] : []),
+      ];
       this.#routes.set(partner.id, {
         origin: url.origin,
         path: `${url.pathname}${url.search}`,
-        signingKey: partner.signingSecret ? standardWebhookKey(partner.signingSecret) : undefined,
+        signingKeys: secrets.map(standardWebhookKey),
         agent: partner.allowPrivateNetwork ? open : guarded,
         // IP literals never reach the DNS lookup, so they are checked here.
         privateLiteral: !partner.allowPrivateNetwork && isIP(host) !== 0 && isPrivateAddress(host),
@@ -74,9 +87,12 @@ export class HttpPartnerTransport implements PartnerTransport {
       "webhook-id",
       webhookId,
     ];
-    if (route.signingKey) {
+    if (route.signingKeys.length > 0) {
       const timestamp = Math.floor(this.#clock.now() / 1000);
-      const signature = standardWebhookSignature(route.signingKey, webhookId, timestamp, body);
+      // During a rotation the partner may verify with either secret: one signature each, space-separated.
+      const signature = route.signingKeys
+        .map((key) => standardWebhookSignature(key, webhookId, timestamp, body))
+        .join(" ");
       headers.push("webhook-timestamp", String(timestamp), "webhook-signature", signature);
     }
     // The dispatcher's own handler API rather than request(): the answer's body is never read, so no

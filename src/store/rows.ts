@@ -1,6 +1,6 @@
 // Rows both databases answer with the same columns, and what they mean to the ports: one mapping, whatever
 // the database (its SQL stays in its own folder).
-import type { StoredMessage } from "../app/store.ts";
+import type { AuditEntry, Credential, DeliveryState, EventRecord, StoredMessage } from "../app/store.ts";
 import type { MediaKind } from "../core/attachment.ts";
 import type { ConversationState } from "../core/event-record.ts";
 import { asObject } from "../core/line-event.ts";
@@ -84,5 +84,103 @@ export function toConversationState(row: ConversationRow | undefined): Conversat
     replyToken: row.reply_token,
     replyTokenAt: row.reply_token_at,
     replyTokenUsedBy: row.reply_token_used_by,
+  };
+}
+
+/** A row of `credentials`. */
+export interface CredentialRow {
+  id: string;
+  kind: Credential["kind"];
+  owner: string;
+  name: string;
+  digest: string;
+  created_at: number;
+  created_by: string;
+  revoked_at: number | null;
+  last_used_at: number | null;
+}
+
+export function toCredential(row: CredentialRow): Credential {
+  return {
+    id: row.id,
+    kind: row.kind,
+    owner: row.owner,
+    name: row.name,
+    digest: row.digest,
+    createdAt: Number(row.created_at),
+    createdBy: row.created_by,
+    revokedAt: row.revoked_at === null ? null : Number(row.revoked_at),
+    lastUsedAt: row.last_used_at === null ? null : Number(row.last_used_at),
+  };
+}
+
+/** A row of `audit_log`. */
+export interface AuditRow {
+  id: number;
+  at: number;
+  actor_kind: AuditEntry["actorKind"];
+  actor: string;
+  credential_id: string | null;
+  action: string;
+  target: string | null;
+  outcome: string;
+  request_id: string | null;
+}
+
+export function toAuditEntry(row: AuditRow): AuditEntry {
+  return {
+    id: Number(row.id),
+    at: Number(row.at),
+    actorKind: row.actor_kind,
+    actor: row.actor,
+    credentialId: row.credential_id,
+    action: row.action,
+    target: row.target,
+    outcome: row.outcome,
+    requestId: row.request_id,
+  };
+}
+
+/** An event with its delivery's columns (null when it is not relayed). */
+export interface EventLookupRow {
+  id: number;
+  sender_key: string;
+  serial_number: string;
+  type: string;
+  conversation: string;
+  user_id: string | null;
+  message_id: string | null;
+  received_at: number;
+  unsent_at: number | null;
+  body: string;
+  state: DeliveryState | null;
+  attempts: number | null;
+  last_status: number | null;
+  last_error: string | null;
+  updated_at: number | null;
+}
+
+export function toEventRecord(row: EventLookupRow): EventRecord {
+  return {
+    eventId: Number(row.id),
+    senderKey: row.sender_key,
+    serialNumber: row.serial_number,
+    type: row.type,
+    conversation: row.conversation,
+    userId: row.user_id,
+    messageId: row.message_id,
+    receivedAt: Number(row.received_at),
+    unsent: row.unsent_at !== null,
+    body: row.body,
+    delivery:
+      row.state === null
+        ? null
+        : {
+            state: row.state,
+            attempts: Number(row.attempts ?? 0),
+            lastStatus: row.last_status,
+            lastError: row.last_error,
+            updatedAt: Number(row.updated_at ?? 0),
+          },
   };
 }

@@ -40,7 +40,10 @@ export function answerProblem(
   const content = operation.responses[key]?.content;
   if (!content || verb === "head") return null;
   if (content["*/*"]) return null;
-  if (!content["application/json"]) return `answered ${type}, documented ${Object.keys(content).join(", ")}`;
+  if (!content["application/json"])
+    return content[type.split(";")[0] ?? ""]
+      ? null
+      : `answered ${type}, documented ${Object.keys(content).join(", ")}`;
   if (!/^application\/json\b/.test(type))
     return `answered ${type || "no content type"}, documented application/json`;
   let json: unknown;
@@ -141,7 +144,7 @@ class CheckingHandler implements Dispatcher.DispatchHandler {
 setGlobalDispatcher(
   getGlobalDispatcher().compose((dispatch) => (options, handler) => {
     const path = (options.path ?? "").split("?")[0] ?? "";
-    if (!path.startsWith("/line/") || !document.paths[path]) return dispatch(options, handler);
+    if (!/^\/(line|admin)\//.test(path) || !document.paths[path]) return dispatch(options, handler);
     return dispatch(options, new CheckingHandler(options.method ?? "GET", path, handler));
   }),
 );

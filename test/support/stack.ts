@@ -43,6 +43,8 @@ export interface StackOptions {
   logger?: Logger;
   /** More channels of the signing partner, known to the emulator too (each with its own secret and token). */
   moreChannels?: string[];
+  /** The environment the configuration reads secrets from (TALKGATE_SECRET_KEY…). */
+  env?: NodeJS.ProcessEnv;
 }
 
 /** The secret and token of a channel added with {@link StackOptions.moreChannels}. */
@@ -123,7 +125,7 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
   const sink = await startPartnerSink({ signingSecret: SIGNING_SECRET });
   const raw = stackConfig(emulator.url, sink.url, options);
   if (options.config?.database === undefined) raw.database = await testDatabaseUrl(dir);
-  const config = parseConfig(raw, { baseDir: dir });
+  const config = parseConfig(raw, { baseDir: dir, env: options.env ?? {} });
   const logger = options.logger ?? pino({ level: process.env.TALKGATE_TEST_LOG ?? "silent" });
   const launch = () =>
     startTalkgate(config, { logger, clock: options.clock, store: options.openStore?.(config) });

@@ -2,6 +2,8 @@
 // statements per transaction whatever its size; deduped across instances by a unique index; the core decides.
 import type {
   EventLog,
+  EventQuery,
+  EventRecord,
   IngestRequest,
   IngestResult,
   StoredEvent,
@@ -10,7 +12,14 @@ import type {
 } from "../../app/store.ts";
 import { type ConversationState, conversationAfter, recordEvent, scrubbed } from "../../core/event-record.ts";
 import { formatSerialNumber, serialScope } from "../../core/serial-number.ts";
-import { type ConversationRow, type MessageRow, toConversationState, toStoredMessage } from "../rows.ts";
+import {
+  type ConversationRow,
+  type EventLookupRow,
+  type MessageRow,
+  toConversationState,
+  toEventRecord,
+  toStoredMessage,
+} from "../rows.ts";
 import type { Pool } from "./connection.ts";
 import type { Tx } from "./tx.ts";
 import { json, notify, wakeConversations } from "./tx.ts";
@@ -82,6 +91,21 @@ export function postgresEventLog(
         FROM events e LEFT JOIN media m ON m.event_id = e.id
         WHERE e.sender_key = ${senderKey} AND e.serial_number = ${serialNumber}`;
       return row ? toStoredMessage(row) : null;
+    },
+
+    async findEvents(q: EventQuery): Promise<EventRecord[]> {
+      const rows = await reads<EventLookupRow[]>`
+        SELECT id, sender_key, serial_number, type, conversation, user_id, message_id, received_at, unsent_at,
+          body, state, attempts, last_status, last_error, updated_at
+        FROM events
+        WHERE sender_key = ANY(${[...q.senderKeys]}::text[])
+          AND (${q.serialNumber ?? null}::text IS NULL OR serial_number = ${q.serialNumber ?? null})
+          AND (${q.messageId ?? null}::text IS NULL OR message_id = ${q.messageId ?? null})
+          AND (${q.userId ?? null}::text IS NULL OR user_id = ${q.userId ?? null})
+          AND received_at >= ${q.from ?? 0} AND received_at < ${q.to ?? Number.MAX_SAFE_INTEGER}
+          AND id < ${q.before ?? Number.MAX_SAFE_INTEGER}
+        ORDER BY id DESC LIMIT ${q.limit}`;
+      return rows.map(toEventRecord);
     },
   };
 }

@@ -5,6 +5,7 @@ import { LocalWorkSignals } from "../local-work-signals.ts";
 import { connect, migrate, type Pool, type PoolOptions } from "./connection.ts";
 import { postgresEventLog } from "./event-log.ts";
 import { postgresMediaJobs } from "./media-jobs.ts";
+import { postgresOperatorData } from "./operator-data.ts";
 import { postgresOutbox } from "./outbox.ts";
 import { postgresDirectory, postgresSends, postgresUploads } from "./sends.ts";
 import { WORK_CHANNEL } from "./tx.ts";
@@ -42,6 +43,7 @@ export async function openPostgresStore(
       ...postgresSends(pool),
       ...postgresDirectory(pool),
       ...postgresUploads(pool),
+      ...postgresOperatorData(pool),
       onWork: (work, wake) => signals.onWork(work, wake),
       async ping() {
         await pool`SELECT 1`;

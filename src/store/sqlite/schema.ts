@@ -159,4 +159,59 @@ export const MIGRATIONS: readonly string[] = [
   ) WITHOUT ROWID;
   CREATE INDEX uploads_by_partner ON uploads (partner_id, created_at);
   `,
+  `
+  -- The operator plane (SPEC §10). Partners and channels made through the admin API, as JSON (secrets in it
+  -- encrypted); config_version moves with every change of them or of credentials, and every instance polls it.
+  CREATE TABLE config_entries (
+    kind       TEXT    NOT NULL,
+    id         TEXT    NOT NULL,
+    body       TEXT    NOT NULL,
+    created_at INTEGER NOT NULL,
+    updated_at INTEGER NOT NULL,
+    PRIMARY KEY (kind, id)
+  ) WITHOUT ROWID;
+  CREATE TABLE config_version (
+    id      INTEGER PRIMARY KEY CHECK (id = 1),
+    version INTEGER NOT NULL
+  );
+  INSERT INTO config_version (id, version) VALUES (1, 0);
+
+  -- Partner API keys and operator API tokens: the SHA-256 of each, never the token.
+  CREATE TABLE credentials (
+    id           TEXT    PRIMARY KEY,
+    kind         TEXT    NOT NULL,
+    owner        TEXT    NOT NULL,
+    name         TEXT    NOT NULL,
+    digest       TEXT    NOT NULL UNIQUE,
+    created_at   INTEGER NOT NULL,
+    created_by   TEXT    NOT NULL,
+    revoked_at   INTEGER,
+    last_used_at INTEGER
+  ) WITHOUT ROWID;
+
+  CREATE TABLE operator_sessions (
+    digest      TEXT    PRIMARY KEY,
+    operator    TEXT    NOT NULL,
+    csrf_digest TEXT    NOT NULL,
+    created_at  INTEGER NOT NULL,
+    expires_at  INTEGER NOT NULL
+  ) WITHOUT ROWID;
+
+  -- Who did what, when, to what, and how it ended; appended, never changed.
+  CREATE TABLE audit_log (
+    id            INTEGER PRIMARY KEY,
+    at            INTEGER NOT NULL,
+    actor_kind    TEXT    NOT NULL,
+    actor         TEXT    NOT NULL,
+    credential_id TEXT,
+    action        TEXT    NOT NULL,
+    target        TEXT,
+    outcome       TEXT    NOT NULL,
+    request_id    TEXT
+  );
+  CREATE INDEX audit_by_time ON audit_log (at);
+
+  -- Operators look a customer's events up by their LINE user id.
+  CREATE INDEX events_by_user ON events (user_id, received_at) WHERE user_id IS NOT NULL;
+  `,
 ];

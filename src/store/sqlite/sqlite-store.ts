@@ -13,11 +13,14 @@ import type {
   DeliveryRecord,
   DeliveryState,
   DeliveryTask,
+  EventQuery,
+  EventRecord,
   IngestRequest,
   IngestResult,
   MediaJob,
   MediaOutcome,
   NewSend,
+  OperatorData,
   PartnerSlots,
   SendOutcome,
   Store,
@@ -33,15 +36,18 @@ import { DatabaseRefusal } from "../database-refusal.ts";
 import { LocalWorkSignals } from "../local-work-signals.ts";
 import {
   type ConversationRow,
+  type EventLookupRow,
   type MessageRow,
   type SendRow,
   toConversationState,
+  toEventRecord,
   toSendRecord,
   toStoredMessage,
 } from "../rows.ts";
 import { ConversationSchedule } from "./conversation-schedule.ts";
 import { GroupCommit } from "./group-commit.ts";
 import { type FileLock, lockDatabaseFile } from "./lock-database-file.ts";
+import { sqliteOperatorData } from "./operator-data.ts";
 import { MIGRATIONS } from "./schema.ts";
 import { FileSync } from "./wal-sync.ts";
 
@@ -138,6 +144,7 @@ export class SqliteStore implements Store {
   readonly #schedule = new ConversationSchedule();
   readonly #signals = new LocalWorkSignals();
   readonly #release: () => void;
+  readonly #operators: OperatorData;
 
   /**
    * `durable` resolves once every commit made before the call is on disk; `release` lets another process
@@ -148,6 +155,7 @@ export class SqliteStore implements Store {
     this.#release = release;
     this.#writes = new GroupCommit(db, durable);
     this.#sql = prepareStatements(db);
+    this.#operators = sqliteOperatorData(db, this.#writes);
     // Only this process uses the file, so leases left by an earlier run (killed or crashed) are void.
     db.exec(`
       UPDATE media SET lease_owner = NULL, lease_until = NULL, next_attempt_at = 0 WHERE lease_owner IS NOT NULL;
@@ -500,6 +508,20 @@ export class SqliteStore implements Store {
     return row ? toStoredMessage(row) : null;
   }
 
+  async findEvents(q: EventQuery): Promise<EventRecord[]> {
+    const rows = this.#sql.findEvents.all(
+      JSON.stringify(q.senderKeys),
+      q.serialNumber ?? null,
+      q.messageId ?? null,
+      q.userId ?? null,
+      q.from ?? 0,
+      q.to ?? Number.MAX_SAFE_INTEGER,
+      q.before ?? Number.MAX_SAFE_INTEGER,
+      q.limit,
+    ) as unknown as EventLookupRow[];
+    return rows.map(toEventRecord);
+  }
+
   beginSend(send: NewSend, now: number, timing: SendTiming): Promise<BeginSend> {
     return this.#writes.run((): BeginSend => {
       const sql = this.#sql;
@@ -643,6 +665,22 @@ export class SqliteStore implements Store {
       this.#sql.forgetUploads.run(before);
     });
   }
+
+  // The operator plane (operator-data.ts).
+  configVersion: OperatorData["configVersion"] = () => this.#operators.configVersion();
+  listConfigEntries: OperatorData["listConfigEntries"] = () => this.#operators.listConfigEntries();
+  createConfigEntry: OperatorData["createConfigEntry"] = (e) => this.#operators.createConfigEntry(e);
+  updateConfigEntry: OperatorData["updateConfigEntry"] = (...a) => this.#operators.updateConfigEntry(...a);
+  deleteConfigEntry: OperatorData["deleteConfigEntry"] = (...a) => this.#operators.deleteConfigEntry(...a);
+  listCredentials: OperatorData["listCredentials"] = (kind) => this.#operators.listCredentials(kind);
+  addCredential: OperatorData["addCredential"] = (c) => this.#operators.addCredential(c);
+  revokeCredential: OperatorData["revokeCredential"] = (...a) => this.#operators.revokeCredential(...a);
+  touchCredentials: OperatorData["touchCredentials"] = (...a) => this.#operators.touchCredentials(...a);
+  createSession: OperatorData["createSession"] = (s) => this.#operators.createSession(s);
+  findSession: OperatorData["findSession"] = (...a) => this.#operators.findSession(...a);
+  endSessions: OperatorData["endSessions"] = (...a) => this.#operators.endSessions(...a);
+  appendAudit: OperatorData["appendAudit"] = (e) => this.#operators.appendAudit(e);
+  listAudit: OperatorData["listAudit"] = (f) => this.#operators.listAudit(f);
 
   async ping(): Promise<void> {
     this.db.prepare("SELECT 1").get();
@@ -846,6 +884,15 @@ function prepareStatements(db: DatabaseSync) {
          m.gone_reason
        FROM events e LEFT JOIN media m ON m.event_id = e.id
        WHERE e.sender_key = ? AND e.serial_number = ?`,
+    ),
+    findEvents: prepare(
+      `SELECT e.id, e.sender_key, e.serial_number, e.type, e.conversation, e.user_id, e.message_id, e.received_at,
+         e.unsent_at, e.body, d.state, d.attempts, d.last_status, d.last_error, d.updated_at
+       FROM events e LEFT JOIN deliveries d ON d.event_id = e.id
+       WHERE e.sender_key IN (SELECT value FROM json_each(?1))
+         AND (?2 IS NULL OR e.serial_number = ?2) AND (?3 IS NULL OR e.message_id = ?3)
+         AND (?4 IS NULL OR e.user_id = ?4) AND e.received_at >= ?5 AND e.received_at < ?6 AND e.id < ?7
+       ORDER BY e.id DESC LIMIT ?8`,
     ),
     waitingConversations: prepare(
       `SELECT sender_key, conversation, max(partner_id) AS partner_id FROM deliveries WHERE ${WAITING}

@@ -1,0 +1,461 @@
+// The operator plane end to end (SPEC §10, on the database of this run): operators sign in or use tokens, viewers only
+// look, partners and channels made at runtime relay at once, keys and signing secrets rotate with overlap, every
+// change leaves one audit entry without secrets, and stored secrets refuse a wrong TALKGATE_SECRET_KEY.
+import assert from "node:assert/strict";
+import { randomBytes } from "node:crypto";
+import { readFileSync } from "node:fs";
+import { after, before, test } from "node:test";
+import pino from "pino";
+import { Webhook } from "standardwebhooks";
+import { type PartnerSink, startPartnerSink } from "../emulator/partner-sink.ts";
+import { SecretKeyRefusal } from "../src/app/runtime-config.ts";
+import type { AuditEntry } from "../src/app/store.ts";
+import { parseConfig } from "../src/config/config.ts";
+import { hashPassword } from "../src/core/credentials.ts";
+import { lineSignature } from "../src/core/signature.ts";
+import { startTalkgate } from "../src/main.ts";
+import { callApi, until } from "./support/partner-api.ts";
+import { API_KEY, OTHER_API_KEY, type Stack, startStack } from "./support/stack.ts";
+
+const SECRET_KEY = randomBytes(32).toString("base64");
+const ADMIN_PASSWORD = "correct horse battery staple";
+const VIEWER_PASSWORD = "viewer password 1234";
+const NEW_CHANNEL = "1700000001";
+const NEW_CHANNEL_SECRET = "new-channel-secret-abcdef";
+const NEW_ACCESS_TOKEN = "new-channel-access-token";
+const SIGNING_A = `whsec_${randomBytes(32).toString("base64")}`;
+const SIGNING_B = `whsec_${randomBytes(32).toString("base64")}`;
+/** Everything no answer and no audit entry may ever contain. */
+const SECRETS = [NEW_CHANNEL_SECRET, NEW_ACCESS_TOKEN, SIGNING_A, SIGNING_B, ADMIN_PASSWORD, VIEWER_PASSWORD];
+
+let stack: Stack;
+let newPartner: PartnerSink;
+/** Every admin answer's text, checked at the end for secrets. */
+const answers: string[] = [];
+
+interface Answer {
+  status: number;
+  body: Record<string, unknown>;
+  headers: Headers;
+}
+
+/** Calls the admin API with a bearer token, or a session cookie (and its CSRF token), or nothing. */
+async function admin(
+  method: string,
+  path: string,
+  body?: unknown,
+  auth: { token?: string; cookie?: string; csrf?: string } = { token: adminToken },
+): Promise<Answer> {
+  const headers: Record<string, string> = {};
+  if (auth.token) headers.authorization = `Bearer ${auth.token}`;
+  if (auth.cookie) headers.cookie = auth.cookie;
+  if (auth.csrf) headers["x-csrf-token"] = auth.csrf;
+  if (body !== undefined) headers["content-type"] = "application/json";
+  const response = await fetch(`${stack.talkgate.url}${path}`, {
+    method,
+    headers,
+    ...(body === undefined ? {} : { body: JSON.stringify(body) }),
+  });
+  const text = await response.text();
+  answers.push(text);
+  return {
+    status: response.status,
+    body:
+      text && response.headers.get("content-type")?.startsWith("application/json")
+        ? JSON.parse(text)
+        : { text },
+    headers: response.headers,
+  };
+}
+
+function assertRefused(answer: Answer, status: number, code: string): void {
+  assert.equal(answer.status, status, JSON.stringify(answer.body));
+  assert.equal(answer.body.code, code, JSON.stringify(answer.body));
+  assert.equal(typeof answer.body.message, "string");
+}
+
+async function auditSince(id: number): Promise<AuditEntry[]> {
+  const { body } = await admin("GET", "/admin/audit?limit=1000");
+  return (body.entries as AuditEntry[]).filter((e) => e.id > id).reverse();
+}
+
+async function lastAuditId(): Promise<number> {
+  const { body } = await admin("GET", "/admin/audit?limit=1");
+  return (body.entries as AuditEntry[])[0]?.id ?? 0;
+}
+
+async function signIn(name: string, password: string) {
+  const answer = await admin("POST", "/admin/sign-in", { name, password }, {});
+  const cookie = answer.headers.get("set-cookie")?.split(";")[0];
+  return { answer, cookie, csrf: answer.body.csrfToken as string | undefined };
+}
+
+function signedWebhook(senderKey: string, secret: string, text: string, id: string) {
+  const body = JSON.stringify({
+    destination: "Uaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa",
+    events: [
+      {
+        type: "message",
+        mode: "active",
+        timestamp: Date.now(),
+        webhookEventId: `01H${id.padStart(23, "0")}`,
+        deliveryContext: { isRedelivery: false },
+        source: { type: "user", userId: "U0123456789abcdef0123456789abcdef" },
+        replyToken: `reply-${id}`,
+        message: { type: "text", id, quoteToken: `q-${id}`, text },
+      },
+    ],
+  });
+  return fetch(`${stack.talkgate.url}/line/webhook/${senderKey}`, {
+    method: "POST",
+    headers: { "content-type": "application/json", "x-line-signature": lineSignature(secret, body) },
+    body,
+  });
+}
+
+let adminToken = "";
+
+before(async () => {
+  newPartner = await startPartnerSink({});
+  stack = await startStack({
+    env: { TALKGATE_SECRET_KEY: SECRET_KEY },
+    config: {
+      operators: [
+        { name: "alice", role: "admin", passwordHash: await hashPassword(ADMIN_PASSWORD) },
+        { name: "victor", role: "viewer", passwordHash: await hashPassword(VIEWER_PASSWORD) },
+      ],
+      admin: { signInMaxFailures: 3, configPollMs: 200 },
+    },
+  });
+  const session = await signIn("alice", ADMIN_PASSWORD);
+  const made = await admin(
+    "POST",
+    "/admin/tokens",
+    { operator: "alice", name: "test suite" },
+    { cookie: session.cookie, csrf: session.csrf },
+  );
+  assert.equal(made.status, 201, JSON.stringify(made.body));
+  adminToken = made.body.token as string;
+});
+
+after(async () => {
+  await stack.close();
+  await newPartner.close();
+});
+
+test("without operator credentials every admin route answers 401, a partner API key included", async () => {
+  const document = JSON.parse(readFileSync("docs/openapi.json", "utf8")) as {
+    paths: Record<string, Record<string, unknown>>;
+  };
+  const routes = Object.entries(document.paths)
+    .filter(([path]) => path.startsWith("/admin/") && path !== "/admin/sign-in")
+    .flatMap(([path, operations]) => Object.keys(operations).map((method) => ({ method, path })));
+  assert.ok(routes.length >= 20, `only ${routes.length} admin routes documented`);
+  for (const { method, path } of routes) {
+    const url = path
+      .replace("{id}", "partner")
+      .replace("{senderKey}", "1656168303")
+      .replace("{keyId}", "0123456789abcdef")
+      .replace("{secretId}", "01234567");
+    for (const auth of [{}, { token: API_KEY }, { token: "tgo_not-a-real-token" }]) {
+      const answer = await admin(method.toUpperCase(), url, undefined, auth);
+      assertRefused(answer, 401, "-801");
+    }
+  }
+});
+
+test("sign-in: wrong passwords are refused and audited, then throttled; a session reads, and changes need its CSRF token", async () => {
+  const mark = await lastAuditId();
+  assertRefused((await signIn("alice", "wrong")).answer, 401, "-801");
+  assertRefused((await signIn("nobody", "wrong")).answer, 401, "-801");
+  const session = await signIn("alice", ADMIN_PASSWORD);
+  assert.equal(session.answer.status, 200);
+  assert.match(session.answer.headers.get("set-cookie") ?? "", /HttpOnly; SameSite=Strict/);
+  const me = await admin("GET", "/admin/me", undefined, { cookie: session.cookie });
+  assert.deepEqual(me.body, { name: "alice", role: "admin", via: "session" });
+  assertRefused(
+    await admin("PATCH", "/admin/partners/nope", { disabled: true }, { cookie: session.cookie }),
+    403,
+    "-813",
+  );
+  const signIns = (await auditSince(mark)).filter((e) => e.action === "operator.sign-in");
+  assert.deepEqual(
+    signIns.map((e) => [e.actor, e.outcome]),
+    [
+      ["alice", "-801"],
+      ["nobody", "-801"],
+      ["alice", "ok"],
+    ],
+  );
+
+  // signInMaxFailures is 3 here: two more failures, then even the right password waits.
+  for (let i = 0; i < 2; i++) assertRefused((await signIn("victor", "wrong")).answer, 401, "-801");
+  await signIn("victor", "wrong");
+  const throttled = await signIn("victor", VIEWER_PASSWORD);
+  assertRefused(throttled.answer, 429, "-829");
+  assert.ok(Number(throttled.answer.headers.get("retry-after")) > 0);
+});
+
+test("a viewer reads but may change nothing (403), whatever the route", async () => {
+  const viewer = await admin("POST", "/admin/tokens", { operator: "victor", name: "viewer token" });
+  const token = viewer.body.token as string;
+  assert.equal((await admin("GET", "/admin/partners", undefined, { token })).status, 200);
+  assert.equal((await admin("GET", "/admin/audit", undefined, { token })).status, 200);
+  for (const [method, path, body] of [
+    ["POST", "/admin/partners", { id: "x", receiveUrl: "https://x.example" }],
+    ["PATCH", "/admin/channels/1656168303", { disabled: true }],
+    ["POST", "/admin/tokens", { operator: "victor", name: "more" }],
+    ["DELETE", "/admin/tokens/0123456789abcdef", undefined],
+    ["POST", "/admin/deliveries/replay", { from: 0, to: 1 }],
+  ] as const)
+    assertRefused(await admin(method, path, body, { token }), 403, "-803");
+});
+
+test("a partner and a channel made at runtime relay a signed webhook at once; file entries stay read-only", async () => {
+  const mark = await lastAuditId();
+  const partner = await admin("POST", "/admin/partners", {
+    id: "acme",
+    receiveUrl: `${newPartner.url}/acme`,
+    signingSecret: SIGNING_A,
+    allowPrivateNetwork: true,
+  });
+  assert.equal(partner.status, 201, JSON.stringify(partner.body));
+  assert.equal(partner.body.managedBy, "api");
+  assert.deepEqual(
+    (partner.body.signingSecrets as Array<{ id: string }>).map((s) => s.id.length),
+    [8],
+  );
+  const key = await admin("POST", "/admin/partners/acme/keys", { name: "acme production" });
+  assert.equal(key.status, 201);
+  const acmeKey = key.body.key as string;
+  assert.match(acmeKey, /^tgk_/);
+
+  const channel = await admin("POST", "/admin/channels", {
+    senderKey: NEW_CHANNEL,
+    partner: "acme",
+    channelSecret: NEW_CHANNEL_SECRET,
+    channelAccessToken: NEW_ACCESS_TOKEN,
+  });
+  assert.equal(channel.status, 201, JSON.stringify(channel.body));
+  assert.equal(channel.body.hasChannelAccessToken, true);
+
+  const response = await signedWebhook(NEW_CHANNEL, NEW_CHANNEL_SECRET, "hello from a new company", "5001");
+  assert.equal(response.status, 200);
+  await until("the new partner's delivery", () =>
+    newPartner.received.some((r) => r.path === "/acme/message"),
+  );
+  const delivery = newPartner.received.find((r) => r.path === "/acme/message");
+  assert.ok(delivery);
+  new Webhook(SIGNING_A).verify(delivery.raw, delivery.headers as Record<string, string>);
+
+  // The new key reaches the new channel only; the old partner's key does not reach it.
+  const listed = await callApi(
+    stack,
+    "GET",
+    `/line/deliveries?sender_key=${NEW_CHANNEL}`,
+    undefined,
+    acmeKey,
+  );
+  assert.equal(listed.status, 200, JSON.stringify(listed.body));
+  assert.equal(
+    (await callApi(stack, "GET", `/line/deliveries?sender_key=${NEW_CHANNEL}`, undefined, OTHER_API_KEY)).body
+      .code,
+    "-406",
+  );
+
+  // Entries of the configuration file are read-only.
+  assertRefused(await admin("PATCH", "/admin/partners/partner", { disabled: true }), 409, "-809");
+  assertRefused(await admin("DELETE", "/admin/channels/1656168303"), 409, "-809");
+  const file = await admin("GET", "/admin/partners/partner");
+  assert.equal(file.body.managedBy, "file");
+
+  // Bad input names the field.
+  const bad = await admin("POST", "/admin/partners", { id: "bad", receiveUrl: "ftp://x" });
+  assertRefused(bad, 400, "-405");
+  assert.match(String(bad.body.message), /receiveUrl/);
+  const weak = await admin("POST", "/admin/partners/acme/signing-secrets", { secret: "whsec_c2hvcnQ=" });
+  assertRefused(weak, 400, "-405");
+  assert.match(String(weak.body.message), /signingSecret/);
+  assertRefused(
+    await admin("POST", "/admin/channels", {
+      senderKey: "1700000002",
+      partner: "nobody",
+      channelSecret: "s",
+    }),
+    400,
+    "-405",
+  );
+
+  const actions = (await auditSince(mark)).map((e) => [e.action, e.target, e.outcome]);
+  assert.deepEqual(actions, [
+    ["partner.create", "acme", "ok"],
+    ["partner.key.create", `acme/keys/${key.body.id}`, "ok"],
+    ["channel.create", NEW_CHANNEL, "ok"],
+    ["partner.update", "partner", "-809"],
+    ["channel.delete", "1656168303", "-809"],
+    ["partner.create", "bad", "-405"],
+    ["partner.signing-secret.add", "acme", "-405"],
+    ["channel.create", "1700000002", "-405"],
+  ]);
+});
+
+test("a partner key rotates with overlap: old and new both work until the old one is revoked", async () => {
+  const first = (await admin("POST", "/admin/partners/acme/keys", { name: "first" })).body;
+  const second = (await admin("POST", "/admin/partners/acme/keys", { name: "second" })).body;
+  for (const key of [first.key, second.key])
+    assert.equal((await callApi(stack, "GET", "/line/deliveries", undefined, key as string)).status, 200);
+  assert.equal((await admin("DELETE", `/admin/partners/acme/keys/${first.id}`)).status, 204);
+  const refused = await callApi(stack, "GET", "/line/deliveries", undefined, first.key as string);
+  assert.equal(refused.body.code, "-401");
+  assert.equal(
+    (await callApi(stack, "GET", "/line/deliveries", undefined, second.key as string)).status,
+    200,
+  );
+  const keys = (await admin("GET", "/admin/partners/acme")).body.apiKeys as Array<{
+    id: string;
+    lastUsedAt: number | null;
+  }>;
+  assert.ok(!keys.some((k) => k.id === first.id));
+});
+
+test("a signing secret rotates: meanwhile each delivery carries both signatures, each verifying with its secret", async () => {
+  const added = await admin("POST", "/admin/partners/acme/signing-secrets", { secret: SIGNING_B });
+  assert.equal(added.status, 201, JSON.stringify(added.body));
+  const [oldId] = (added.body.signingSecrets as Array<{ id: string }>).map((s) => s.id);
+  await signedWebhook(NEW_CHANNEL, NEW_CHANNEL_SECRET, "during the rotation", "5002");
+  await until("a delivery during the rotation", () => newPartner.received.length >= 2);
+  const during = newPartner.received[1];
+  assert.ok(during);
+  assert.equal(String(during.headers["webhook-signature"]).split(" ").length, 2);
+  for (const secret of [SIGNING_A, SIGNING_B])
+    new Webhook(secret).verify(during.raw, during.headers as Record<string, string>);
+
+  assert.equal((await admin("DELETE", `/admin/partners/acme/signing-secrets/${oldId}`)).status, 200);
+  await signedWebhook(NEW_CHANNEL, NEW_CHANNEL_SECRET, "after the rotation", "5003");
+  await until("a delivery after the rotation", () => newPartner.received.length >= 3);
+  const afterwards = newPartner.received[2];
+  assert.ok(afterwards);
+  new Webhook(SIGNING_B).verify(afterwards.raw, afterwards.headers as Record<string, string>);
+  assert.throws(() =>
+    new Webhook(SIGNING_A).verify(afterwards.raw, afterwards.headers as Record<string, string>),
+  );
+});
+
+test("what happened to this customer's message: events by user, text masked unless revealed (audited); replay", async () => {
+  const found = await admin(
+    "GET",
+    `/admin/events?senderKey=${NEW_CHANNEL}&userId=U0123456789abcdef0123456789abcdef`,
+  );
+  assert.equal(found.status, 200, JSON.stringify(found.body));
+  const events = found.body.events as Array<{
+    serialNumber: string;
+    event: { message: { text: string } };
+    delivery: { state: string };
+  }>;
+  assert.equal(events.length, 3);
+  assert.ok(events.every((e) => /^\[masked: \d+ characters\]$/.test(e.event.message.text)));
+  assert.ok(events.every((e) => e.delivery.state === "delivered"));
+  const mark = await lastAuditId();
+  const revealed = await admin(
+    "GET",
+    `/admin/events?senderKey=${NEW_CHANNEL}&serialNumber=${events[0]?.serialNumber}&reveal=true`,
+  );
+  assert.equal((revealed.body.events as typeof events)[0]?.event.message.text, "after the rotation");
+  const replay = await admin("POST", "/admin/deliveries/replay", {
+    senderKey: NEW_CHANNEL,
+    serialNumbers: [events[0]?.serialNumber],
+  });
+  assert.deepEqual(replay.body, { matched: 1, replayed: 1, serialNumbers: [events[0]?.serialNumber] });
+  await until("the replayed delivery", () => newPartner.received.length >= 4);
+  const entries = await auditSince(mark);
+  assert.deepEqual(
+    entries.map((e) => [e.actor, e.action, e.outcome]),
+    [
+      ["alice", "event.reveal", "ok"],
+      ["alice", "deliveries.replay", "ok"],
+    ],
+  );
+});
+
+test("partner API calls that change something are audited with partner and key id", async () => {
+  const mark = await lastAuditId();
+  await callApi(stack, "POST", "/line/user", {
+    sender_key: "1656168303",
+    user_key: "Uaaaa",
+    e164: "+821012345678",
+  });
+  const entries = await auditSince(mark);
+  assert.equal(entries.length, 1);
+  assert.equal(entries[0]?.actorKind, "partner");
+  assert.equal(entries[0]?.actor, "partner");
+  assert.equal(entries[0]?.action, "user.directory.set");
+  assert.equal(entries[0]?.target, "1656168303/Uaaaa");
+  assert.match(entries[0]?.credentialId ?? "", /^[0-9a-f]{16}$/);
+  const exported = await admin("GET", "/admin/audit/export?action=user.directory.set");
+  assert.equal(exported.headers.get("content-type"), "application/x-ndjson");
+  const lines = String(exported.body.text).trim().split("\n");
+  assert.equal(JSON.parse(lines[0] ?? "{}").action, "user.directory.set");
+});
+
+test("no answer and no audit entry holds a secret", async () => {
+  const exported = await admin("GET", "/admin/audit/export");
+  for (const secret of SECRETS) {
+    for (const text of answers) assert.ok(!text.includes(secret), "a secret appeared in an admin answer");
+    assert.ok(!String(exported.body.text).includes(secret));
+  }
+  assert.ok(
+    !String(exported.body.text).includes("hello from a new company"),
+    "message text in the audit log",
+  );
+});
+
+test("a restart refuses a wrong or missing TALKGATE_SECRET_KEY clearly; the previous key re-seals under the new one", async () => {
+  // A secret is stored (whatever ran before).
+  await admin("POST", "/admin/partners", {
+    id: "sealed",
+    receiveUrl: "https://sealed.example/line",
+    signingSecret: SIGNING_A,
+  });
+  await stack.stopTalkgate();
+  const raw = stackRaw();
+  const start = (env: NodeJS.ProcessEnv) =>
+    startTalkgate(parseConfig(raw, { baseDir: stack.dir, env }), { logger: silent });
+  const refused = async (env: NodeJS.ProcessEnv, message: RegExp) => {
+    const started = await start(env).catch((error: unknown) => error);
+    if (!(started instanceof Error)) {
+      await started.close();
+      assert.fail("talkgate started");
+    }
+    assert.ok(started instanceof SecretKeyRefusal, String(started));
+    assert.match(started.message, message);
+  };
+  await refused({}, /TALKGATE_SECRET_KEY is not set/);
+  const other = randomBytes(32).toString("base64");
+  await refused(
+    { TALKGATE_SECRET_KEY: other },
+    /sealed under key [0-9a-f]{8}, but TALKGATE_SECRET_KEY is key [0-9a-f]{8}/,
+  );
+  // Rotation: the new key with the old one as previous starts, and seals everything again under the new key.
+  await (await start({ TALKGATE_SECRET_KEY: other, TALKGATE_SECRET_KEY_PREVIOUS: SECRET_KEY })).close();
+  await (await start({ TALKGATE_SECRET_KEY: other })).close();
+  await refused({ TALKGATE_SECRET_KEY: SECRET_KEY }, /sealed under key/);
+  // The suite's stack goes on with its own key: put the old one back the same way.
+  await (await start({ TALKGATE_SECRET_KEY: SECRET_KEY, TALKGATE_SECRET_KEY_PREVIOUS: other })).close();
+  await stack.restart();
+});
+
+const silent = pino({ level: "silent" });
+
+function stackRaw(): Record<string, unknown> {
+  const { config } = stack;
+  return JSON.parse(
+    JSON.stringify({
+      database: config.database.kind === "sqlite" ? `sqlite:${config.database.path}` : config.database.url,
+      mediaDir: config.mediaDir,
+      line: config.line,
+      logLevel: "silent",
+      partners: config.partners.map((p) => ({ ...p, signingSecret: p.signingSecret })),
+      channels: config.channels,
+    }),
+  );
+}
