@@ -6,10 +6,23 @@ import { createInterface } from "node:readline/promises";
 import { parseArgs } from "node:util";
 import { SecretKeyRefusal } from "../src/app/runtime-config.ts";
 import { ConfigError, loadConfig, type TalkgateConfig } from "../src/config/config.ts";
+import { hashPassword } from "../src/core/credentials.ts";
 import { startTalkgate } from "../src/main.ts";
 import { settleAfterStart } from "../src/settle-after-start.ts";
 import { DatabaseRefusal } from "../src/store/database-refusal.ts";
 import { describeDatabase, migrateStore } from "../src/store/open-store.ts";
+import {
+  type AdminCall,
+  adminApi,
+  askPassword,
+  auditCommand,
+  entryCommand,
+  keysCommand,
+  operatorToken,
+  printTable,
+  tokensCommand,
+} from "./admin-commands.ts";
+import { CliError } from "./cli-error.ts";
 
 export const USAGE = `usage: talkgate <command> [options]
 
@@ -21,17 +34,35 @@ commands:
                               what it receives (development only; used by npm start)
   migrate   [--config FILE]   bring the database's schema up to date, print its version and exit
                               (serve does it too at start; this runs it alone, e.g. before a rollout)
-  deliveries list   [--sender-key K] [--state pending|retrying|delivered|dead] [--limit N] [--cursor C]
-  deliveries replay --sender-key K (--serial S [--serial S …] | --from TIME --to TIME) [--state S] [--yes]
-                              list or replay deliveries of a running talkgate (through its partner
-                              API, with the channel's partner key from the configuration); TIME is
-                              ISO 8601 or Unix ms; a range replay says how many deliveries it matches
-                              and asks first (--yes: do not ask); --url overrides the address
+  hash-password               read a password (asked without echo, or one line of stdin) and print its
+                              hash for operators[].passwordHash
   secrets signing             print a new partner signing secret (whsec_ + 32 random bytes, base64)
+
+operator commands: they call the admin API of the running talkgate (listen of --config, or --url) with
+the operator token in TALKGATE_TOKEN; tables by default, --json for the answers themselves
+  tokens create --operator NAME --name LABEL
+                              sign in as NAME (password asked, or TALKGATE_PASSWORD) and print a new
+                              operator token for NAME, shown once
+  tokens list | tokens revoke ID
+  partners list | show ID | create --body FILE | update ID --body FILE | disable ID | enable ID | delete ID
+  channels list | show K | create --body FILE | update K --body FILE | disable K | enable K | delete K
+                              --body: the admin API's JSON (docs/admin-api.md) in a file, or - for stdin,
+                              so that secrets never appear on a command line
+  keys list|create|revoke --partner ID [--name LABEL] [KEY-ID]
+                              a partner's API keys; create prints the new key once
+  audit [--actor A] [--action X] [--target T] [--from TIME] [--to TIME] [--limit N]
+                              the audit log, newest first
+  deliveries list   [--sender-key K] [--state pending|retrying|delivered|dead] [--limit N] [--cursor C]
+  deliveries replay (--sender-key K --serial S [--serial S …] | [--sender-key K] --from TIME --to TIME)
+                    [--state S] [--yes]
+                              deliveries of every channel (or K); TIME is ISO 8601 or Unix ms; a range
+                              replay says how many deliveries it matches and asks first (--yes: do not ask)
 
 options:
   --config FILE   the configuration (default talkgate.config.json); secrets may come from the
                   environment: see docs/configuration.md
+  --url URL       the running talkgate's address, for operator commands (default: listen of --config)
+  --json          print the admin API's answers as JSON instead of tables
   --help          this text`;
 
 /** Every option the CLI takes (docs/operations.md lists each one; a test checks it). */
@@ -48,19 +79,19 @@ export const OPTIONS = {
   from: { type: "string" },
   to: { type: "string" },
   yes: { type: "boolean" },
+  json: { type: "boolean" },
+  body: { type: "string" },
+  partner: { type: "string" },
+  name: { type: "string" },
+  operator: { type: "string" },
+  actor: { type: "string" },
+  action: { type: "string" },
+  target: { type: "string" },
 } as const;
 
 type Values = ReturnType<typeof parseArgs<{ options: typeof OPTIONS; allowPositionals: true }>>["values"];
 
-/** A failure the CLI reports as one line (no stack trace), exiting with `exitCode`. */
-export class CliError extends Error {
-  readonly exitCode: number;
-  constructor(message: string, exitCode = 1) {
-    super(message);
-    this.name = "CliError";
-    this.exitCode = exitCode;
-  }
-}
+export { CliError };
 
 // The LINE user the dev setup's hint speaks as; the emulator knows their profile.
 const DEMO_USER = "U4af4980629f3b4a1c2d3e4f5a6b7c8d9";
@@ -75,12 +106,16 @@ export async function runCli(argv: string[]): Promise<void> {
     throw new CliError(`${(error as Error).message.split(". ")[0]} (see talkgate --help)`, 2);
   }
   const { positionals, values } = parsed;
-  const [command, action] = positionals;
+  const [command, action, subject] = positionals;
   if (values.help || !command) {
     console.log(USAGE);
     return;
   }
   if (command === "secrets") return secrets(action);
+  if (command === "hash-password") {
+    console.log(await hashPassword(await askPassword("password: ")));
+    return;
+  }
   const config = readConfig(values.config);
   try {
     if (command === "serve") return await serve(config);
@@ -91,7 +126,19 @@ export async function runCli(argv: string[]): Promise<void> {
       return;
     }
     if (command === "dev") return await dev(config);
-    if (command === "deliveries") return await deliveries(config, action, values);
+    const base = () => values.url ?? listeningUrl(config);
+    const operator = (): AdminCall => adminApi(base(), operatorToken(process.env));
+    const times = {
+      from: values.from === undefined ? undefined : parseTime("--from", values.from),
+      to: values.to === undefined ? undefined : parseTime("--to", values.to),
+    };
+    if (command === "deliveries") return await deliveries(operator, action, values);
+    const admin = { ...values, ...times };
+    if (command === "tokens") return await tokensCommand(base(), process.env, action, subject, admin);
+    if (command === "partners" || command === "channels")
+      return await entryCommand(operator(), command, action, subject, admin);
+    if (command === "keys") return await keysCommand(operator(), action, subject, admin);
+    if (command === "audit") return await auditCommand(operator(), admin);
   } catch (error) {
     // Another talkgate on the SQLite file, a schema newer than this build: the operator's to act on.
     if (error instanceof DatabaseRefusal || error instanceof SecretKeyRefusal)
@@ -213,44 +260,39 @@ or play a whole scripted conversation through this running stack with: npm run d
   });
 }
 
-/** `talkgate deliveries list|replay`: calls the running talkgate's partner API with a key from the config. */
+/** `talkgate deliveries list|replay`: through the running talkgate's admin API, with an operator token. */
 async function deliveries(
-  config: TalkgateConfig,
+  operator: () => AdminCall,
   action: string | undefined,
   options: Values,
 ): Promise<void> {
   if (action !== "list" && action !== "replay")
     throw new CliError("usage: talkgate deliveries list|replay … (see talkgate --help)", 2);
-  const senderKey = options["sender-key"] ?? config.channels[0]?.senderKey;
-  const channel = config.channels.find((c) => c.senderKey === senderKey);
-  const key = config.partners.find((p) => p.id === channel?.partner)?.apiKeys[0];
-  if (!channel || !key)
-    throw new CliError(
-      `--sender-key: no channel ${senderKey ?? ""} with a partner API key in the configuration`,
-      2,
-    );
-  const host = ["0.0.0.0", "::"].includes(config.listen.host) ? "127.0.0.1" : config.listen.host;
-  const api = partnerApi(
-    options.url ?? `http://${host.includes(":") ? `[${host}]` : host}:${config.listen.port}`,
-    key,
-  );
-
+  const senderKey = options["sender-key"];
   if (action === "list") {
-    const query = new URLSearchParams({ sender_key: channel.senderKey, limit: options.limit ?? "100" });
+    const query = new URLSearchParams({ limit: options.limit ?? "100" });
+    if (senderKey) query.set("senderKey", senderKey);
     if (options.state) query.set("state", options.state);
     if (options.cursor) query.set("cursor", options.cursor);
-    const listed = await api("GET", `/line/deliveries?${query}`);
-    console.log(JSON.stringify(listed, null, 2));
-    if (typeof listed.next_cursor === "string")
-      console.error(`more: talkgate deliveries list … --cursor ${listed.next_cursor}`);
+    const listed = await operator()("GET", `/admin/deliveries?${query}`);
+    if (options.json) console.log(JSON.stringify(listed, null, 2));
+    else
+      printTable((listed?.deliveries as Array<Record<string, unknown>>) ?? [], [
+        "senderKey",
+        "serialNumber",
+        "conversation",
+        "eventType",
+        "state",
+        "attempts",
+        "lastStatus",
+        "receivedAt",
+      ]);
+    if (typeof listed?.nextCursor === "string")
+      console.error(`more: talkgate deliveries list … --cursor ${listed.nextCursor}`);
     return;
   }
 
-  const body: Record<string, unknown> = {
-    sender_key: channel.senderKey,
-    serial_numbers: options.serial,
-    state: options.state,
-  };
+  const body: Record<string, unknown> = { senderKey, serialNumbers: options.serial, state: options.state };
   const ranged = options.from !== undefined || options.to !== undefined;
   if (ranged) {
     if (options.from === undefined)
@@ -260,14 +302,18 @@ async function deliveries(
     body.from = parseTime("--from", options.from);
     body.to = parseTime("--to", options.to);
   } else if (!options.serial) {
-    throw new CliError("give --serial S (one or more), or a range with --from and --to", 2);
+    throw new CliError(
+      "give --serial S (one or more, with --sender-key), or a range with --from and --to",
+      2,
+    );
   }
+  const call = operator();
   if (ranged) {
-    const { matched } = (await api("POST", "/line/deliveries/replay", { ...body, dry_run: true })) as {
-      matched: number;
-    };
+    const counted = await call("POST", "/admin/deliveries/replay", { ...body, dryRun: true });
+    const matched = Number(counted?.matched ?? 0);
     const range = `received from ${new Date(body.from as number).toISOString()} to ${new Date(body.to as number).toISOString()}`;
-    const what = `${matched} deliver${matched === 1 ? "y" : "ies"} of channel ${channel.senderKey} ${range}${options.state ? ` (${options.state})` : ""}`;
+    const channels = senderKey ? `channel ${senderKey}` : "every channel";
+    const what = `${matched} deliver${matched === 1 ? "y" : "ies"} of ${channels} ${range}${options.state ? ` (${options.state})` : ""}`;
     if (matched === 0) {
       console.error(`no deliveries match: ${range}; nothing replayed`);
       return;
@@ -275,7 +321,14 @@ async function deliveries(
     if (!options.yes && !(await confirm(`replay ${what}? [y/N] `)))
       throw new CliError(`not replayed: ${what}`, 1);
   }
-  console.log(JSON.stringify(await api("POST", "/line/deliveries/replay", body), null, 2));
+  const replayed = await call("POST", "/admin/deliveries/replay", body);
+  if (options.json) console.log(JSON.stringify(replayed, null, 2));
+  else {
+    const serials = (replayed?.serialNumbers as string[]) ?? [];
+    console.log(
+      `replayed ${serials.length} of ${String(replayed?.matched)} matching: ${serials.join(" ")}`.trimEnd(),
+    );
+  }
 }
 
 // A time as ISO 8601 (with a date) or Unix ms; anything else is refused, never read as 0.
@@ -308,35 +361,10 @@ async function confirm(question: string): Promise<boolean> {
   }
 }
 
-// Calls the partner API; answers the JSON body, or fails with one line saying what went wrong.
-function partnerApi(base: string, key: string) {
-  return async (method: string, path: string, body?: unknown): Promise<Record<string, unknown>> => {
-    let response: Response;
-    try {
-      response = await fetch(`${base}${path}`, {
-        method,
-        headers: { authorization: `Bearer ${key}`, ...(body ? { "content-type": "application/json" } : {}) },
-        ...(body ? { body: JSON.stringify(body) } : {}),
-      });
-    } catch (error) {
-      const { cause } = error as { cause?: { code?: string; message?: string } };
-      const text = cause?.message ?? (error as Error).message;
-      const why = cause?.code ?? /\bE[A-Z]{3,}\b/.exec(text)?.[0] ?? text;
-      throw new CliError(`no talkgate answers at ${base} (${why}): is it running? (--url sets the address)`);
-    }
-    const text = await response.text();
-    let json: Record<string, unknown>;
-    try {
-      json = JSON.parse(text) as Record<string, unknown>;
-    } catch {
-      throw new CliError(`${base} answered ${response.status} with something that is not talkgate's JSON`);
-    }
-    if (!response.ok)
-      throw new CliError(
-        `talkgate answered ${response.status} ${String(json.code)}: ${String(json.message)}`,
-      );
-    return json;
-  };
+// The address of the talkgate that --config describes.
+function listeningUrl(config: TalkgateConfig): string {
+  const host = ["0.0.0.0", "::"].includes(config.listen.host) ? "127.0.0.1" : config.listen.host;
+  return `http://${host.includes(":") ? `[${host}]` : host}:${config.listen.port}`;
 }
 
 /** Runs `close` once on SIGINT or SIGTERM, then exits. */

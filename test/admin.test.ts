@@ -421,13 +421,14 @@ test("a restart refuses a wrong or missing TALKGATE_SECRET_KEY clearly; the prev
   const start = (env: NodeJS.ProcessEnv) =>
     startTalkgate(parseConfig(raw, { baseDir: stack.dir, env }), { logger: silent });
   const refused = async (env: NodeJS.ProcessEnv, message: RegExp) => {
-    const started = await start(env).catch((error: unknown) => error);
-    if (!(started instanceof Error)) {
-      await started.close();
-      assert.fail("talkgate started");
+    let failure: unknown;
+    try {
+      await (await start(env)).close();
+    } catch (error) {
+      failure = error;
     }
-    assert.ok(started instanceof SecretKeyRefusal, String(started));
-    assert.match(started.message, message);
+    assert.ok(failure instanceof SecretKeyRefusal, `refused to start: ${String(failure)}`);
+    assert.match(failure.message, message);
   };
   await refused({}, /TALKGATE_SECRET_KEY is not set/);
   const other = randomBytes(32).toString("base64");

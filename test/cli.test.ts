@@ -32,10 +32,10 @@ interface Run {
 /** Runs `talkgate …` (bin/talkgate.js) with `args`, and `env` over this process's; never rejects. */
 function talkgate(
   args: string[],
-  options: { nodeOptions?: string[]; env?: Record<string, string> } = {},
+  options: { nodeOptions?: string[]; env?: Record<string, string>; input?: string } = {},
 ): Promise<Run> {
   return new Promise((resolve) => {
-    execFile(
+    const child = execFile(
       process.execPath,
       [...(options.nodeOptions ?? []), "bin/talkgate.js", ...args],
       { timeout: 30_000, env: { ...process.env, ...options.env } },
@@ -44,6 +44,7 @@ function talkgate(
         resolve({ code: typeof code === "number" ? code : -1, stdout, stderr });
       },
     );
+    child.stdin?.end(options.input ?? "");
   });
 }
 
@@ -112,7 +113,9 @@ describe("the CLI without a running talkgate", () => {
   test("a talkgate that is down is one line, exit 1", async () => {
     const port = await freePort();
     assertOneLine(
-      await talkgate(["deliveries", "list", "--config", configPath, "--url", `http://127.0.0.1:${port}`]),
+      await talkgate(["deliveries", "list", "--config", configPath, "--url", `http://127.0.0.1:${port}`], {
+        env: { TALKGATE_TOKEN: "tgo_any" },
+      }),
       1,
       new RegExp(
         `no talkgate answers at http://127\\.0\\.0\\.1:${port} \\(ECONNREFUSED\\): is it running\\?`,
@@ -144,20 +147,105 @@ describe("the CLI without a running talkgate", () => {
   });
 });
 
-describe("range replay through the CLI", () => {
+describe("operator commands against a running talkgate", () => {
   let stack: Stack;
   let configPath: string;
+  let token = "";
+  const PASSWORD = "a password for the cli test";
   before(async () => {
-    stack = await startStack();
+    const hashed = await talkgate(["hash-password"], { input: `${PASSWORD}\n` });
+    assert.equal(hashed.code, 0, hashed.stderr);
+    const operators = [{ name: "olga", role: "admin", passwordHash: hashed.stdout.trim() }];
+    stack = await startStack({
+      config: { operators },
+      env: { TALKGATE_SECRET_KEY: Buffer.alloc(32, 7).toString("base64") },
+    });
     configPath = join(stack.dir, "cli.config.json");
-    writeFileSync(configPath, JSON.stringify(stackConfig(stack.emulator.url, stack.sink.url)));
+    writeFileSync(
+      configPath,
+      JSON.stringify({ ...stackConfig(stack.emulator.url, stack.sink.url), operators }),
+    );
   });
   after(() => stack.close());
 
-  const replay = (...args: string[]) =>
-    talkgate(["deliveries", "replay", "--config", configPath, "--url", stack.talkgate.url, ...args]);
+  const run = (args: string[], input?: string) =>
+    talkgate([...args, "--config", configPath, "--url", stack.talkgate.url], {
+      env: { TALKGATE_TOKEN: token },
+      ...(input === undefined ? {} : { input }),
+    });
 
-  test("says how many deliveries a range matches, and replays only with --yes when it cannot ask", async () => {
+  test("tokens create signs in with the password and prints a token; without one, one line says how to get it", async () => {
+    assertOneLine(await run(["partners", "list"]), 2, /TALKGATE_TOKEN is not set/);
+    const wrong = await talkgate(
+      [
+        "tokens",
+        "create",
+        "--operator",
+        "olga",
+        "--name",
+        "cli",
+        "--url",
+        stack.talkgate.url,
+        "--config",
+        configPath,
+      ],
+      { env: { TALKGATE_PASSWORD: "wrong" } },
+    );
+    assertOneLine(wrong, 1, /sign-in refused: 401 -801/);
+    const made = await talkgate(
+      [
+        "tokens",
+        "create",
+        "--operator",
+        "olga",
+        "--name",
+        "cli",
+        "--url",
+        stack.talkgate.url,
+        "--config",
+        configPath,
+      ],
+      { env: { TALKGATE_PASSWORD: PASSWORD } },
+    );
+    assert.equal(made.code, 0, made.stderr);
+    token = made.stdout.trim();
+    assert.match(token, /^tgo_/);
+    assert.match(made.stderr, /shown this once/);
+  });
+
+  test("partners, channels and keys: made from a JSON body on stdin, listed as tables; errors are one line", async () => {
+    const created = await run(
+      ["partners", "create", "--body", "-"],
+      JSON.stringify({ id: "cli-co", receiveUrl: "https://cli.example/line" }),
+    );
+    assert.equal(created.code, 0, created.stderr);
+    const listed = await run(["partners", "list"]);
+    assert.match(listed.stdout, /^ID +RECEIVEURL +DISABLED +MANAGEDBY/);
+    assert.match(listed.stdout, /\ncli-co +https:\/\/cli\.example\/line +false +api/);
+    assert.match(listed.stdout, /\npartner +.*file/);
+    const key = await run(["keys", "create", "--partner", "cli-co", "--name", "prod"]);
+    assert.equal(key.code, 0, key.stderr);
+    assert.match(key.stdout.trim(), /^tgk_/);
+    const keys = JSON.parse(
+      (await run(["keys", "list", "--partner", "cli-co", "--json"])).stdout,
+    ) as unknown[];
+    assert.equal(keys.length, 1);
+    assertOneLine(
+      await run(["partners", "disable", "partner"]),
+      1,
+      /409 -809: .*managed by the configuration file/,
+    );
+    assertOneLine(
+      await run(["channels", "create", "--body", "-"], "{nope"),
+      2,
+      /--body: - is not a JSON object/,
+    );
+    const audit = await run(["audit", "--actor", "olga"]);
+    assert.match(audit.stdout, /partner\.key\.create +cli-co\/keys\/[0-9a-f]{16} +ok/);
+  });
+
+  test("a range replay says how many deliveries it matches, and replays only with --yes when it cannot ask", async () => {
+    const replay = (...args: string[]) => run(["deliveries", "replay", ...args]);
     const from = Date.now();
     const user = ev.randomUserId();
     await stack.emulator.sendWebhook(SENDER_KEY, [
@@ -183,7 +271,7 @@ describe("range replay through the CLI", () => {
     );
     assert.equal(mine(stack.sink.accepted), 2, "nothing replayed");
 
-    const done = await replay(...range, "--yes");
+    const done = await replay(...range, "--yes", "--json");
     assert.equal(done.code, 0, done.stderr);
     assert.equal((JSON.parse(done.stdout) as { replayed: number }).replayed, 2);
     await stack.sink.waitFor((a) => mine(a) === 4);
@@ -194,6 +282,8 @@ describe("range replay through the CLI", () => {
       empty.stderr,
       /^no deliveries match: received from 1970-01-01T00:00:01\.000Z .*nothing replayed\n$/,
     );
+    const listed = await run(["deliveries", "list", "--sender-key", SENDER_KEY]);
+    assert.match(listed.stdout, /^SENDERKEY +SERIALNUMBER/);
   });
 });
 
