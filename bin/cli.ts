@@ -93,6 +93,9 @@ type Values = ReturnType<typeof parseArgs<{ options: typeof OPTIONS; allowPositi
 
 export { CliError };
 
+// `talkgate dev`'s TALKGATE_SECRET_KEY when none is set: public, so for development only.
+const DEV_SECRET_KEY = Buffer.alloc(32, "talkgate-dev").toString("base64");
+
 // The LINE user the dev setup's hint speaks as; the emulator knows their profile.
 const DEMO_USER = "U4af4980629f3b4a1c2d3e4f5a6b7c8d9";
 
@@ -112,6 +115,8 @@ export async function runCli(argv: string[]): Promise<void> {
     return;
   }
   if (command === "secrets") return secrets(action);
+  // The development stack can store secrets made through the admin API without any setup (never serve).
+  if (command === "dev") process.env.TALKGATE_SECRET_KEY ||= DEV_SECRET_KEY;
   if (command === "hash-password") {
     console.log(await hashPassword(await askPassword("password: ")));
     return;

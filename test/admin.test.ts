@@ -14,6 +14,7 @@ import { parseConfig } from "../src/config/config.ts";
 import { hashPassword } from "../src/core/credentials.ts";
 import { lineSignature } from "../src/core/signature.ts";
 import { startTalkgate } from "../src/main.ts";
+import { TEST_DATABASE } from "./support/database.ts";
 import { callApi, until } from "./support/partner-api.ts";
 import { API_KEY, OTHER_API_KEY, type Stack, startStack } from "./support/stack.ts";
 
@@ -409,6 +410,156 @@ test("no answer and no audit entry holds a secret", async () => {
   );
 });
 
+test("a channel's LINE webhook endpoint: read, set (audited) and tested through LINE", async () => {
+  const path = "/admin/channels/1656168303/webhook-endpoint";
+  const before = await admin("GET", path);
+  assert.equal(before.status, 200, JSON.stringify(before.body));
+  assert.equal(before.body.active, true);
+  const mark = await lastAuditId();
+  assert.equal(
+    (await admin("PUT", path, { endpoint: "https://relay.example.com/line/webhook/1656168303" })).status,
+    204,
+  );
+  assert.equal((await admin("GET", path)).body.endpoint, "https://relay.example.com/line/webhook/1656168303");
+  const tested = await admin("POST", `${path}/test`, {
+    endpoint: `${stack.talkgate.url}/line/webhook/1656168303`,
+  });
+  assert.equal(tested.status, 200, JSON.stringify(tested.body));
+  assert.equal(tested.body.success, true);
+  assert.equal(tested.body.statusCode, 200);
+  assertRefused(await admin("PUT", path, { endpoint: "http://plain.example" }), 400, "-405");
+  assertRefused(await admin("GET", "/admin/channels/2000000002/webhook-endpoint"), 503, "-407");
+  assert.deepEqual(
+    (await auditSince(mark)).map((e) => [e.action, e.outcome]),
+    [
+      ["channel.webhook-endpoint.set", "ok"],
+      ["channel.webhook-endpoint.test", "ok"],
+      ["channel.webhook-endpoint.set", "-405"],
+    ],
+  );
+  stack.emulator.setWebhookUrl("1656168303", `${stack.talkgate.url}/line/webhook/1656168303`);
+});
+
+test("a disabled partner's keys are refused and its webhooks too; enabled again, all goes; last use is kept", async () => {
+  const key = (await admin("POST", "/admin/partners/acme/keys", { name: "while disabled" })).body;
+  assert.equal((await callApi(stack, "GET", "/line/deliveries", undefined, key.key as string)).status, 200);
+  const disabled = await admin("PATCH", "/admin/partners/acme", { disabled: true });
+  assert.equal(disabled.body.disabled, true);
+  assert.equal(
+    (await callApi(stack, "GET", "/line/deliveries", undefined, key.key as string)).body.code,
+    "-401",
+  );
+  assert.equal((await signedWebhook(NEW_CHANNEL, NEW_CHANNEL_SECRET, "while disabled", "5101")).status, 404);
+  await admin("PATCH", "/admin/partners/acme", { disabled: false });
+  assert.equal((await callApi(stack, "GET", "/line/deliveries", undefined, key.key as string)).status, 200);
+  const mark = newPartner.received.length;
+  assert.equal((await signedWebhook(NEW_CHANNEL, NEW_CHANNEL_SECRET, "enabled again", "5102")).status, 200);
+  await until("a delivery once enabled", () => newPartner.received.length > mark);
+  // Last use is written in batches (with each configuration poll): seen within seconds.
+  const lastUsed = async () =>
+    (
+      (await admin("GET", "/admin/partners/acme")).body.apiKeys as Array<{
+        id: string;
+        lastUsedAt: number | null;
+      }>
+    ).find((k) => k.id === key.id)?.lastUsedAt;
+  const since = Date.now();
+  while ((await lastUsed()) == null) {
+    assert.ok(Date.now() - since < 5_000, "last use not recorded within 5 s");
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+});
+
+test("a second instance on the same PostgreSQL sees each change within 5 s: a new channel, a revoked key, a new receiveUrl", {
+  skip:
+    TEST_DATABASE !== "postgres" &&
+    "two instances share a database on PostgreSQL only (one process per SQLite file): runs in test:integration:postgres",
+}, async () => {
+  const second = await startTalkgate(
+    parseConfig(stackRaw(), { baseDir: stack.dir, env: { TALKGATE_SECRET_KEY: SECRET_KEY } }),
+    { logger: silent },
+  );
+  try {
+    const status = async (url: string) =>
+      (await (
+        await fetch(`${url}/admin/status`, { headers: { authorization: `Bearer ${adminToken}` } })
+      ).json()) as {
+        configVersion: number;
+      };
+    // Each change is made on the first instance and waited for on the second, for 5 s at most.
+    const seen = async (what: string) => {
+      const { configVersion } = await status(stack.talkgate.url);
+      const since = Date.now();
+      for (;;) {
+        const other = await status(second.url);
+        if (other.configVersion === configVersion) return;
+        assert.ok(
+          Date.now() - since < 5_000,
+          `${what} not seen by the second instance within 5 s: ${JSON.stringify(other)}, not ${configVersion}`,
+        );
+        await new Promise((resolve) => setTimeout(resolve, 50));
+      }
+    };
+
+    const secret = "second-instance-channel-secret";
+    await admin("POST", "/admin/channels", {
+      senderKey: "1700000009",
+      partner: "acme",
+      channelSecret: secret,
+    });
+    await seen("a new channel");
+    const body = JSON.stringify({ destination: "U0", events: [] });
+    const accepted = await fetch(`${second.url}/line/webhook/1700000009`, {
+      method: "POST",
+      headers: { "content-type": "application/json", "x-line-signature": lineSignature(secret, body) },
+      body,
+    });
+    assert.equal(accepted.status, 200);
+
+    const key = (await admin("POST", "/admin/partners/acme/keys", { name: "short-lived" })).body;
+    await seen("a new key");
+    const onSecond = () =>
+      fetch(`${second.url}/line/deliveries`, { headers: { authorization: `Bearer ${String(key.key)}` } });
+    assert.equal((await onSecond()).status, 200);
+    await admin("DELETE", `/admin/partners/acme/keys/${String(key.id)}`);
+    await seen("a revoked key");
+    assert.equal((await onSecond()).status, 401);
+
+    await admin("PATCH", "/admin/partners/acme", { receiveUrl: `${newPartner.url}/moved` });
+    await seen("a new receiveUrl");
+    const mark = newPartner.received.length;
+    const event = JSON.stringify({
+      destination: "U0",
+      events: [
+        {
+          type: "message",
+          mode: "active",
+          timestamp: Date.now(),
+          webhookEventId: "01HSECONDINSTANCE0000000001",
+          deliveryContext: { isRedelivery: false },
+          source: { type: "user", userId: "U0123456789abcdef0123456789abcdef" },
+          replyToken: "r-second",
+          message: { type: "text", id: "9001", quoteToken: "q", text: "moved" },
+        },
+      ],
+    });
+    await fetch(`${second.url}/line/webhook/${NEW_CHANNEL}`, {
+      method: "POST",
+      headers: {
+        "content-type": "application/json",
+        "x-line-signature": lineSignature(NEW_CHANNEL_SECRET, event),
+      },
+      body: event,
+    });
+    await until("a delivery to the new receiveUrl", () =>
+      newPartner.received.slice(mark).some((r) => r.path === "/moved/message"),
+    );
+    assert.ok(!newPartner.received.slice(mark).some((r) => r.path === "/acme/message"));
+  } finally {
+    await second.close();
+  }
+});
+
 test("a restart refuses a wrong or missing TALKGATE_SECRET_KEY clearly; the previous key re-seals under the new one", async () => {
   // A secret is stored (whatever ran before).
   await admin("POST", "/admin/partners", {
@@ -451,12 +602,15 @@ function stackRaw(): Record<string, unknown> {
   const { config } = stack;
   return JSON.parse(
     JSON.stringify({
+      listen: { host: "127.0.0.1", port: 0 },
       database: config.database.kind === "sqlite" ? `sqlite:${config.database.path}` : config.database.url,
       mediaDir: config.mediaDir,
       line: config.line,
       logLevel: "silent",
       partners: config.partners.map((p) => ({ ...p, signingSecret: p.signingSecret })),
       channels: config.channels,
+      operators: config.operators,
+      admin: config.admin,
     }),
   );
 }

@@ -284,6 +284,15 @@ describe("operator commands against a running talkgate", () => {
     );
     const listed = await run(["deliveries", "list", "--sender-key", SENDER_KEY]);
     assert.match(listed.stdout, /^SENDERKEY +SERIALNUMBER/);
+    const [first] = (
+      JSON.parse((await run(["deliveries", "list", "--state", "delivered", "--json"])).stdout) as {
+        deliveries: Array<{ serialNumber: string }>;
+      }
+    ).deliveries;
+    assert.ok(first);
+    const one = await replay("--sender-key", SENDER_KEY, "--serial", first.serialNumber);
+    assert.equal(one.code, 0, one.stderr);
+    assert.match(one.stdout, new RegExp(`^replayed 1 of 1 matching: ${first.serialNumber}\\n$`));
   });
 });
 

@@ -1,13 +1,9 @@
-// Deliveries you can operate (issue 5): list by channel, state, conversation and time, page, and replay — API and CLI.
+// Deliveries you can operate (issue 5): list by channel, state, conversation and time, page, and replay (the CLI: test/cli.test.ts).
 import assert from "node:assert/strict";
-import { execFile } from "node:child_process";
-import { writeFileSync } from "node:fs";
-import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
-import { promisify } from "node:util";
 import * as ev from "../emulator/events.ts";
 import type { PartnerPayload } from "../src/core/partner-payload.ts";
-import { API_KEY, OTHER_API_KEY, SENDER_KEY, type Stack, stackConfig, startStack } from "./support/stack.ts";
+import { API_KEY, OTHER_API_KEY, SENDER_KEY, type Stack, startStack } from "./support/stack.ts";
 
 interface Listed {
   code: string;
@@ -125,33 +121,5 @@ describe("deliveries list and replay", () => {
     });
     assert.equal(response.status, 400);
     assert.equal(((await response.json()) as { code: string }).code, "-405");
-  });
-
-  test("the CLI lists and replays through the running talkgate", async () => {
-    const configPath = join(stack.dir, "cli.config.json");
-    writeFileSync(configPath, JSON.stringify(stackConfig(stack.emulator.url, stack.sink.url)));
-    const run = (...args: string[]) =>
-      promisify(execFile)(process.execPath, [
-        "bin/talkgate.js",
-        "deliveries",
-        ...args,
-        "--config",
-        configPath,
-        "--url",
-        stack.talkgate.url,
-      ]);
-    const listed = JSON.parse((await run("list", "--state", "delivered")).stdout) as Listed;
-    assert.equal(listed.code, "0");
-    assert.ok(listed.deliveries.length >= 3);
-    const serial = listed.deliveries[0]?.serial_number ?? "";
-    const replayed = JSON.parse(
-      (await run("replay", "--sender-key", SENDER_KEY, "--serial", serial)).stdout,
-    ) as {
-      replayed: number;
-    };
-    assert.equal(replayed.replayed, 1);
-    await stack.sink.waitFor(
-      (a) => a.filter((p) => (p as PartnerPayload).serial_number === serial).length >= 2,
-    );
   });
 });

@@ -1392,4 +1392,152 @@ function contract(db: Database): void {
       });
     });
   });
+
+  test("findEvents: by serial, LINE message id, user and time, newest first, paged, with the delivery's state", async () => {
+    await withStore(async (store) => {
+      const [a, b] = await serials(
+        store,
+        [lineEvent({ id: "e1" }), lineEvent({ id: "e2", user: USER_B })],
+        T0,
+      );
+      await serials(store, [lineEvent({ id: "e3" })], T0 + 10, OTHER_SENDER);
+      const [first] = await claim(store, T0);
+      const delivered = first?.deliveries[0];
+      assert.ok(first && delivered);
+      await store.completeClaim(first, [outcome(delivered.eventId, T0 + 1, "delivered")]);
+      const find = (q: Partial<Parameters<Store["findEvents"]>[0]>) =>
+        store.findEvents({ senderKeys: [SENDER], limit: 10, ...q });
+
+      const all = await find({});
+      assert.deepEqual(
+        all.map((e) => e.serialNumber),
+        [b, a],
+        "newest first, this channel only",
+      );
+      const one = (await find({ serialNumber: a }))[0];
+      assert.equal(one?.messageId, "m-e1");
+      assert.equal(one?.userId, USER_A);
+      assert.equal(one?.type, "message");
+      assert.equal(one?.receivedAt, T0);
+      assert.equal(one?.unsent, false);
+      assert.equal((JSON.parse(one?.body ?? "{}") as { message: { text: string } }).message.text, "hello");
+      assert.deepEqual(
+        all.map((e) => e.delivery?.state),
+        all.map((e) => (e.eventId === delivered.eventId ? "delivered" : "pending")),
+      );
+      assert.deepEqual(
+        (await find({ messageId: "m-e2" })).map((e) => e.serialNumber),
+        [b],
+      );
+      assert.deepEqual(
+        (await find({ userId: USER_B })).map((e) => e.serialNumber),
+        [b],
+      );
+      assert.deepEqual(await find({ from: T0 + 1 }), []);
+      assert.deepEqual(await find({ to: T0 }), []);
+      const page = await find({ limit: 1 });
+      assert.deepEqual(
+        (await find({ before: page[0]?.eventId })).map((e) => e.serialNumber),
+        [a],
+      );
+      assert.equal((await store.findEvents({ senderKeys: [SENDER, OTHER_SENDER], limit: 10 })).length, 3);
+    });
+  });
+
+  test("operator data: entries and credentials move the config version; sessions expire; the audit log filters newest first", async () => {
+    await withStore(async (store) => {
+      const v0 = await store.configVersion();
+      const entry = { kind: "partner" as const, id: "acme", body: '{"a":1}', createdAt: T0, updatedAt: T0 };
+      assert.equal(await store.createConfigEntry(entry), true);
+      assert.equal(await store.createConfigEntry(entry), false, "the id is taken");
+      assert.equal(await store.updateConfigEntry("partner", "acme", '{"a":2}', T0 + 1), true);
+      assert.equal(await store.updateConfigEntry("channel", "acme", "{}", T0 + 1), false);
+      assert.deepEqual(await store.listConfigEntries(), [{ ...entry, body: '{"a":2}', updatedAt: T0 + 1 }]);
+      const v1 = await store.configVersion();
+      assert.equal(v1, v0 + 2, "each applied change moves the version once");
+
+      const key = {
+        id: "0123456789abcdef",
+        kind: "partner-key" as const,
+        owner: "acme",
+        name: "prod",
+        digest: "ab".repeat(32),
+        createdAt: T0,
+        createdBy: "alice",
+        revokedAt: null,
+        lastUsedAt: null,
+      };
+      await store.addCredential(key);
+      await store.touchCredentials([key.id], T0 + 5);
+      assert.equal(await store.configVersion(), v1 + 1, "use does not move the version");
+      assert.deepEqual(await store.listCredentials("partner-key"), [{ ...key, lastUsedAt: T0 + 5 }]);
+      assert.deepEqual(await store.listCredentials("operator-token"), []);
+      assert.equal(await store.revokeCredential("partner-key", key.id, T0 + 6), true);
+      assert.equal(await store.revokeCredential("partner-key", key.id, T0 + 7), false, "revoked already");
+      assert.equal((await store.listCredentials("partner-key"))[0]?.revokedAt, T0 + 6);
+      assert.equal(await store.deleteConfigEntry("partner", "acme"), true);
+      assert.equal(await store.deleteConfigEntry("partner", "acme"), false);
+
+      const session = {
+        digest: "cd".repeat(32),
+        operator: "alice",
+        csrfDigest: "ef".repeat(32),
+        createdAt: T0,
+        expiresAt: T0 + 100,
+      };
+      await store.createSession(session);
+      assert.deepEqual(await store.findSession(session.digest, T0 + 99), session);
+      assert.equal(await store.findSession(session.digest, T0 + 100), null, "expired");
+      await store.createSession({ ...session, digest: "01".repeat(32), expiresAt: T0 + 1000 });
+      await store.endSessions({ operator: "alice" }, T0);
+      assert.equal(await store.findSession("01".repeat(32), T0), null);
+
+      const base = { actorKind: "operator" as const, credentialId: null, requestId: "r", target: "acme" };
+      await store.appendAudit({ ...base, at: T0, actor: "alice", action: "partner.create", outcome: "ok" });
+      await store.appendAudit({
+        ...base,
+        at: T0 + 1,
+        actor: "bob",
+        action: "operator.sign-in",
+        outcome: "-801",
+      });
+      await store.appendAudit({
+        ...base,
+        at: T0 + 2,
+        actor: "alice",
+        action: "partner.update",
+        outcome: "ok",
+      });
+      const listed = await store.listAudit({ limit: 10 });
+      assert.deepEqual(
+        listed.map((e) => e.action),
+        ["partner.update", "operator.sign-in", "partner.create"],
+      );
+      assert.ok((listed[0]?.id ?? 0) > (listed[1]?.id ?? 0));
+      assert.deepEqual(
+        (await store.listAudit({ actor: "alice", limit: 10 })).map((e) => e.at),
+        [T0 + 2, T0],
+      );
+      assert.deepEqual(
+        (await store.listAudit({ outcome: "-801", limit: 10 })).map((e) => e.actor),
+        ["bob"],
+      );
+      assert.deepEqual(
+        (await store.listAudit({ from: T0 + 1, to: T0 + 2, limit: 10 })).map((e) => e.actor),
+        ["bob"],
+      );
+      assert.deepEqual(
+        (await store.listAudit({ before: listed[1]?.id, limit: 10 })).map((e) => e.action),
+        ["partner.create"],
+      );
+      assert.deepEqual(listed[2], {
+        id: listed[2]?.id,
+        ...base,
+        at: T0,
+        actor: "alice",
+        action: "partner.create",
+        outcome: "ok",
+      });
+    });
+  });
 }
