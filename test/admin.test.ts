@@ -440,7 +440,7 @@ test("a channel's LINE webhook endpoint: read, set (audited) and tested through 
   stack.emulator.setWebhookUrl("1656168303", `${stack.talkgate.url}/line/webhook/1656168303`);
 });
 
-test("a disabled partner's keys are refused and its webhooks too; enabled again, all goes; last use is kept", async () => {
+test("a disabled partner's keys are refused and its deliveries wait (its webhooks are stored); enabled again, they go; last use is kept", async () => {
   const key = (await admin("POST", "/admin/partners/acme/keys", { name: "while disabled" })).body;
   assert.equal((await callApi(stack, "GET", "/line/deliveries", undefined, key.key as string)).status, 200);
   const disabled = await admin("PATCH", "/admin/partners/acme", { disabled: true });
@@ -449,12 +449,21 @@ test("a disabled partner's keys are refused and its webhooks too; enabled again,
     (await callApi(stack, "GET", "/line/deliveries", undefined, key.key as string)).body.code,
     "-401",
   );
-  assert.equal((await signedWebhook(NEW_CHANNEL, NEW_CHANNEL_SECRET, "while disabled", "5101")).status, 404);
+  const mark = newPartner.received.length;
+  assert.equal((await signedWebhook(NEW_CHANNEL, NEW_CHANNEL_SECRET, "while disabled", "5101")).status, 200);
+  const waiting = await admin("GET", `/admin/deliveries?senderKey=${NEW_CHANNEL}&state=pending`);
+  assert.equal((waiting.body.deliveries as unknown[]).length, 1, "stored, waiting for its partner");
+  assert.equal(newPartner.received.length, mark, "nothing delivered while disabled");
   await admin("PATCH", "/admin/partners/acme", { disabled: false });
   assert.equal((await callApi(stack, "GET", "/line/deliveries", undefined, key.key as string)).status, 200);
-  const mark = newPartner.received.length;
-  assert.equal((await signedWebhook(NEW_CHANNEL, NEW_CHANNEL_SECRET, "enabled again", "5102")).status, 200);
-  await until("a delivery once enabled", () => newPartner.received.length > mark);
+  await until("the waiting delivery once enabled", () => newPartner.received.length > mark);
+  // A disabled channel refuses its webhooks.
+  await admin("PATCH", `/admin/channels/${NEW_CHANNEL}`, { disabled: true });
+  assert.equal(
+    (await signedWebhook(NEW_CHANNEL, NEW_CHANNEL_SECRET, "channel disabled", "5102")).status,
+    404,
+  );
+  await admin("PATCH", `/admin/channels/${NEW_CHANNEL}`, { disabled: false });
   // Last use is written in batches (with each configuration poll): seen within seconds.
   const lastUsed = async () =>
     (

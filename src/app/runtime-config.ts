@@ -37,7 +37,7 @@ export interface Channel {
   channelAccessToken: string | undefined;
   partner: string;
   forwardEventTypes: readonly string[];
-  /** A disabled channel's webhooks are refused (-406) and its partner's keys do not reach it. */
+  /** A disabled channel's webhooks are refused (404 -406) and its partner's keys do not reach it. */
   disabled: boolean;
   managedBy: ManagedBy;
   createdAt: number | null;
@@ -120,7 +120,9 @@ export class RuntimeConfig {
   readonly #listeners: Array<(snapshot: ConfigSnapshot) => void> = [];
   #snapshot: ConfigSnapshot;
   #timer: NodeJS.Timeout | undefined;
-  #refreshing: Promise<void> | undefined;
+  /** Reloads run one after the other: one asked for after a change always reads that change. */
+  #reloads: Promise<void> = Promise.resolve();
+  #queued = 0;
   /** Keys used since the last flush, with when. */
   #used = new Map<string, number>();
 
@@ -132,7 +134,9 @@ export class RuntimeConfig {
   static async open(options: RuntimeConfigOptions): Promise<RuntimeConfig> {
     await resealEntries(options);
     const config = new RuntimeConfig(options, await load(options));
-    config.#timer = setInterval(() => void config.refresh(), options.pollMs).unref();
+    config.#timer = setInterval(() => {
+      if (config.#queued === 0) void config.refresh();
+    }, options.pollMs).unref();
     return config;
   }
 
@@ -149,12 +153,10 @@ export class RuntimeConfig {
     this.#listeners.push(listener);
   }
 
-  /** An active channel (not disabled, its partner neither), or undefined. */
+  /** A channel whose webhooks are taken (not disabled), or undefined. A disabled partner's events wait for it. */
   activeChannel(senderKey: string): Channel | undefined {
     const channel = this.#snapshot.channels.get(senderKey);
-    if (!channel || channel.disabled || this.#snapshot.partners.get(channel.partner)?.disabled !== false)
-      return undefined;
-    return channel;
+    return channel && !channel.disabled ? channel : undefined;
   }
 
   /** Notes that a partner key was used (written to the database in batches). */
@@ -166,18 +168,17 @@ export class RuntimeConfig {
    * Loads the database's entries again if their version moved (at once after a change this instance made;
    * every `pollMs` for the changes of others). Never throws: a failed reload keeps the current snapshot.
    */
-  refresh(force = false): Promise<void> {
-    this.#refreshing ??= this.#reload(force).finally(() => {
-      this.#refreshing = undefined;
-    });
-    return this.#refreshing;
+  refresh(): Promise<void> {
+    this.#queued++;
+    this.#reloads = this.#reloads.then(() => this.#reload()).finally(() => this.#queued--);
+    return this.#reloads;
   }
 
-  async #reload(force: boolean): Promise<void> {
+  async #reload(): Promise<void> {
     const { store, logger } = this.#options;
     try {
       await this.#flushUsed();
-      if (!force && (await store.configVersion()) === this.#snapshot.version) return;
+      if ((await store.configVersion()) === this.#snapshot.version) return;
       const next = await load(this.#options);
       this.#snapshot = next;
       logger.info(
@@ -200,7 +201,7 @@ export class RuntimeConfig {
 
   async close(): Promise<void> {
     clearInterval(this.#timer);
-    await this.#refreshing;
+    await this.#reloads;
     await this.#flushUsed().catch(() => {});
   }
 }

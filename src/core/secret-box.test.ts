@@ -42,7 +42,7 @@ test("keys must be 32 bytes of standard base64, and the message names the variab
     "",
     "short",
     randomBytes(16).toString("base64"),
-    randomBytes(32).toString("base64url") + "-_",
+    `${randomBytes(32).toString("base64url")}-_`,
   ])
     assert.throws(
       () => parseSecretKey("TALKGATE_SECRET_KEY", bad),

@@ -8,7 +8,6 @@ import { type OperatorAccess, SIGN_IN_ACTION } from "../app/operator-access.ts";
 import type { Channel, Partner } from "../app/runtime-config.ts";
 import type { Credential, DeliveryStats } from "../app/store.ts";
 import { OPERATOR_NAME_PATTERN, PARTNER_ID_PATTERN, SENDER_KEY_PATTERN } from "../config/config.ts";
-import { TalkgateError } from "../core/errors.ts";
 import { FORWARDABLE_EVENT_TYPES } from "../core/partner-payload.ts";
 import { installAdminAuth, SESSION_COOKIE, sessionCookie } from "./admin-auth.ts";
 import { type AdminOpsDeps, registerAdminOpsRoutes } from "./admin-ops-routes.ts";
@@ -544,9 +543,4 @@ export function registerAdminRoutes(app: FastifyInstance, deps: AdminApiDeps): v
 
     registerAdminOpsRoutes(admin, deps);
   });
-}
-
-/** A refusal for a field of a body or query. */
-export function badField(field: string, why: string): TalkgateError {
-  return new TalkgateError("-405", `${field}: ${why}`);
 }
