@@ -24,10 +24,19 @@ const VIEWER_PASSWORD = "viewer password 1234";
 const NEW_CHANNEL = "1700000001";
 const NEW_CHANNEL_SECRET = "new-channel-secret-abcdef";
 const NEW_ACCESS_TOKEN = "new-channel-access-token";
+const ROTATED_CHANNEL_SECRET = "rotated-channel-secret-0123";
 const SIGNING_A = `whsec_${randomBytes(32).toString("base64")}`;
 const SIGNING_B = `whsec_${randomBytes(32).toString("base64")}`;
 /** Everything no answer and no audit entry may ever contain. */
-const SECRETS = [NEW_CHANNEL_SECRET, NEW_ACCESS_TOKEN, SIGNING_A, SIGNING_B, ADMIN_PASSWORD, VIEWER_PASSWORD];
+const SECRETS = [
+  NEW_CHANNEL_SECRET,
+  ROTATED_CHANNEL_SECRET,
+  NEW_ACCESS_TOKEN,
+  SIGNING_A,
+  SIGNING_B,
+  ADMIN_PASSWORD,
+  VIEWER_PASSWORD,
+];
 
 let stack: Stack;
 let newPartner: PartnerSink;
@@ -126,6 +135,8 @@ before(async () => {
         { name: "victor", role: "viewer", passwordHash: await hashPassword(VIEWER_PASSWORD) },
       ],
       admin: { signInMaxFailures: 3, configPollMs: 200 },
+      // Deliveries that keep failing are dead within seconds here (the dead-letter story).
+      delivery: { initialBackoffMs: 50, maxBackoffMs: 200, pollMs: 100, maxAgeMs: 1_500 },
     },
   });
   const session = await signIn("alice", ADMIN_PASSWORD);
@@ -375,6 +386,48 @@ test("what happened to this customer's message: events by user, text masked unle
       ["alice", "event.reveal", "ok"],
       ["alice", "deliveries.replay", "ok"],
     ],
+  );
+});
+
+test("a dead letter is found across channels and replayed once the partner is back; a channel secret rotates", async () => {
+  newPartner.respondWith((request) => (request.raw.includes("doomed") ? { status: 500 } : undefined));
+  assert.equal((await signedWebhook(NEW_CHANNEL, NEW_CHANNEL_SECRET, "doomed", "5201")).status, 200);
+  let dead: { senderKey: string; serialNumber: string } | undefined;
+  const since = Date.now();
+  while (!dead) {
+    assert.ok(Date.now() - since < 10_000, "no dead delivery within 10 s (delivery.maxAgeMs is 1.5 s here)");
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    const listed = await admin("GET", "/admin/deliveries?state=dead");
+    dead = (listed.body.deliveries as Array<{ senderKey: string; serialNumber: string }>).find(
+      (d) => d.senderKey === NEW_CHANNEL,
+    );
+  }
+  newPartner.respondWith(undefined);
+  const replay = await admin("POST", "/admin/deliveries/replay", {
+    senderKey: dead.senderKey,
+    serialNumbers: [dead.serialNumber],
+  });
+  assert.equal(replay.body.replayed, 1);
+  await until("the dead letter delivered", () =>
+    newPartner.accepted.some((p) => (p as { serial_number?: string }).serial_number === dead?.serialNumber),
+  );
+
+  const rotated = await admin("PATCH", `/admin/channels/${NEW_CHANNEL}`, {
+    channelSecret: ROTATED_CHANNEL_SECRET,
+  });
+  assert.equal(rotated.status, 200, JSON.stringify(rotated.body));
+  assert.equal((await signedWebhook(NEW_CHANNEL, NEW_CHANNEL_SECRET, "old secret", "5202")).status, 401);
+  assert.equal((await signedWebhook(NEW_CHANNEL, ROTATED_CHANNEL_SECRET, "new secret", "5203")).status, 200);
+  await admin("PATCH", `/admin/channels/${NEW_CHANNEL}`, { channelSecret: NEW_CHANNEL_SECRET });
+});
+
+test("a target no database stores (NUL) is audited escaped, not lost", async () => {
+  const mark = await lastAuditId();
+  assertRefused(await admin("DELETE", "/admin/partners/a%00b"), 400, "-405");
+  const entries = await auditSince(mark);
+  assert.deepEqual(
+    entries.map((e) => [e.action, e.target, e.outcome]),
+    [["partner.delete", "a\\u0000b", "-405"]],
   );
 });
 

@@ -5,3 +5,8 @@
 export function storableText(text: string): boolean {
   return text.isWellFormed() && !text.includes("\u0000");
 }
+
+/** `text` as it is when storable, else with what no store takes written as JSON escapes (`\u0000`). */
+export function storableForm(text: string): string {
+  return storableText(text) ? text : JSON.stringify(text).slice(1, -1);
+}

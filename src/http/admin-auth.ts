@@ -5,6 +5,7 @@ import type { OperatorAccess, OperatorIdentity } from "../app/operator-access.ts
 import type { AuditEntry, OperatorData } from "../app/store.ts";
 import { sameDigest, tokenDigest } from "../core/credentials.ts";
 import { TalkgateError } from "../core/errors.ts";
+import { storableForm } from "../core/storable-text.ts";
 import { toTalkgateError } from "./error-handler.ts";
 
 /** The session cookie's name. */
@@ -76,10 +77,10 @@ export function installAdminAuth(
     const entry: Omit<AuditEntry, "id"> = {
       at: deps.now(),
       actorKind: "operator",
-      actor,
+      actor: storableForm(actor),
       credentialId: request.operator?.credentialId ?? null,
       action,
-      target: request.audit.target ?? targetOf(request.params),
+      target: auditTarget(request.audit.target ?? targetOf(request.params)),
       outcome: request.audit.outcome ?? (reply.statusCode < 400 ? "ok" : String(reply.statusCode)),
       requestId: request.id,
     };
@@ -90,6 +91,11 @@ export function installAdminAuth(
     }
     return payload;
   });
+}
+
+/** A target as the audit log keeps it: what a request named, never refused by the database (NUL escaped). */
+export function auditTarget(target: string | null): string | null {
+  return target === null ? null : storableForm(target.slice(0, 200));
 }
 
 // The target of a route: its path parameters, joined (`jedai`, `jedai/keys/1a2b…`).

@@ -14,6 +14,7 @@ import { attachmentFileName } from "../core/attachment.ts";
 import { TalkgateError } from "../core/errors.ts";
 import type { PartnerState } from "../core/partner-health.ts";
 import { registerActionRoutes } from "./action-routes.ts";
+import { auditTarget } from "./admin-auth.ts";
 import { registerDeliveryRoutes } from "./delivery-routes.ts";
 import { toTalkgateError } from "./error-handler.ts";
 import { OPERATIONS, PARTNER_API_TAG } from "./openapi.ts";
@@ -60,7 +61,7 @@ function installPartnerAudit(
         actor: request.partner.partnerId,
         credentialId: request.partner.keyId,
         action,
-        target: target || null,
+        target: auditTarget(target || null),
         outcome: outcomes.get(request) ?? (reply.statusCode < 400 ? "ok" : String(reply.statusCode)),
         requestId: request.id,
       });
