@@ -536,7 +536,7 @@ test("a second instance on the same PostgreSQL sees each change within 5 s: a ne
   skip:
     TEST_DATABASE !== "postgres" &&
     "two instances share a database on PostgreSQL only (one process per SQLite file): runs in test:integration:postgres",
-}, async () => {
+}, async (t) => {
   const second = await startTalkgate(
     parseConfig(stackRaw(), { baseDir: stack.dir, env: { TALKGATE_SECRET_KEY: SECRET_KEY } }),
     { logger: silent },
@@ -554,7 +554,10 @@ test("a second instance on the same PostgreSQL sees each change within 5 s: a ne
       const since = Date.now();
       for (;;) {
         const other = await status(second.url);
-        if (other.configVersion === configVersion) return;
+        if (other.configVersion === configVersion) {
+          t.diagnostic(`${what}: seen by the second instance after ${Date.now() - since} ms`);
+          return;
+        }
         assert.ok(
           Date.now() - since < 5_000,
           `${what} not seen by the second instance within 5 s: ${JSON.stringify(other)}, not ${configVersion}`,

@@ -3,6 +3,7 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
 import { setTimeout as sleep } from "node:timers/promises";
+import pg from "pg";
 import { sharedPostgres } from "../../../test/support/postgres.ts";
 import { createPool } from "./sql.ts";
 
@@ -47,5 +48,44 @@ test("a transaction whose connection is closed rejects; the pool carries on", as
     process.off("uncaughtException", onCrash);
     await pool.end();
     await admin.end();
+  }
+});
+
+test("a connection lost while it passes from the pool to a waiter throws nothing outside a promise", async () => {
+  const url = await (await sharedPostgres()).createDatabase();
+  const pool = createPool(url, {
+    max: 1,
+    connectTimeoutMs: 5_000,
+    statementTimeoutMs: 5_000,
+    onError: () => {},
+  });
+  const crashes: unknown[] = [];
+  const onCrash = (error: unknown) => crashes.push(error);
+  process.on("uncaughtException", onCrash);
+  // The server's FATAL can be read in the same packet as the message that freed the connection: before the
+  // waiter's code runs. pg hands the connection over in _acquireClient; the error comes right after it.
+  const proto = pg.Pool.prototype as unknown as {
+    _acquireClient: (client: pg.Client, ...rest: unknown[]) => void;
+  };
+  const acquire = proto._acquireClient;
+  let handovers = 0;
+  proto._acquireClient = function (this: unknown, client: pg.Client, ...rest: unknown[]) {
+    acquire.call(this, client, ...rest);
+    // As the parser would go on, in the same turn, to the packet's next message.
+    if (++handovers === 2) client.emit("error", new Error("terminating connection"));
+  };
+  try {
+    await Promise.all([
+      pool.begin(async (tx) => tx`SELECT 1`),
+      pool.begin(async (tx) => tx`SELECT 2`).catch(() => undefined),
+    ]);
+    const [row] = await pool<Array<{ n: number }>>`SELECT 3 AS n`;
+    assert.equal(row?.n, 3, "the pool still answers");
+    assert.ok(handovers >= 2, "the connection was handed to the waiter");
+    assert.deepEqual(crashes, [], "nothing was thrown outside a statement's promise");
+  } finally {
+    proto._acquireClient = acquire;
+    process.off("uncaughtException", onCrash);
+    await pool.end();
   }
 });

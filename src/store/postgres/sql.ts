@@ -123,6 +123,11 @@ export function createPool(url: string, options: ConnectOptions): Pool {
   };
   const pool = new pg.Pool(settings);
   pool.on("error", options.onError); // an idle connection lost: the pool drops it
+  // A connection handed from the pool to a waiter has no listener until the waiter's code runs (a microtask
+  // later), yet the parser may already be reading the next message of the same packet: the server's FATAL as it
+  // shuts down. Unheard, that 'error' event would end the process; heard here, the client is no longer queryable,
+  // so its user's first statement fails and the client is dropped as any broken one.
+  pool.on("connect", (client) => client.on("error", () => {}));
   let listener: pg.Client | undefined;
   let ended = false;
   const sql = runner((text, values) => pool.query(text, values));
