@@ -35,6 +35,40 @@ interface TaskRow {
 
 /** {@link Outbox} over a pool; `signal` tells this instance's workers at once (others hear the NOTIFY). */
 export function postgresOutbox(pool: Pool, signal: (work: Work) => void): Outbox {
+  /** Records outcomes and releases the lease; the conversation is due again when its head is, read under its lock. */
+  async function completeClaim(claim: ClaimRef, outcomes: DeliveryOutcome[]): Promise<void> {
+    await pool.begin(async (tx) => {
+      // The conversation's row first: a webhook adding to it meanwhile is then seen by the head's read below.
+      const [row] = await tx<Array<{ lease_owner: string | null }>>`
+        SELECT lease_owner FROM conversations
+        WHERE sender_key = ${claim.senderKey} AND conversation = ${claim.conversation} FOR UPDATE`;
+      if (outcomes.length > 0) {
+        await tx`UPDATE events e SET state = t.state, attempts = e.attempts + 1, next_attempt_at = t.next_at,
+          updated_at = t.at, last_status = t.status, last_error = t.error
+        FROM jsonb_to_recordset(${json(
+          tx,
+          outcomes.map((o) => ({
+            id: o.eventId,
+            state: o.state,
+            next_at: o.state === "retrying" ? o.nextAttemptAt : o.at,
+            at: o.at,
+            status: o.status,
+            error: o.error,
+          })),
+        )}) AS t(id bigint, state text, next_at bigint, at bigint, status integer, error text)
+        WHERE e.id = t.id`;
+      }
+      if (row?.lease_owner !== claim.owner) return; // the lease ran out and another instance holds it now
+      // Due again when its new head is (or never, when nothing waits).
+      await tx`UPDATE conversations SET lease_owner = NULL, lease_until = NULL,
+        due_at = (SELECT next_attempt_at FROM events
+          WHERE sender_key = ${claim.senderKey} AND conversation = ${claim.conversation}
+            AND state IN ('pending', 'retrying')
+          ORDER BY line_timestamp, id LIMIT 1)
+        WHERE sender_key = ${claim.senderKey} AND conversation = ${claim.conversation}`;
+    });
+  }
+
   return {
     async claimConversations(request: ClaimRequest): Promise<ConversationClaim[]> {
       const { owner, limit, batchSize, now, leaseMs, slots } = request;
@@ -92,46 +126,15 @@ export function postgresOutbox(pool: Pool, signal: (work: Work) => void): Outbox
           claims.push({ senderKey, conversation, owner, until, deliveries: due.map(toTask) });
           continue;
         }
-        // The wake-up was early (the head waits for a retry) or stale (nothing waits): correct it.
-        await pool`UPDATE conversations SET lease_owner = NULL, lease_until = NULL,
-            due_at = ${waiting[0]?.next_attempt_at ?? null}
-          WHERE sender_key = ${senderKey} AND conversation = ${conversation} AND lease_owner = ${owner}`;
+        // The wake-up was early (the head waits for a retry or its attachment) or stale (nothing waits): release
+        // it, due when its head is. Read again under the row's lock, not taken from the rows above: an attachment
+        // stored meanwhile has made the head due now, and that wake-up must not be overwritten.
+        await completeClaim({ senderKey, conversation, owner }, []);
       }
       return claims;
     },
 
-    async completeClaim(claim: ClaimRef, outcomes: DeliveryOutcome[]): Promise<void> {
-      await pool.begin(async (tx) => {
-        // The conversation's row first: a webhook adding to it meanwhile is then seen by the head's read below.
-        const [row] = await tx<Array<{ lease_owner: string | null }>>`
-          SELECT lease_owner FROM conversations
-          WHERE sender_key = ${claim.senderKey} AND conversation = ${claim.conversation} FOR UPDATE`;
-        if (outcomes.length > 0) {
-          await tx`UPDATE events e SET state = t.state, attempts = e.attempts + 1, next_attempt_at = t.next_at,
-              updated_at = t.at, last_status = t.status, last_error = t.error
-            FROM jsonb_to_recordset(${json(
-              tx,
-              outcomes.map((o) => ({
-                id: o.eventId,
-                state: o.state,
-                next_at: o.state === "retrying" ? o.nextAttemptAt : o.at,
-                at: o.at,
-                status: o.status,
-                error: o.error,
-              })),
-            )}) AS t(id bigint, state text, next_at bigint, at bigint, status integer, error text)
-            WHERE e.id = t.id`;
-        }
-        if (row?.lease_owner !== claim.owner) return; // the lease ran out and another instance holds it now
-        // Due again when its new head is (or never, when nothing waits).
-        await tx`UPDATE conversations SET lease_owner = NULL, lease_until = NULL,
-            due_at = (SELECT next_attempt_at FROM events
-              WHERE sender_key = ${claim.senderKey} AND conversation = ${claim.conversation}
-                AND state IN ('pending', 'retrying')
-              ORDER BY line_timestamp, id LIMIT 1)
-          WHERE sender_key = ${claim.senderKey} AND conversation = ${claim.conversation}`;
-      });
-    },
+    completeClaim,
 
     async nextDueAt(now: number, slots: PartnerSlots): Promise<number | null> {
       const partners = await pool<
