@@ -11,7 +11,7 @@ import { OPERATOR_NAME_PATTERN, PARTNER_ID_PATTERN, SENDER_KEY_PATTERN } from ".
 import { FORWARDABLE_EVENT_TYPES } from "../core/partner-payload.ts";
 import { installAdminAuth, SESSION_COOKIE, sessionCookie } from "./admin-auth.ts";
 import { type AdminOpsDeps, registerAdminOpsRoutes } from "./admin-ops-routes.ts";
-import { ADMIN_API_TAG, ADMIN_OPERATIONS } from "./openapi.ts";
+import { ADMIN_API_TAG, ADMIN_OPERATIONS, ErrorAnswer } from "./openapi.ts";
 import { installValidation } from "./validation.ts";
 
 export interface AdminApiDeps extends AdminOpsDeps {
@@ -23,10 +23,6 @@ export interface AdminApiDeps extends AdminOpsDeps {
   secureCookies: boolean;
 }
 
-const ErrorAnswer = Type.Object(
-  { code: Type.String({ description: "see docs/errors.md" }), message: Type.String() },
-  { description: "an error" },
-);
 const Millis = Type.Union([Type.Integer(), Type.Null()], { description: "Unix time (ms); null: never" });
 const Name = Type.String({ minLength: 1, maxLength: 100, pattern: "^[^\\u0000-\\u001f]+$" });
 const ManagedBy = Type.Union([Type.Literal("file"), Type.Literal("api")], {

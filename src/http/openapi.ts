@@ -1,4 +1,6 @@
 // The OpenAPI 3.1 document of the partner API, generated from the route schemas (served, and kept in docs/openapi.json).
+
+import { Type } from "@sinclair/typebox";
 import {
   type FastifyInstance,
   type FastifyReply,
@@ -10,6 +12,12 @@ import { MessageSchema } from "../core/line-messages.ts";
 import { installErrorHandling } from "./error-handler.ts";
 
 export const PARTNER_API_TAG = "partner API";
+
+/** Every error answer of both APIs: `{code, message}`. */
+export const ErrorAnswer = Type.Object(
+  { code: Type.String({ description: "see docs/errors.md" }), message: Type.String() },
+  { description: "an error" },
+);
 export const ADMIN_API_TAG = "admin API";
 
 const operation = (operationId: string, summary: string) => ({ operationId, summary });

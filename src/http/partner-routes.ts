@@ -17,7 +17,7 @@ import { registerActionRoutes } from "./action-routes.ts";
 import { auditTarget } from "./admin-auth.ts";
 import { registerDeliveryRoutes } from "./delivery-routes.ts";
 import { toTalkgateError } from "./error-handler.ts";
-import { OPERATIONS, PARTNER_API_TAG } from "./openapi.ts";
+import { ErrorAnswer, OPERATIONS, PARTNER_API_TAG } from "./openapi.ts";
 import type { PartnerAccess, PartnerKeys } from "./partner-auth.ts";
 import { serveFile } from "./serve-file.ts";
 import { registerPublicMediaRoute, registerUploadRoute, type UploadDeps } from "./upload-routes.ts";
@@ -93,11 +93,6 @@ declare module "fastify" {
     partner: PartnerAccess;
   }
 }
-
-const ErrorAnswer = Type.Object(
-  { code: Type.String({ description: "see docs/errors.md" }), message: Type.String() },
-  { description: "an error" },
-);
 
 const LongAnswer = Type.Object({
   code: Type.Literal("0"),
