@@ -176,37 +176,25 @@ describe("operator commands against a running talkgate", () => {
 
   test("tokens create signs in with the password and prints a token; without one, one line says how to get it", async () => {
     assertOneLine(await run(["partners", "list"]), 2, /TALKGATE_TOKEN is not set/);
-    const wrong = await talkgate(
-      [
-        "tokens",
-        "create",
-        "--operator",
-        "olga",
-        "--name",
-        "cli",
-        "--url",
-        stack.talkgate.url,
-        "--config",
-        configPath,
-      ],
-      { env: { TALKGATE_PASSWORD: "wrong" } },
-    );
+    const createToken = (password: string) =>
+      talkgate(
+        [
+          "tokens",
+          "create",
+          "--operator",
+          "olga",
+          "--name",
+          "cli",
+          "--url",
+          stack.talkgate.url,
+          "--config",
+          configPath,
+        ],
+        { env: { TALKGATE_PASSWORD: password } },
+      );
+    const wrong = await createToken("wrong");
     assertOneLine(wrong, 1, /sign-in refused: 401 -801/);
-    const made = await talkgate(
-      [
-        "tokens",
-        "create",
-        "--operator",
-        "olga",
-        "--name",
-        "cli",
-        "--url",
-        stack.talkgate.url,
-        "--config",
-        configPath,
-      ],
-      { env: { TALKGATE_PASSWORD: PASSWORD } },
-    );
+    const made = await createToken(PASSWORD);
     assert.equal(made.code, 0, made.stderr);
     token = made.stdout.trim();
     assert.match(token, /^tgo_/);
