@@ -1,5 +1,5 @@
 // A LINE Platform double for development and tests: serves /v2/bot/* at its origin and sends signed webhooks.
-import { createHash, createHmac, randomBytes } from "node:crypto";
+import { createHash, createHmac, type JsonWebKey, randomBytes } from "node:crypto";
 import type { OutgoingHttpHeaders } from "node:http";
 import Fastify, { type FastifyReply, type FastifyRequest } from "fastify";
 import { Agent, request } from "undici";
@@ -24,15 +24,23 @@ import {
   userSource,
   webhookBody,
 } from "./events.ts";
+import { type IssuedToken, registerOAuthRoutes, TokenRegistry } from "./oauth.ts";
 import { canBeQuoted, mediaOrigins, validateMessages } from "./validate-messages.ts";
 
 export { generatedContent, generatedSha256 } from "./content-stream.ts";
+export type { IssuedToken } from "./oauth.ts";
 
-/** One LINE channel the emulator knows: its secret signs webhooks, its token authenticates API calls. */
+/**
+ * One LINE channel the emulator knows: its secret signs webhooks, its token (or any token the OAuth
+ * endpoints issued it) authenticates API calls.
+ */
 export interface EmulatorChannel {
   channelId: string;
   channelSecret: string;
-  accessToken: string;
+  /** A long-lived token; without one, only issued tokens authenticate the channel. */
+  accessToken?: string;
+  /** Public RSA JWKs (each with its `kid`) that verify the channel's JWT assertions. */
+  assertionKeys?: JsonWebKey[];
   webhookUrl?: string;
   /** The bot's user id, sent as `destination`; derived from the channel id when absent. */
   botUserId?: string;
@@ -209,9 +217,15 @@ export interface LineEmulator {
   contentRequests(messageId: string): number;
   setWebhookUrl(channelId: string, url: string): void;
   channel(channelId: string): EmulatorChannel | undefined;
+  /** Registers (or replaces, by `kid`) a public RSA JWK that verifies the channel's JWT assertions. */
+  registerAssertionKey(channelId: string, publicJwk: JsonWebKey): void;
+  /** Every token the OAuth endpoints issued (of one channel, when given), oldest first; copies. */
+  issuedTokens(channelId?: string): IssuedToken[];
+  /** Revokes an issued token as if someone else had; true when it was live. */
+  revokeToken(token: string): boolean;
   waitForSent(predicate: (sent: readonly SentRecord[]) => boolean, timeoutMs?: number): Promise<SentRecord[]>;
-  /** Forget recorded calls, sent messages, webhooks and content request counts (profiles, content and
-   * tokens stay). */
+  /** Forget recorded calls, sent messages, webhooks and content request counts (profiles, content,
+   * reply tokens and issued access tokens stay). */
   clearRecords(): void;
   close(): Promise<void>;
 }
@@ -228,6 +242,8 @@ type ApiHandler = (ctx: ApiContext) => ApiResult | Promise<ApiResult>;
 type Fault = { pattern: string | RegExp; response: FaultResponse; remaining: number };
 type ContentState = { entry: ContentEntry; notReadyAnswers: number; cutAnswers: number };
 type ReplyTokenState = { channelId: string; to: string; expiresAt: number; used: boolean };
+// What `calls` records about a call besides the request: its channel and, for credentials, a masked body.
+type CallNote = { channelId: string | null; redact?: (body: unknown) => unknown };
 
 const RETRY_KEY_MEMORY_MS = 24 * 60 * 60 * 1000;
 // A redelivered event's token is good for a minute after redelivery but never past 20 min from the event.
@@ -390,13 +406,16 @@ export async function startLineEmulator(options: EmulatorOptions): Promise<LineE
   const httpMediaOrigins = mediaOrigins(options.httpMediaOrigins);
   const channels = new Map<string, EmulatorChannel>();
   const byToken = new Map<string, EmulatorChannel>();
+  const tokens = new TokenRegistry(now);
   for (const c of options.channels) {
     const channel = {
       ...c,
       botUserId: c.botUserId ?? `U${createHash("sha256").update(c.channelId).digest("hex").slice(0, 32)}`,
+      assertionKeys: [...(c.assertionKeys ?? [])],
     };
     channels.set(channel.channelId, channel);
-    byToken.set(channel.accessToken, channel);
+    if (channel.accessToken !== undefined) byToken.set(channel.accessToken, channel);
+    for (const key of channel.assertionKeys) tokens.addKey(channel.channelId, key);
   }
 
   const calls: RecordedCall[] = [];
@@ -413,7 +432,7 @@ export async function startLineEmulator(options: EmulatorOptions): Promise<LineE
   const readTokens = new Map<string, string>();
   const retryKeys = new Map<string, { requestId: string; sentMessages: unknown[]; at: number }>();
   const sentListeners = new Set<() => void>();
-  const requestMeta = new WeakMap<FastifyRequest, { at: number; channelId: string | null }>();
+  const requestMeta = new WeakMap<FastifyRequest, { at: number } & CallNote>();
   const defaultUserId = randomUserId();
   const agent = new Agent({ keepAliveTimeout: 1_000 });
   let closing: Promise<void> | undefined;
@@ -453,7 +472,7 @@ export async function startLineEmulator(options: EmulatorOptions): Promise<LineE
       path,
       channelId: meta?.channelId ?? null,
       headers,
-      body: req.body,
+      body: meta?.redact === undefined ? req.body : meta.redact(req.body),
       status: reply.statusCode,
       requestId: String(reply.getHeader("x-line-request-id")),
       at: meta?.at ?? now(),
@@ -479,8 +498,10 @@ export async function startLineEmulator(options: EmulatorOptions): Promise<LineE
         "Authorization header required. Must follow the scheme, 'Authorization: Bearer <ACCESS TOKEN>'",
       );
     }
-    const match = /^Bearer\s+(\S+)$/i.exec(header);
-    const channel = match?.[1] === undefined ? undefined : byToken.get(match[1]);
+    const token = /^Bearer\s+(\S+)$/i.exec(header)?.[1];
+    if (token === undefined) return lineError(401);
+    const issuedTo = tokens.channelOf(token);
+    const channel = byToken.get(token) ?? (issuedTo === undefined ? undefined : channels.get(issuedTo));
     return channel ?? lineError(401);
   }
 
@@ -493,6 +514,45 @@ export async function startLineEmulator(options: EmulatorOptions): Promise<LineE
     return fault.response;
   }
 
+  async function send(req: FastifyRequest, reply: FastifyReply, result: ApiResult): Promise<FastifyReply> {
+    reply.code(result.status);
+    if (result.headers !== undefined) reply.headers(result.headers);
+    if (result.pump === undefined) return reply.send(result.body ?? "");
+    // Streamed bodies bypass Fastify's send, so pieces can be recycled once the socket took them.
+    reply.hijack();
+    recordCall(req, reply);
+    const res = reply.raw;
+    res.writeHead(result.status, reply.getHeaders() as OutgoingHttpHeaders);
+    if (req.method === "HEAD") res.end();
+    else await pumpBody(res, result.pump.source, result.pump.options);
+    return reply;
+  }
+
+  // Answers an accepted LINE API call: notes it for `calls`, applies fault injection and delays, runs it.
+  async function serve(
+    req: FastifyRequest,
+    reply: FastifyReply,
+    note: CallNote,
+    run: (requestId: string) => ApiResult | Promise<ApiResult>,
+  ): Promise<FastifyReply> {
+    const meta = requestMeta.get(req);
+    if (meta !== undefined) Object.assign(meta, note);
+    const path = req.url.split("?")[0] ?? req.url;
+    const fault = takeFault(path);
+    const requestId = String(reply.getHeader("x-line-request-id"));
+    let result: ApiResult;
+    if (fault === undefined) {
+      result = await run(requestId);
+    } else {
+      if (fault.afterProcessing === true) await run(requestId);
+      const body = fault.body === undefined ? lineError(fault.status).body : fault.body;
+      result = { status: fault.status, body, headers: fault.headers ?? {} };
+    }
+    const delay = fault?.delayMs ?? delays.find((d) => matches(d.pattern, path))?.ms ?? 0;
+    if (delay > 0) await sleep(delay);
+    return send(req, reply, result);
+  }
+
   // Registers a LINE API route: authentication, fault injection and delays, then the handler.
   function api(method: "GET" | "POST" | "PUT", url: string, handler: ApiHandler): void {
     app.route({
@@ -500,39 +560,16 @@ export async function startLineEmulator(options: EmulatorOptions): Promise<LineE
       url,
       handler: async (req: FastifyRequest, reply: FastifyReply) => {
         const auth = authenticate(req);
-        let result: ApiResult;
-        if ("channelId" in auth) {
-          const meta = requestMeta.get(req);
-          if (meta !== undefined) meta.channelId = auth.channelId;
-          const path = req.url.split("?")[0] ?? req.url;
-          const fault = takeFault(path);
-          const requestId = String(reply.getHeader("x-line-request-id"));
-          if (fault === undefined) {
-            result = await handler({ channel: auth, req, requestId });
-          } else {
-            if (fault.afterProcessing === true) await handler({ channel: auth, req, requestId });
-            const body = fault.body === undefined ? lineError(fault.status).body : fault.body;
-            result = { status: fault.status, body, headers: fault.headers ?? {} };
-          }
-          const delay = fault?.delayMs ?? delays.find((d) => matches(d.pattern, path))?.ms ?? 0;
-          if (delay > 0) await sleep(delay);
-        } else {
-          result = auth;
-        }
-        reply.code(result.status);
-        if (result.headers !== undefined) reply.headers(result.headers);
-        if (result.pump === undefined) return reply.send(result.body ?? "");
-        // Streamed bodies bypass Fastify's send, so pieces can be recycled once the socket took them.
-        reply.hijack();
-        recordCall(req, reply);
-        const res = reply.raw;
-        res.writeHead(result.status, reply.getHeaders() as OutgoingHttpHeaders);
-        if (req.method === "HEAD") res.end();
-        else await pumpBody(res, result.pump.source, result.pump.options);
-        return reply;
+        if (!("channelId" in auth)) return send(req, reply, auth);
+        return serve(req, reply, { channelId: auth.channelId }, (requestId) =>
+          handler({ channel: auth, req, requestId }),
+        );
       },
     });
   }
+
+  // The token endpoints need no bearer token: they are how a channel gets one.
+  registerOAuthRoutes({ app, tokens, now, channel: (id) => channels.get(id), serve });
 
   function recordSent(record: SentRecord): void {
     sent.push(record);
@@ -1019,6 +1056,19 @@ export async function startLineEmulator(options: EmulatorOptions): Promise<LineE
     },
     channel(channelId) {
       return channels.get(channelId);
+    },
+    registerAssertionKey(channelId, publicJwk) {
+      const channel = channels.get(channelId);
+      if (channel === undefined) throw new Error(`line emulator: unknown channel ${channelId}`);
+      tokens.addKey(channelId, publicJwk);
+      const others = (channel.assertionKeys ?? []).filter((k) => k.kid !== publicJwk.kid);
+      channel.assertionKeys = [...others, publicJwk];
+    },
+    issuedTokens(channelId) {
+      return tokens.list(channelId);
+    },
+    revokeToken(token) {
+      return tokens.revoke(token);
     },
     waitForSent(predicate, timeoutMs = 10_000) {
       return new Promise((resolve, reject) => {
