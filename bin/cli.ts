@@ -6,6 +6,7 @@ import { createInterface } from "node:readline/promises";
 import { parseArgs } from "node:util";
 import { SecretKeyRefusal } from "../src/app/runtime-config.ts";
 import { ConfigError, loadConfig, type TalkgateConfig } from "../src/config/config.ts";
+import { generateAssertionKeyPair, publicKeyOf } from "../src/core/access-token.ts";
 import { hashPassword } from "../src/core/credentials.ts";
 import { startTalkgate } from "../src/main.ts";
 import { settleAfterStart } from "../src/settle-after-start.ts";
@@ -50,6 +51,8 @@ the operator token in TALKGATE_TOKEN; tables by default, --json for the answers 
                               so that secrets never appear on a command line
   keys list|create|revoke --partner ID [--name LABEL] [KEY-ID]
                               a partner's API keys; create prints the new key once
+  keys generate               print a new RSA key pair for a channel's v2.1 tokens (no talkgate needed):
+                              the public JWK to register at LINE, the private one for talkgate
   audit [--actor A] [--action X] [--target T] [--from TIME] [--to TIME] [--limit N]
                               the audit log, newest first
   deliveries list   [--sender-key K] [--state pending|retrying|delivered|dead] [--limit N] [--cursor C]
@@ -115,6 +118,8 @@ export async function runCli(argv: string[]): Promise<void> {
     return;
   }
   if (command === "secrets") return secrets(action);
+  // The only keys command that needs neither a configuration nor a running talkgate.
+  if (command === "keys" && action === "generate") return generateAssertionKeys();
   // The development stack can store secrets made through the admin API without any setup (never serve).
   if (command === "dev") process.env.TALKGATE_SECRET_KEY ||= DEV_SECRET_KEY;
   if (command === "hash-password") {
@@ -170,6 +175,25 @@ function secrets(action: string | undefined): void {
   console.log(`whsec_${randomBytes(32).toString("base64")}`);
 }
 
+/** `talkgate keys generate`: a v2.1 assertion key pair, and how to use it. */
+function generateAssertionKeys(): void {
+  const { publicKey, privateKey } = generateAssertionKeyPair();
+  console.log(`1. In the LINE Developers Console: the channel's Basic settings → Assertion Signing Key → Register a
+   public key, paste this public key and note the kid LINE shows:
+
+${JSON.stringify(publicKey, null, 2)}
+
+2. Give talkgate the private key (keep it secret: it issues tokens for the channel). In the configuration
+   file, or with the admin API (docs/operations.md, "Move a channel to v2.1 tokens"):
+
+   "accessToken": {"type": "v2.1", "kid": "<the kid LINE showed>", "privateKey": <the key below>}
+
+   or keep it out of the file: TALKGATE_CHANNEL_<SENDER_KEY>_PRIVATE_KEY='<the key below, one line>'
+
+${JSON.stringify(privateKey)}
+`);
+}
+
 /** `talkgate migrate`: the configured database's migrations alone, then one line saying its version. */
 async function migrate(config: TalkgateConfig): Promise<void> {
   const version = await migrateStore(config);
@@ -211,10 +235,14 @@ async function emulator(config: TalkgateConfig, port?: number, httpMediaOrigins:
   const emu = await startLineEmulator({
     host: apiUrl.hostname,
     port: port ?? Number(apiUrl.port),
+    // A v2.1 channel's public key is registered from its private one, as an operator does at LINE.
     channels: config.channels.map((c) => ({
       channelId: c.senderKey,
       channelSecret: c.channelSecret,
-      accessToken: c.channelAccessToken ?? "",
+      ...(c.accessToken?.type === "static" ? { accessToken: c.accessToken.token } : {}),
+      ...(c.accessToken?.type === "v2.1"
+        ? { assertionKeys: [{ ...publicKeyOf(c.accessToken.privateKey), kid: c.accessToken.kid }] }
+        : {}),
       webhookUrl: `${talkgateUrl}/line/webhook/${c.senderKey}`,
     })),
     httpMediaOrigins,

@@ -1,7 +1,10 @@
 // The composition root: the store, the workers (delivery, attachments) and the HTTP side (webhook intake, partner
 // API), wired from the configuration, started and stopped.
+
+import { randomUUID } from "node:crypto";
 import { readFileSync } from "node:fs";
 import { statfs } from "node:fs/promises";
+import { hostname } from "node:os";
 import { dirname } from "node:path";
 import pino, { type Logger } from "pino";
 import { DeliveryWorker } from "./app/deliver-outbox.ts";
@@ -10,6 +13,7 @@ import type { IntakeChannel } from "./app/ingest-webhook.ts";
 import { ManageConfig, signingSecretId } from "./app/manage-config.ts";
 import { OperatorAccess } from "./app/operator-access.ts";
 import { type Clock, type MediaFiles, type Metrics, systemClock } from "./app/ports.ts";
+import { ChannelTokenManager, type TokenChannelConfig } from "./app/renew-channel-tokens.ts";
 import {
   type Channel,
   type ConfigSnapshot,
@@ -28,6 +32,7 @@ import { SecretBox } from "./core/secret-box.ts";
 import { buildHttpServer } from "./http/http-server.ts";
 import { PartnerKeys } from "./http/partner-auth.ts";
 import { LineClient } from "./line/line-client.ts";
+import { LineTokenClient } from "./line/line-token-client.ts";
 import { DiskMediaFiles } from "./media/disk-media-files.ts";
 import { PrometheusMetrics } from "./metrics/prometheus-metrics.ts";
 import { HttpPartnerTransport } from "./partner/http-partner-transport.ts";
@@ -109,12 +114,29 @@ export async function startTalkgate(config: TalkgateConfig, options: StartOption
         return volume.bavail * volume.bsize;
       },
     },
+    tokenExpiries: () => tokens.expiries(),
   });
-  const line = new LineClient(lineCredentials(runtime.snapshot), {
-    ...config.line,
-    contentTimeoutMs: config.media.timeoutMs,
-    onCall: (endpoint, status) => metrics.lineCall(endpoint, status),
-  });
+  const onCall = (endpoint: string, status: number | null) => metrics.lineCall(endpoint, status);
+  const tokens = new ChannelTokenManager(
+    {
+      store,
+      line: new LineTokenClient({ ...config.line, onCall }),
+      box: runtime.box,
+      clock,
+      logger,
+      onRenewalFailed: (senderKey) => metrics.tokenRenewalFailed(senderKey),
+      owner: `${hostname()}/${process.pid}/${randomUUID().slice(0, 8)}`,
+    },
+    { ...config.tokens, waitMs: config.line.timeoutMs },
+  );
+  try {
+    await tokens.start(tokenChannels(runtime.snapshot));
+  } catch (error) {
+    await runtime.close();
+    await store.close();
+    throw error;
+  }
+  const line = new LineClient(tokens, { ...config.line, contentTimeoutMs: config.media.timeoutMs, onCall });
   const names = new UserNames(line, clock, config.profiles);
   const workers = startWorkers(config, { store, runtime, line, files, names, clock, logger, metrics });
   const onKeyUsed = (keyId: string) => runtime.noteKeyUsed(keyId);
@@ -122,7 +144,7 @@ export async function startTalkgate(config: TalkgateConfig, options: StartOption
   let intakeChannels = intakeChannelsOf(runtime);
   // A change made on any instance reaches this one within admin.configPollMs.
   runtime.onChange((snapshot) => {
-    line.setChannels(lineCredentials(snapshot));
+    tokens.setChannels(tokenChannels(snapshot));
     workers.transport.setPartners(partnerEndpoints(snapshot));
     keys = PartnerKeys.fromSnapshot(snapshot, onKeyUsed);
     intakeChannels = intakeChannelsOf(runtime);
@@ -164,6 +186,7 @@ export async function startTalkgate(config: TalkgateConfig, options: StartOption
       runtime,
       store,
       line,
+      tokens,
       now: () => clock.now(),
       database: config.database.kind,
       secureCookies: config.publicBaseUrl.startsWith("https:"),
@@ -184,6 +207,7 @@ export async function startTalkgate(config: TalkgateConfig, options: StartOption
 
   const closeBackend = async () => {
     await workers.stop();
+    await tokens.close();
     await runtime.close();
     await workers.transport.close();
     await store.close();
@@ -358,10 +382,8 @@ function partnerEndpoints(snapshot: ConfigSnapshot) {
   }));
 }
 
-function lineCredentials(snapshot: ConfigSnapshot) {
-  return [...snapshot.channels.values()].flatMap((c) =>
-    c.channelAccessToken ? [{ senderKey: c.senderKey, channelAccessToken: c.channelAccessToken }] : [],
-  );
+function tokenChannels(snapshot: ConfigSnapshot): TokenChannelConfig[] {
+  return [...snapshot.channels.values()];
 }
 
 // The channels whose webhooks are taken now (active ones), as intake sees them.

@@ -9,8 +9,12 @@ export function requireToken(line: LineApi, senderKey: string): void {
   }
 }
 
-/** The error a failed LINE call answers with: -404 when LINE was not reached, else LINE's own status and message. */
+/**
+ * The error a failed LINE call answers with: -407 when the channel had no usable token, -404 when LINE was not
+ * reached, else LINE's own status and message.
+ */
 export function lineFailure(result: LineResult<unknown> & { ok: false }): TalkgateError {
+  if (result.noToken) return new TalkgateError("-407", result.reason);
   if (result.status === null) return new TalkgateError("-404", `LINE unreachable: ${result.reason}`);
   return new TalkgateError(lineStatusCode(result.status), result.reason);
 }

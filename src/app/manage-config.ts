@@ -1,6 +1,7 @@
 // Use case: operators change partners, channels, partner keys and signing secrets at runtime (SPEC §10). Entries of
 // the configuration file are read-only; secrets are sealed before they are stored and never given back.
 import { createHash } from "node:crypto";
+import type { AccessTokenCredential } from "../core/access-token.ts";
 import { newToken, tokenDigest, tokenId } from "../core/credentials.ts";
 import { TalkgateError } from "../core/errors.ts";
 import { httpUrlProblem } from "../core/http-url.ts";
@@ -14,6 +15,7 @@ import {
   type Partner,
   type PartnerBody,
   type RuntimeConfig,
+  sealAccessToken,
   sealContext,
 } from "./runtime-config.ts";
 import type { ConfigEntry, OperatorData, Outbox } from "./store.ts";
@@ -41,7 +43,7 @@ export interface NewChannel {
   senderKey: string;
   partner: string;
   channelSecret: string;
-  channelAccessToken?: string | undefined;
+  accessToken?: AccessTokenCredential | undefined;
   forwardEventTypes?: readonly string[] | undefined;
 }
 
@@ -49,7 +51,7 @@ export interface ChannelChange {
   partner?: string | undefined;
   channelSecret?: string | undefined;
   /** null removes it. */
-  channelAccessToken?: string | null | undefined;
+  accessToken?: AccessTokenCredential | null | undefined;
   forwardEventTypes?: readonly string[] | undefined;
   disabled?: boolean | undefined;
 }
@@ -209,10 +211,7 @@ export class ManageConfig {
     const body: ChannelBody = {
       partner: input.partner,
       channelSecret: box.seal(input.channelSecret, sealContext("channel", input.senderKey, "channelSecret")),
-      channelAccessToken:
-        input.channelAccessToken === undefined
-          ? null
-          : box.seal(input.channelAccessToken, sealContext("channel", input.senderKey, "channelAccessToken")),
+      accessToken: input.accessToken ? sealAccessToken(input.accessToken, input.senderKey, box) : null,
       forwardEventTypes: [...(input.forwardEventTypes ?? DEFAULT_FORWARD_EVENT_TYPES)],
       disabled: false,
     };
@@ -238,14 +237,10 @@ export class ManageConfig {
           change.channelSecret,
           sealContext("channel", senderKey, "channelSecret"),
         );
-      if (change.channelAccessToken !== undefined)
-        next.channelAccessToken =
-          change.channelAccessToken === null
-            ? null
-            : this.#box().seal(
-                change.channelAccessToken,
-                sealContext("channel", senderKey, "channelAccessToken"),
-              );
+      if (change.accessToken !== undefined) {
+        delete next.channelAccessToken;
+        next.accessToken = change.accessToken && sealAccessToken(change.accessToken, senderKey, this.#box());
+      }
       return next;
     });
     return this.channel(senderKey);

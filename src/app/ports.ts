@@ -1,6 +1,7 @@
 // The small interfaces the use cases talk to, besides the store's (store.ts): the clock, metrics, LINE, media
 // files, the partner transport; adapters (LINE client, disk, HTTP) implement them.
 import type { Readable, Writable } from "node:stream";
+import type { ManagedCredential, RevocableTokenType } from "../core/access-token.ts";
 import type { ChatRef } from "../core/line-event.ts";
 
 export interface Clock {
@@ -54,6 +55,8 @@ export type LineResult<T> =
       requestId?: string | null;
       /** A 409 to a push whose retry key LINE already accepted: that request's id and what it sent. */
       accepted?: { requestId: string | null; sentMessages: unknown[] };
+      /** LINE was not called: the channel has no usable access token (`reason` says why). */
+      noToken?: true;
     };
 
 /** What LINE answers to a reply or push. */
@@ -86,7 +89,7 @@ export type TranscodingStatus = "processing" | "succeeded" | "failed";
 
 /** The parts of the LINE Messaging API talkgate calls. */
 export interface LineApi {
-  /** Whether the channel has an access token (without one, every call fails). */
+  /** Whether the channel has an access token, or a credential to issue one (without, every call fails). */
   hasToken(senderKey: string): boolean;
   getProfile(senderKey: string, chat: ChatRef, userId: string): Promise<LineResult<LineProfile>>;
   /** Opens a message's content as a stream (never buffered). */
@@ -181,4 +184,34 @@ export interface PartnerTransport {
   /** POSTs `body` to the partner, as the message `webhookId` (the same on every attempt of one event). */
   send(partnerId: string, webhookId: string, body: string): Promise<AttemptResult>;
   close(): Promise<void>;
+}
+
+/** The token a channel's LINE calls carry (SPEC §11): a static one, or one talkgate issues and renews. */
+export interface ChannelTokenSource {
+  /** Whether the channel has a token or a credential to issue one. */
+  has(senderKey: string): boolean;
+  /** The token to call LINE with now (waiting for its first issue if need be), or why there is none. */
+  token(senderKey: string): Promise<{ ok: true; token: string } | { ok: false; reason: string }>;
+  /** LINE refused `token` (401): a renewed token to try once more with, or null when there is none. */
+  refused(senderKey: string, token: string): Promise<string | null>;
+}
+
+/** A channel access token LINE issued. */
+export interface IssuedToken {
+  token: string;
+  expiresInSeconds: number;
+  /** LINE's key id of a v2.1 token. */
+  keyId: string | null;
+}
+
+/** The channel whose token is issued or revoked: its ID (the sender key) and secret. */
+export interface TokenChannel {
+  senderKey: string;
+  channelSecret: string;
+}
+
+/** LINE's channel access token API (SPEC §11). */
+export interface LineTokenApi {
+  issue(channel: TokenChannel, credential: ManagedCredential, now: number): Promise<LineResult<IssuedToken>>;
+  revoke(channel: TokenChannel, type: RevocableTokenType, token: string): Promise<LineResult<null>>;
 }

@@ -1,7 +1,10 @@
 // Runtime configuration (SPEC §10): the partners and channels of the configuration file (read-only) and those made
 // through the admin API (in the database, secrets sealed), merged into one snapshot that every instance reloads
 // within seconds of a change.
+
+import type { JsonWebKey } from "node:crypto";
 import type { Logger } from "pino";
+import type { AccessTokenCredential } from "../core/access-token.ts";
 import { type SecretBox, sealedKeyId } from "../core/secret-box.ts";
 import type { Clock } from "./ports.ts";
 import type { ConfigEntry, Credential, OperatorData } from "./store.ts";
@@ -34,7 +37,8 @@ export interface Partner {
 export interface Channel {
   senderKey: string;
   channelSecret: string;
-  channelAccessToken: string | undefined;
+  /** A static token, or how talkgate issues its own (SPEC §11); none: the channel cannot call LINE. */
+  accessToken: AccessTokenCredential | undefined;
   partner: string;
   forwardEventTypes: readonly string[];
   /** A disabled channel's webhooks are refused (404 -406) and its partner's keys do not reach it. */
@@ -74,11 +78,20 @@ export interface PartnerBody {
   disabled: boolean;
 }
 
+/** A channel's credential in the database: its secrets (a static token, a v2.1 private key's JSON) sealed. */
+export type StoredAccessToken =
+  | { type: "static"; token: string }
+  | { type: "v2.1"; kid: string; privateKey: string; ttlSeconds: number }
+  | { type: "stateless" }
+  | { type: "shortLived" };
+
 /** A channel entry's JSON in the database. */
 export interface ChannelBody {
   partner: string;
   channelSecret: string;
-  channelAccessToken: string | null;
+  accessToken: StoredAccessToken | null;
+  /** Entries written before accessToken: a sealed static token. */
+  channelAccessToken?: string | null;
   forwardEventTypes: string[];
   disabled: boolean;
 }
@@ -266,16 +279,54 @@ function toChannel(entry: ConfigEntry, box: SecretBox | null): Channel {
     senderKey: entry.id,
     partner: body.partner,
     channelSecret: open(body.channelSecret, sealContext("channel", entry.id, "channelSecret")),
-    channelAccessToken:
-      body.channelAccessToken === null
-        ? undefined
-        : open(body.channelAccessToken, sealContext("channel", entry.id, "channelAccessToken")),
+    accessToken: openAccessToken(storedAccessToken(body), (sealed, field) =>
+      open(sealed, sealContext("channel", entry.id, field)),
+    ),
     forwardEventTypes: body.forwardEventTypes,
     disabled: body.disabled,
     managedBy: "api",
     createdAt: entry.createdAt,
     updatedAt: entry.updatedAt,
   };
+}
+
+// A channel body's credential, whichever way it was written.
+function storedAccessToken(body: ChannelBody): StoredAccessToken | null {
+  if (body.accessToken !== undefined) return body.accessToken;
+  return body.channelAccessToken ? { type: "static", token: body.channelAccessToken } : null;
+}
+
+/** A credential as a channel entry stores it, its secrets sealed to the channel and field. */
+export function sealAccessToken(
+  credential: AccessTokenCredential,
+  senderKey: string,
+  box: SecretBox,
+): StoredAccessToken {
+  if (credential.type === "static")
+    return {
+      type: "static",
+      token: box.seal(credential.token, sealContext("channel", senderKey, "channelAccessToken")),
+    };
+  if (credential.type === "v2.1")
+    return {
+      ...credential,
+      privateKey: box.seal(
+        JSON.stringify(credential.privateKey),
+        sealContext("channel", senderKey, "privateKey"),
+      ),
+    };
+  return credential;
+}
+
+function openAccessToken(
+  stored: StoredAccessToken | null,
+  open: (sealed: string, field: string) => string,
+): AccessTokenCredential | undefined {
+  if (stored === null) return undefined;
+  if (stored.type === "static") return { type: "static", token: open(stored.token, "channelAccessToken") };
+  if (stored.type === "v2.1")
+    return { ...stored, privateKey: JSON.parse(open(stored.privateKey, "privateKey")) as JsonWebKey };
+  return stored;
 }
 
 function toPartnerKey(credential: Credential): PartnerKey {
@@ -300,12 +351,13 @@ function mapSealed(entry: ConfigEntry, change: (sealed: string, context: string)
   }
   const body = JSON.parse(entry.body) as ChannelBody;
   body.channelSecret = change(body.channelSecret, sealContext("channel", entry.id, "channelSecret"));
-  if (body.channelAccessToken !== null)
-    body.channelAccessToken = change(
-      body.channelAccessToken,
-      sealContext("channel", entry.id, "channelAccessToken"),
-    );
-  return JSON.stringify(body);
+  const stored = storedAccessToken(body);
+  if (stored?.type === "static")
+    stored.token = change(stored.token, sealContext("channel", entry.id, "channelAccessToken"));
+  if (stored?.type === "v2.1")
+    stored.privateKey = change(stored.privateKey, sealContext("channel", entry.id, "privateKey"));
+  delete body.channelAccessToken;
+  return JSON.stringify({ ...body, accessToken: stored });
 }
 
 /**

@@ -212,8 +212,9 @@ function toError(result: LineResult<unknown>): { code: string; message: string }
   return { code: error.code, message: error.message };
 }
 
+// LINE not reached, or failing: worth another try. A channel without a usable token never called LINE.
 function isRetryable(result: LineResult<unknown>): boolean {
-  return !result.ok && (result.status === null || result.status >= 500);
+  return !result.ok && !result.noToken && (result.status === null || result.status >= 500);
 }
 
 function isInvalidReplyToken(result: LineResult<unknown>): boolean {

@@ -1,6 +1,7 @@
 // The store's ports, one per concern: the event log, the outbox, attachment jobs, sends, the user directory,
 // uploads, and the signals of new work. A database adapter implements them all (Store); a use case or route asks
 // only for the ones it uses. Every write has committed (durably) when its promise resolves.
+import type { RevocableTokenType } from "../core/access-token.ts";
 import type { MediaKind } from "../core/attachment.ts";
 import type { EventFacts, JsonObject } from "../core/line-event.ts";
 import type { BeginSend, SendAnswer, SendTiming } from "../core/send-decision.ts";
@@ -455,6 +456,58 @@ export interface OperatorData {
   listAudit(filter: AuditFilter): Promise<AuditEntry[]>;
 }
 
+/** A channel's issued LINE token as every instance shares it (SPEC §11); the token itself sealed. */
+export interface ChannelTokenRow {
+  senderKey: string;
+  /** The credential the token was issued under (`credentialId`): another one means it is not used. */
+  credentialId: string | null;
+  /** The token, sealed; null before the first issue. */
+  token: string | null;
+  /** LINE's key id of a v2.1 token. */
+  keyId: string | null;
+  issuedAt: number | null;
+  expiresAt: number | null;
+  /** Replaced tokens still to be revoked: JSON of {@link RetiredToken}[]. */
+  retired: string;
+  lastRenewalAt: number | null;
+  lastFailureAt: number | null;
+  /** Why the last issue failed (LINE's words, never a token). */
+  lastFailure: string | null;
+  /** Failed issues since the last one that worked. */
+  failures: number;
+  /** Moves with every save: a cache holds a row until its version changes. */
+  version: number;
+}
+
+/** A replaced token, kept (sealed) until it is revoked at LINE or has expired. */
+export interface RetiredToken {
+  type: RevocableTokenType;
+  sealed: string;
+  expiresAt: number;
+  /** Not before this: other instances switch to the new token first. */
+  revokeAt: number;
+}
+
+/**
+ * Issued channel tokens (SPEC §11): one row per channel, renewed by the one instance that holds its lease
+ * (owner + expiry, as the outbox's), read by all.
+ */
+export interface ChannelTokens {
+  listChannelTokens(): Promise<ChannelTokenRow[]>;
+  /**
+   * Takes the channel's renewal lease until `now + leaseMs` if nobody else holds it, making the row if it is
+   * missing: the row, or null when another owner's lease is still running.
+   */
+  leaseChannelToken(
+    senderKey: string,
+    owner: string,
+    now: number,
+    leaseMs: number,
+  ): Promise<ChannelTokenRow | null>;
+  /** Writes what a renewal did and releases the lease; false (nothing written) when `owner` no longer held it. */
+  saveChannelToken(row: Omit<ChannelTokenRow, "version">, owner: string): Promise<boolean>;
+}
+
 /** A database: every port above, and its life. */
 export interface Store
   extends EventLog,
@@ -464,6 +517,7 @@ export interface Store
     Directory,
     Uploads,
     OperatorData,
+    ChannelTokens,
     WorkSignals {
   /** Resolves when the store answers a trivial query. */
   ping(): Promise<void>;

@@ -93,6 +93,7 @@ test("parseConfig accepts the SPEC §7 example, resolves paths against baseDir a
     partnerApi: { ...DEFAULTS.partnerApi },
     postgres: { ...DEFAULTS.postgres },
     admin: { ...DEFAULTS.admin },
+    tokens: { ...DEFAULTS.tokens },
     operators: [],
     secretKeys: { current: null, previous: [] },
     partners: [
@@ -110,7 +111,7 @@ test("parseConfig accepts the SPEC §7 example, resolves paths against baseDir a
       {
         senderKey: "1656168303",
         channelSecret: "8c570fbc8fc3bdb6d5b5c6dfb1ef4d21",
-        channelAccessToken: "token-abc",
+        accessToken: { type: "static", token: "token-abc" },
         partner: "jedai",
         forwardEventTypes: ["message", "postback"],
       },
@@ -142,7 +143,7 @@ test("parseConfig fills every default for a minimal file", () => {
     lineEventFields: false,
   });
   assert.deepEqual(config.channels[0]?.forwardEventTypes, ["message", "postback"]);
-  assert.equal(config.channels[0]?.channelAccessToken, undefined);
+  assert.equal(config.channels[0]?.accessToken, undefined);
 });
 
 test("parseConfig merges partial sections with the defaults and keeps absolute paths", () => {
@@ -379,7 +380,7 @@ test("environment secrets override the file", () => {
   };
   const config = parseConfig(specConfig(), { baseDir: "/srv", env });
   assert.equal(config.channels[0]?.channelSecret, "env-secret");
-  assert.equal(config.channels[0]?.channelAccessToken, "env-token");
+  assert.deepEqual(config.channels[0]?.accessToken, { type: "static", token: "env-token" });
   assert.deepEqual(config.partners[0]?.apiKeys, [OTHER_API_KEY, `${API_KEY}x`]);
   assert.equal(config.partners[0]?.signingSecret, "whsec_MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3LWVudi1zZWNyZXQ=");
   assert.deepEqual(config.database, { kind: "sqlite", path: "/data/env.db" });

@@ -3,6 +3,7 @@ import { readFileSync } from "node:fs";
 import { dirname, resolve } from "node:path";
 import { type Static, Type } from "@sinclair/typebox";
 import { Errors, type ValueError } from "@sinclair/typebox/errors";
+import { type AccessTokenCredential, isManaged, readAccessToken } from "../core/access-token.ts";
 import { passwordHashProblem } from "../core/credentials.ts";
 import { httpUrlProblem } from "../core/http-url.ts";
 import { DEFAULT_FORWARD_EVENT_TYPES, FORWARDABLE_EVENT_TYPES } from "../core/partner-payload.ts";
@@ -65,6 +66,13 @@ export const DEFAULTS = {
     signInMaxFailures: 5,
     signInWindowMs: 15 * 60_000,
   },
+  tokens: {
+    renewAfterFraction: 0.8,
+    statelessRenewAfterMs: 10 * 60_000,
+    leaseMs: 60_000,
+    pollMs: 1_000,
+    revokeAfterMs: 60_000,
+  },
   partnerApi: {
     rateLimitMax: 600,
     rateLimitWindowMs: 60_000,
@@ -119,6 +127,18 @@ const FileSchema = Type.Object(
     partnerApi: tunables(DEFAULTS.partnerApi),
     postgres: tunables(DEFAULTS.postgres),
     admin: tunables(DEFAULTS.admin),
+    tokens: Type.Optional(
+      Type.Object(
+        {
+          renewAfterFraction: Type.Optional(Type.Number({ exclusiveMinimum: 0, maximum: 0.95 })),
+          statelessRenewAfterMs: Type.Optional(PositiveInt),
+          leaseMs: Type.Optional(PositiveInt),
+          pollMs: Type.Optional(PositiveInt),
+          revokeAfterMs: Type.Optional(Type.Integer({ minimum: 0 })),
+        },
+        { additionalProperties: false },
+      ),
+    ),
     operators: Type.Optional(
       Type.Array(
         Type.Object(
@@ -151,6 +171,8 @@ const FileSchema = Type.Object(
           senderKey: Type.String({ pattern: SENDER_KEY_PATTERN }),
           channelSecret: Type.Optional(Type.String({ minLength: 1 })),
           channelAccessToken: Type.Optional(Type.String({ minLength: 1 })),
+          // Checked by readAccessToken, which names each field of each type.
+          accessToken: Type.Optional(Type.Unknown()),
           partner: Type.String({ minLength: 1 }),
           forwardEventTypes: Type.Optional(
             Type.Array(Type.Union(FORWARDABLE_EVENT_TYPES.map((t) => Type.Literal(t)))),
@@ -187,7 +209,8 @@ export interface OperatorConfig {
 export interface ChannelConfig {
   senderKey: string;
   channelSecret: string;
-  channelAccessToken: string | undefined;
+  /** A static token, or how talkgate issues its own (SPEC §11). */
+  accessToken: AccessTokenCredential | undefined;
   partner: string;
   forwardEventTypes: readonly string[];
 }
@@ -215,6 +238,8 @@ export interface TalkgateConfig {
   send: { [K in keyof typeof DEFAULTS.send]: number };
   partnerApi: { [K in keyof typeof DEFAULTS.partnerApi]: number };
   admin: { [K in keyof typeof DEFAULTS.admin]: number };
+  /** When issued channel access tokens are renewed, and how instances share the work. */
+  tokens: { [K in keyof typeof DEFAULTS.tokens]: number };
   operators: readonly OperatorConfig[];
   /**
    * Seals the secrets of partners and channels made at runtime (TALKGATE_SECRET_KEY); `previous`
@@ -344,7 +369,7 @@ export function parseConfig(
     return {
       senderKey: channel.senderKey,
       channelSecret: channelSecret ?? "",
-      channelAccessToken: env(`${prefix}_ACCESS_TOKEN`) ?? channel.channelAccessToken,
+      accessToken: channelAccessToken(channel, i, prefix, env, problems),
       partner: channel.partner,
       forwardEventTypes: [...(channel.forwardEventTypes ?? DEFAULT_FORWARD_EVENT_TYPES)],
     };
@@ -397,6 +422,12 @@ export function parseConfig(
   }
   if (secretKeys.previous.length > 0 && !secretKeys.current)
     problems.push("TALKGATE_SECRET_KEY_PREVIOUS is set but TALKGATE_SECRET_KEY is not");
+  if (!secretKeys.current)
+    for (const [i, channel] of channels.entries())
+      if (channel.accessToken && isManaged(channel.accessToken))
+        problems.push(
+          `channels[${i}].accessToken: talkgate stores the tokens it issues sealed, so a ${channel.accessToken.type} token needs TALKGATE_SECRET_KEY (openssl rand -base64 32)`,
+        );
 
   if (problems.length > 0) throw new ConfigError(options.source ?? "configuration", problems);
 
@@ -417,11 +448,42 @@ export function parseConfig(
     send: { ...DEFAULTS.send, ...file.send },
     partnerApi: { ...DEFAULTS.partnerApi, ...file.partnerApi },
     admin: { ...DEFAULTS.admin, ...file.admin },
+    tokens: { ...DEFAULTS.tokens, ...file.tokens },
     operators,
     secretKeys,
     partners,
     channels,
   });
+}
+
+// A channel's credential: `accessToken`, or the `channelAccessToken` shorthand for a static one; the
+// environment's token (…_ACCESS_TOKEN) or v2.1 private key (…_PRIVATE_KEY, a JWK's JSON) wins over the file.
+function channelAccessToken(
+  channel: ConfigFile["channels"][number],
+  i: number,
+  prefix: string,
+  env: (name: string) => string | undefined,
+  problems: string[],
+): AccessTokenCredential | undefined {
+  const envToken = env(`${prefix}_ACCESS_TOKEN`);
+  if (channel.accessToken === undefined) {
+    const token = envToken ?? channel.channelAccessToken;
+    return token === undefined ? undefined : { type: "static", token };
+  }
+  if (channel.channelAccessToken !== undefined) {
+    problems.push(`channels[${i}].channelAccessToken: give either it or accessToken, not both`);
+    return undefined;
+  }
+  let value: unknown = channel.accessToken;
+  if (isRecord(value)) {
+    const privateKey = env(`${prefix}_PRIVATE_KEY`);
+    if (value.type === "static" && envToken !== undefined) value = { ...value, token: envToken };
+    else if (value.type === "v2.1" && privateKey !== undefined) value = { ...value, privateKey };
+  }
+  const read = readAccessToken(value, `channels[${i}].accessToken`);
+  if (read.ok) return read.credential;
+  problems.push(...read.problems);
+  return undefined;
 }
 
 function isRecord(value: unknown): value is Record<string, unknown> {

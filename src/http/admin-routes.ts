@@ -5,9 +5,12 @@ import { Type } from "@sinclair/typebox";
 import type { FastifyInstance } from "fastify";
 import type { ManageConfig } from "../app/manage-config.ts";
 import { type OperatorAccess, SIGN_IN_ACTION } from "../app/operator-access.ts";
+import type { ChannelTokenManager } from "../app/renew-channel-tokens.ts";
 import type { Channel, Partner } from "../app/runtime-config.ts";
 import type { Credential, DeliveryStats } from "../app/store.ts";
 import { OPERATOR_NAME_PATTERN, PARTNER_ID_PATTERN, SENDER_KEY_PATTERN } from "../config/config.ts";
+import { type AccessTokenCredential, readAccessToken } from "../core/access-token.ts";
+import { TalkgateError } from "../core/errors.ts";
 import { FORWARDABLE_EVENT_TYPES } from "../core/partner-payload.ts";
 import { installAdminAuth, SESSION_COOKIE, sessionCookie } from "./admin-auth.ts";
 import { type AdminOpsDeps, registerAdminOpsRoutes } from "./admin-ops-routes.ts";
@@ -21,6 +24,8 @@ export interface AdminApiDeps extends AdminOpsDeps {
   database: "sqlite" | "postgres";
   /** Session cookies are marked Secure when talkgate is reached over https. */
   secureCookies: boolean;
+  /** Each channel's token state. */
+  tokens: Pick<ChannelTokenManager, "status">;
 }
 
 const Millis = Type.Union([Type.Integer(), Type.Null()], { description: "Unix time (ms); null: never" });
@@ -32,6 +37,20 @@ const EventTypes = Type.Array(Type.Union(FORWARDABLE_EVENT_TYPES.map((t) => Type
   uniqueItems: true,
 });
 const Secret = (description: string) => Type.String({ minLength: 1, maxLength: 1000, description });
+
+// A channel's credential from a body: the static shorthand or an accessToken object (not both); undefined: neither.
+function credentialOf(
+  channelAccessToken: string | undefined | null,
+  accessToken: unknown,
+): AccessTokenCredential | undefined {
+  if (channelAccessToken != null && accessToken != null)
+    throw new TalkgateError("-405", "channelAccessToken: give either it or accessToken, not both");
+  if (channelAccessToken != null) return { type: "static", token: channelAccessToken };
+  if (accessToken == null) return undefined;
+  const read = readAccessToken(accessToken, "accessToken");
+  if (!read.ok) throw new TalkgateError("-405", read.problems.join("; "));
+  return read.credential;
+}
 
 const KeyAnswer = Type.Object({
   id: Type.String(),
@@ -55,11 +74,52 @@ const PartnerAnswer = Type.Object({
   }),
   apiKeys: Type.Array(KeyAnswer, { description: "live keys (ids and names only)" }),
 });
+const TokenType = Type.Union(["static", "v2.1", "stateless", "shortLived"].map((t) => Type.Literal(t)));
+const AccessTokenBody = Type.Object(
+  {
+    type: TokenType,
+    token: Type.Optional(Secret("static: the channel access token (write-only)")),
+    kid: Type.Optional(
+      Type.String({ minLength: 1, maxLength: 200, description: "v2.1: the key id LINE gave" }),
+    ),
+    privateKey: Type.Optional(
+      Type.Union([Type.Object({}, { additionalProperties: true }), Type.String({ maxLength: 10_000 })], {
+        description: "v2.1: the private JWK (or its JSON), write-only",
+      }),
+    ),
+    ttlSeconds: Type.Optional(Type.Integer({ description: "v2.1: each token's lifetime (default 30 days)" })),
+  },
+  {
+    additionalProperties: false,
+    description:
+      "How the channel calls LINE (SPEC §11): a static token, or tokens talkgate issues and renews (v2.1 with the channel's assertion key, stateless or shortLived with its ID and secret)",
+  },
+);
+const TokenState = Type.Object({
+  type: TokenType,
+  kid: Type.Optional(Type.String()),
+  ttlSeconds: Type.Optional(Type.Integer()),
+  state: Type.Union(
+    ["valid", "failing", "none"].map((t) => Type.Literal(t)),
+    {
+      description:
+        "valid: a token is in use; failing: LINE refused the last issue (a token may still be valid); none: no usable token (calls answer -407)",
+    },
+  ),
+  issuedAt: Millis,
+  expiresAt: Millis,
+  renewAt: Millis,
+  lastRenewalAt: Millis,
+  lastFailureAt: Millis,
+  lastFailure: Type.Union([Type.String(), Type.Null()]),
+  retiredTokens: Type.Integer({ description: "replaced tokens not yet revoked at LINE" }),
+});
 const ChannelAnswer = Type.Object({
   senderKey: Type.String(),
   partner: Type.String(),
   forwardEventTypes: Type.Array(Type.String()),
   hasChannelAccessToken: Type.Boolean(),
+  accessToken: Type.Union([TokenState, Type.Null()], { description: "null: none configured" }),
   disabled: Type.Boolean(),
   managedBy: ManagedBy,
   createdAt: Millis,
@@ -388,11 +448,20 @@ export function registerAdminRoutes(app: FastifyInstance, deps: AdminApiDeps): v
     );
 
     // Channels.
+    const tokenState = ({ senderKey, accessToken }: Channel) => {
+      const status = deps.tokens.status(senderKey);
+      if (!accessToken || !status) return null;
+      const { retired, ...times } = status;
+      const key =
+        accessToken.type === "v2.1" ? { kid: accessToken.kid, ttlSeconds: accessToken.ttlSeconds } : {};
+      return { ...key, ...times, retiredTokens: retired };
+    };
     const channelAnswer = (channel: Channel) => ({
       senderKey: channel.senderKey,
       partner: channel.partner,
       forwardEventTypes: [...channel.forwardEventTypes],
-      hasChannelAccessToken: channel.channelAccessToken !== undefined,
+      hasChannelAccessToken: channel.accessToken !== undefined,
+      accessToken: tokenState(channel),
       disabled: channel.disabled,
       managedBy: channel.managedBy,
       createdAt: channel.createdAt,
@@ -409,6 +478,7 @@ export function registerAdminRoutes(app: FastifyInstance, deps: AdminApiDeps): v
         partner: string;
         channelSecret: string;
         channelAccessToken?: string;
+        accessToken?: unknown;
         forwardEventTypes?: string[];
       };
     }>(
@@ -421,7 +491,8 @@ export function registerAdminRoutes(app: FastifyInstance, deps: AdminApiDeps): v
               senderKey: Type.String({ pattern: SENDER_KEY_PATTERN, description: "the LINE channel ID" }),
               partner: Type.String({ pattern: PARTNER_ID_PATTERN }),
               channelSecret: Secret("write-only"),
-              channelAccessToken: Type.Optional(Secret("write-only")),
+              channelAccessToken: Type.Optional(Secret("write-only: a static token (or give accessToken)")),
+              accessToken: Type.Optional(AccessTokenBody),
               forwardEventTypes: Type.Optional(EventTypes),
             },
             { additionalProperties: false },
@@ -430,8 +501,12 @@ export function registerAdminRoutes(app: FastifyInstance, deps: AdminApiDeps): v
         },
       },
       async (request, reply) => {
-        request.audit.target = request.body.senderKey;
-        return reply.status(201).send(channelAnswer(await deps.manage.createChannel(request.body)));
+        const { channelAccessToken, accessToken, ...body } = request.body;
+        request.audit.target = body.senderKey;
+        const credential = credentialOf(channelAccessToken, accessToken) ?? undefined;
+        return reply
+          .status(201)
+          .send(channelAnswer(await deps.manage.createChannel({ ...body, accessToken: credential })));
       },
     );
     admin.get<{ Params: { senderKey: string } }>(
@@ -445,6 +520,7 @@ export function registerAdminRoutes(app: FastifyInstance, deps: AdminApiDeps): v
         partner?: string;
         channelSecret?: string;
         channelAccessToken?: string | null;
+        accessToken?: unknown;
         forwardEventTypes?: string[];
         disabled?: boolean;
       };
@@ -459,7 +535,12 @@ export function registerAdminRoutes(app: FastifyInstance, deps: AdminApiDeps): v
               partner: Type.Optional(Type.String({ pattern: PARTNER_ID_PATTERN })),
               channelSecret: Type.Optional(Secret("write-only")),
               channelAccessToken: Type.Optional(
-                Type.Union([Secret("write-only"), Type.Null()], { description: "null removes it" }),
+                Type.Union([Secret("write-only: a static token"), Type.Null()], {
+                  description: "null removes it",
+                }),
+              ),
+              accessToken: Type.Optional(
+                Type.Union([AccessTokenBody, Type.Null()], { description: "null removes it" }),
               ),
               forwardEventTypes: Type.Optional(EventTypes),
               disabled: Type.Optional(Type.Boolean({ description: "true: its webhooks are refused" })),
@@ -469,8 +550,19 @@ export function registerAdminRoutes(app: FastifyInstance, deps: AdminApiDeps): v
           response: { 200: ChannelAnswer },
         },
       },
-      async (request) =>
-        channelAnswer(await deps.manage.updateChannel(request.params.senderKey, request.body)),
+      async (request) => {
+        const { channelAccessToken, accessToken, ...change } = request.body;
+        const credential =
+          channelAccessToken === null || accessToken === null
+            ? null
+            : credentialOf(channelAccessToken, accessToken);
+        return channelAnswer(
+          await deps.manage.updateChannel(request.params.senderKey, {
+            ...change,
+            ...(credential === undefined ? {} : { accessToken: credential }),
+          }),
+        );
+      },
     );
     admin.delete<{ Params: { senderKey: string } }>(
       "/admin/channels/:senderKey",

@@ -1,7 +1,9 @@
-// The LINE Messaging API through the official SDK's clients, one per channel, answering values not exceptions.
+// The LINE Messaging API through the official SDK's clients, one per channel and token, answering values not
+// exceptions. A managed token LINE refuses (401) is renewed once and the call made once more (SPEC §11).
 import type { messagingApi } from "@line/bot-sdk";
 import Agent from "undici/lib/dispatcher/agent.js";
 import type {
+  ChannelTokenSource,
   ContentResult,
   LineApi,
   LineProfile,
@@ -11,12 +13,8 @@ import type {
   WebhookTest,
 } from "../app/ports.ts";
 import type { ChatRef } from "../core/line-event.ts";
+import { loadSdk, settleLineCall } from "./line-call.ts";
 import { releaseChunk } from "./release-chunk.ts";
-
-export interface LineChannelCredentials {
-  senderKey: string;
-  channelAccessToken: string;
-}
 
 export interface LineClientOptions {
   apiBaseUrl: string;
@@ -29,19 +27,12 @@ export interface LineClientOptions {
   onCall?: (endpoint: string, status: number | null) => void;
 }
 
-// A channel's SDK clients, made at its first call.
+// A channel's SDK clients for one token, made at the first call with it.
 interface Channel {
+  token: string;
   api: messagingApi.MessagingApiClient;
   blob: messagingApi.MessagingApiBlobClient;
 }
-
-type Sdk = typeof import("@line/bot-sdk");
-// The SDK (its index loads every LINE API client, ~380 modules) loads on the first call, not at start.
-let sdk: Promise<Sdk> | undefined;
-const loadSdk = (): Promise<Sdk> => {
-  sdk ??= import("@line/bot-sdk");
-  return sdk;
-};
 
 type Undici = typeof import("undici");
 // undici's request() comes with its index, which loads on the first content download; the Agent loads at start.
@@ -53,25 +44,16 @@ const loadUndici = (): Promise<Undici> => {
 
 /** {@link LineApi} over `@line/bot-sdk`, pointed at LINE or the emulator. */
 export class LineClient implements LineApi {
-  readonly #tokens = new Map<string, string>();
+  readonly #tokens: ChannelTokenSource;
   readonly #channels = new Map<string, Channel>();
   readonly #options: LineClientOptions;
   // Content downloads bypass the SDK's blob client: it cannot bound a stalled body or cancel a download.
   readonly #contentAgent: Agent;
 
-  constructor(channels: readonly LineChannelCredentials[], options: LineClientOptions) {
+  constructor(tokens: ChannelTokenSource, options: LineClientOptions) {
+    this.#tokens = tokens;
     this.#options = options;
     this.#contentAgent = new Agent({ connections: 16, keepAliveTimeout: 30_000 });
-    this.setChannels(channels);
-  }
-
-  /** The channels and tokens calls use from now on (a changed token gets new clients). */
-  setChannels(channels: readonly LineChannelCredentials[]): void {
-    const next = new Map(channels.map((c) => [c.senderKey, c.channelAccessToken]));
-    for (const [senderKey, token] of this.#tokens)
-      if (next.get(senderKey) !== token) this.#channels.delete(senderKey);
-    this.#tokens.clear();
-    for (const [senderKey, token] of next) this.#tokens.set(senderKey, token);
   }
 
   hasToken(senderKey: string): boolean {
@@ -172,8 +154,15 @@ export class LineClient implements LineApi {
   }
 
   async getContent(senderKey: string, messageId: string): Promise<ContentResult> {
-    const token = this.#tokens.get(senderKey);
-    if (token === undefined) return { kind: "failed", status: null, reason: "no channel access token" };
+    const current = await this.#tokens.token(senderKey);
+    if (!current.ok) return { kind: "failed", status: null, reason: current.reason };
+    const first = await this.#download(messageId, current.token);
+    if (first.kind !== "failed" || first.status !== 401) return first;
+    const renewed = await this.#tokens.refused(senderKey, current.token);
+    return renewed === null ? first : this.#download(messageId, renewed);
+  }
+
+  async #download(messageId: string, token: string): Promise<ContentResult> {
     const url = new URL(
       `/v2/bot/message/${encodeURIComponent(messageId)}/content`,
       this.#options.dataApiBaseUrl,
@@ -214,18 +203,31 @@ export class LineClient implements LineApi {
     await this.#contentAgent.close();
   }
 
-  // Runs one SDK call with a time bound and turns every outcome into a LineResult with LINE's request id.
+  // Runs one SDK call with the channel's token; a 401 to a managed token renews it and runs the call once more.
   async #call<T>(
     endpoint: string,
     senderKey: string,
     call: (channel: Channel) => Promise<{ httpResponse: Response; body: T }>,
   ): Promise<LineResult<T>> {
-    const token = this.#tokens.get(senderKey);
-    if (token === undefined) return { ok: false, status: null, reason: "no channel access token" };
-    const { HTTPFetchError, messagingApi } = await loadSdk();
+    const current = await this.#tokens.token(senderKey);
+    if (!current.ok) return { ok: false, status: null, reason: current.reason, noToken: true };
+    const first = await this.#callWith(endpoint, senderKey, current.token, call);
+    if (first.ok || first.status !== 401) return first;
+    const renewed = await this.#tokens.refused(senderKey, current.token);
+    return renewed === null ? first : this.#callWith(endpoint, senderKey, renewed, call);
+  }
+
+  async #callWith<T>(
+    endpoint: string,
+    senderKey: string,
+    token: string,
+    call: (channel: Channel) => Promise<{ httpResponse: Response; body: T }>,
+  ): Promise<LineResult<T>> {
+    const { messagingApi } = await loadSdk();
     let channel = this.#channels.get(senderKey);
-    if (!channel) {
+    if (channel?.token !== token) {
       channel = {
+        token,
         api: new messagingApi.MessagingApiClient({
           channelAccessToken: token,
           baseURL: this.#options.apiBaseUrl,
@@ -237,56 +239,11 @@ export class LineClient implements LineApi {
       };
       this.#channels.set(senderKey, channel);
     }
-    let timer: NodeJS.Timeout | undefined;
-    const timeout = new Promise<never>((_, reject) => {
-      timer = setTimeout(() => reject(new LineTimeout()), this.#options.timeoutMs);
+    const clients = channel;
+    return settleLineCall(() => call(clients), {
+      endpoint,
+      timeoutMs: this.#options.timeoutMs,
+      onCall: this.#options.onCall,
     });
-    try {
-      const { httpResponse, body } = await Promise.race([call(channel), timeout]);
-      this.#options.onCall?.(endpoint, httpResponse.status);
-      return { ok: true, value: body, requestId: httpResponse.headers.get("x-line-request-id") };
-    } catch (error) {
-      this.#options.onCall?.(endpoint, error instanceof HTTPFetchError ? error.status : null);
-      if (!(error instanceof HTTPFetchError)) {
-        const reason = error instanceof LineTimeout ? "timed out" : describeNetworkError(error);
-        return { ok: false, status: null, reason };
-      }
-      const answer = parseJson(error.body);
-      const requestId = error.headers.get("x-line-request-id");
-      const accepted = error.status === 409 ? error.headers.get("x-line-accepted-request-id") : null;
-      return {
-        ok: false,
-        status: error.status,
-        reason: typeof answer?.message === "string" ? answer.message : `LINE answered ${error.status}`,
-        requestId,
-        ...(accepted !== null
-          ? {
-              accepted: {
-                requestId: accepted,
-                sentMessages: Array.isArray(answer?.sentMessages) ? answer.sentMessages : [],
-              },
-            }
-          : {}),
-      };
-    } finally {
-      clearTimeout(timer);
-    }
   }
-}
-
-class LineTimeout extends Error {}
-
-function parseJson(text: string): Record<string, unknown> | null {
-  try {
-    const value: unknown = JSON.parse(text);
-    return typeof value === "object" && value !== null ? (value as Record<string, unknown>) : null;
-  } catch {
-    return null;
-  }
-}
-
-function describeNetworkError(error: unknown): string {
-  const cause = (error as { cause?: { code?: unknown } }).cause?.code;
-  if (typeof cause === "string") return cause;
-  return error instanceof Error ? error.message : String(error);
 }

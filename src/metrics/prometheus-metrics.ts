@@ -18,6 +18,8 @@ export interface MetricsSources {
   partnerState(partnerId: string): PartnerState;
   /** Free bytes on the volumes talkgate writes to. */
   freeBytes: Record<"media" | "database", () => Promise<number>>;
+  /** Each channel whose token talkgate issues, and when its token expires (null: it has none). */
+  tokenExpiries(): ReadonlyArray<{ senderKey: string; expiresAt: number | null }>;
 }
 
 /** {@link Metrics} over prom-client; gauges of the outbox and the partners are read at each scrape. */
@@ -32,6 +34,7 @@ export class PrometheusMetrics implements Metrics {
   readonly #line: Counter;
   readonly #sends: Counter;
   readonly #stages: Histogram;
+  readonly #tokenFailures: Counter;
   readonly #isChannel: (senderKey: string) => boolean;
 
   constructor(sources: MetricsSources) {
@@ -94,6 +97,24 @@ export class PrometheusMetrics implements Metrics {
       labelNames: ["stage"],
       buckets: [0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1, 2, 5, 10, 30],
       registers,
+    });
+    this.#tokenFailures = new Counter({
+      name: "talkgate_channel_token_renewal_failures_total",
+      help: "Channel access tokens LINE would not issue when talkgate asked (the log says why)",
+      labelNames: ["sender_key"],
+      registers,
+    });
+    new Gauge({
+      name: "talkgate_channel_token_expiry_seconds",
+      help: "Seconds until the channel access token talkgate issued expires (0: the channel has no usable token)",
+      labelNames: ["sender_key"],
+      registers,
+      collect() {
+        this.reset();
+        const now = clock.now();
+        for (const { senderKey, expiresAt } of sources.tokenExpiries())
+          this.set({ sender_key: senderKey }, expiresAt === null ? 0 : Math.max(0, (expiresAt - now) / 1000));
+      },
     });
     const states = ["delivering", "paused", "probing"] as const;
     new Gauge({
@@ -204,6 +225,9 @@ export class PrometheusMetrics implements Metrics {
   }
   lineCall(endpoint: string, status: number | null): void {
     this.#line.inc({ endpoint, status: String(status ?? 0) });
+  }
+  tokenRenewalFailed(senderKey: string): void {
+    this.#tokenFailures.inc({ sender_key: this.#isChannel(senderKey) ? senderKey : UNKNOWN_CHANNEL });
   }
   send(method: "reply" | "push" | "failed"): void {
     this.#sends.inc({ method });

@@ -1,6 +1,13 @@
 // Rows both databases answer with the same columns, and what they mean to the ports: one mapping, whatever
 // the database (its SQL stays in its own folder).
-import type { AuditEntry, Credential, DeliveryState, EventRecord, StoredMessage } from "../app/store.ts";
+import type {
+  AuditEntry,
+  ChannelTokenRow,
+  Credential,
+  DeliveryState,
+  EventRecord,
+  StoredMessage,
+} from "../app/store.ts";
 import type { MediaKind } from "../core/attachment.ts";
 import type { ConversationState } from "../core/event-record.ts";
 import { asObject } from "../core/line-event.ts";
@@ -184,3 +191,42 @@ export function toEventRecord(row: EventLookupRow): EventRecord {
           },
   };
 }
+
+/** A `channel_tokens` row, as both databases answer it. */
+export interface ChannelTokenDbRow {
+  sender_key: string;
+  credential_id: string | null;
+  token: string | null;
+  key_id: string | null;
+  issued_at: number | string | null;
+  expires_at: number | string | null;
+  retired: string;
+  last_renewal_at: number | string | null;
+  last_failure_at: number | string | null;
+  last_failure: string | null;
+  failures: number;
+  version: number | string;
+}
+
+const timeOrNull = (value: number | string | null): number | null => (value === null ? null : Number(value));
+
+export function toChannelTokenRow(row: ChannelTokenDbRow): ChannelTokenRow {
+  return {
+    senderKey: row.sender_key,
+    credentialId: row.credential_id,
+    token: row.token,
+    keyId: row.key_id,
+    issuedAt: timeOrNull(row.issued_at),
+    expiresAt: timeOrNull(row.expires_at),
+    retired: row.retired,
+    lastRenewalAt: timeOrNull(row.last_renewal_at),
+    lastFailureAt: timeOrNull(row.last_failure_at),
+    lastFailure: row.last_failure,
+    failures: Number(row.failures),
+    version: Number(row.version),
+  };
+}
+
+/** The columns of a `channel_tokens` row, in the order the save statements take them. */
+export const CHANNEL_TOKEN_COLUMNS =
+  "sender_key, credential_id, token, key_id, issued_at, expires_at, retired, last_renewal_at, last_failure_at, last_failure, failures, version";

@@ -9,6 +9,7 @@ import { join } from "node:path";
 import { after, describe, test } from "node:test";
 import { sharedPostgres } from "../../test/support/postgres.ts";
 import type {
+  ChannelTokenRow,
   ConversationClaim,
   DeliveryOutcome,
   IngestRequest,
@@ -1538,6 +1539,69 @@ function contract(db: Database): void {
         action: "partner.create",
         outcome: "ok",
       });
+    });
+  });
+
+  test("channel tokens: one lease per channel until it runs out or is given back; a save needs the lease and moves the version", async () => {
+    await withStore(async (store) => {
+      assert.deepEqual(await store.listChannelTokens(), []);
+      const leased = await store.leaseChannelToken(SENDER, "a", T0, LEASE);
+      assert.deepEqual(leased, {
+        senderKey: SENDER,
+        credentialId: null,
+        token: null,
+        keyId: null,
+        issuedAt: null,
+        expiresAt: null,
+        retired: "[]",
+        lastRenewalAt: null,
+        lastFailureAt: null,
+        lastFailure: null,
+        failures: 0,
+        version: 0,
+      });
+      assert.equal(await store.leaseChannelToken(SENDER, "b", T0 + LEASE - 1, LEASE), null, "a holds it");
+      assert.notEqual(
+        await store.leaseChannelToken(SENDER, "a", T0 + 1, LEASE),
+        null,
+        "its owner may take it again",
+      );
+      assert.notEqual(
+        await store.leaseChannelToken(OTHER_SENDER, "b", T0, LEASE),
+        null,
+        "another channel's is free",
+      );
+
+      const issued = {
+        ...(leased as ChannelTokenRow),
+        credentialId: "v2.1:abc",
+        token: "sealed-1",
+        keyId: "kid-1",
+        issuedAt: T0,
+        expiresAt: T0 + 86_400_000,
+        retired: '[{"type":"v2.1"}]',
+        lastRenewalAt: T0,
+      };
+      assert.equal(await store.saveChannelToken(issued, "b"), false, "b does not hold the lease");
+      assert.equal(await store.saveChannelToken(issued, "a"), true);
+      assert.equal(await store.saveChannelToken(issued, "a"), false, "saving gave the lease back");
+      const [row] = await store.listChannelTokens();
+      assert.deepEqual(row, { ...issued, version: 1 });
+
+      // Given back, anyone may take it; a lease that ran out too.
+      const taken = await store.leaseChannelToken(SENDER, "b", T0 + 2, LEASE);
+      assert.deepEqual(taken, { ...issued, version: 1 });
+      assert.notEqual(await store.leaseChannelToken(SENDER, "c", T0 + 2 + LEASE, LEASE), null, "b's ran out");
+      const failed = { ...issued, lastFailureAt: T0 + 3, lastFailure: "invalid_client", failures: 2 };
+      assert.equal(await store.saveChannelToken(failed, "b"), false, "c took it over");
+      assert.equal(await store.saveChannelToken(failed, "c"), true);
+      assert.deepEqual(
+        (await store.listChannelTokens()).map((r) => [r.senderKey, r.version, r.failures]),
+        [
+          [SENDER, 2, 2],
+          [OTHER_SENDER, 0, 0],
+        ],
+      );
     });
   });
 }

@@ -5,7 +5,12 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import pino, { type Logger } from "pino";
-import { type EmulatorOptions, type LineEmulator, startLineEmulator } from "../../emulator/line-emulator.ts";
+import {
+  type EmulatorChannel,
+  type EmulatorOptions,
+  type LineEmulator,
+  startLineEmulator,
+} from "../../emulator/line-emulator.ts";
 import { type PartnerSink, startPartnerSink } from "../../emulator/partner-sink.ts";
 import type { Clock } from "../../src/app/ports.ts";
 import type { Store } from "../../src/app/store.ts";
@@ -45,6 +50,10 @@ export interface StackOptions {
   moreChannels?: string[];
   /** The environment the configuration reads secrets from (TALKGATE_SECRET_KEY…). */
   env?: NodeJS.ProcessEnv;
+  /** The main channel's `accessToken` (SPEC §11) instead of its static `channelAccessToken`. */
+  accessToken?: Record<string, unknown>;
+  /** More of the main channel's settings at the emulator (e.g. `assertionKeys`). */
+  emulatorChannel?: Partial<EmulatorChannel>;
 }
 
 /** The secret and token of a channel added with {@link StackOptions.moreChannels}. */
@@ -99,7 +108,9 @@ export function stackConfig(emulatorUrl: string, sinkUrl: string, options: Stack
       {
         senderKey: SENDER_KEY,
         channelSecret: CHANNEL_SECRET,
-        channelAccessToken: ACCESS_TOKEN,
+        ...(options.accessToken
+          ? { accessToken: options.accessToken }
+          : { channelAccessToken: ACCESS_TOKEN }),
         partner: "partner",
         ...(options.forwardEventTypes ? { forwardEventTypes: options.forwardEventTypes } : {}),
       },
@@ -118,7 +129,12 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
   const emulator = await startLineEmulator({
     ...options.emulator,
     channels: [
-      { channelId: SENDER_KEY, channelSecret: CHANNEL_SECRET, accessToken: ACCESS_TOKEN },
+      {
+        channelId: SENDER_KEY,
+        channelSecret: CHANNEL_SECRET,
+        accessToken: ACCESS_TOKEN,
+        ...options.emulatorChannel,
+      },
       ...(options.moreChannels ?? []).map((channelId) => ({ channelId, ...channelSecrets(channelId) })),
     ],
   });

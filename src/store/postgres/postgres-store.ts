@@ -2,6 +2,7 @@
 // talkgate instances (SPEC §9).
 import type { Store, Work } from "../../app/store.ts";
 import { LocalWorkSignals } from "../local-work-signals.ts";
+import { postgresChannelTokens } from "./channel-tokens.ts";
 import { connect, migrate, type Pool, type PoolOptions } from "./connection.ts";
 import { postgresEventLog } from "./event-log.ts";
 import { postgresMediaJobs } from "./media-jobs.ts";
@@ -44,6 +45,7 @@ export async function openPostgresStore(
       ...postgresDirectory(pool),
       ...postgresUploads(pool),
       ...postgresOperatorData(pool),
+      ...postgresChannelTokens(pool),
       onWork: (work, wake) => signals.onWork(work, wake),
       async ping() {
         await pool`SELECT 1`;

@@ -214,4 +214,23 @@ export const MIGRATIONS: readonly string[] = [
   -- Operators look a customer's events up by their LINE user id.
   CREATE INDEX events_by_user ON events (user_id, received_at) WHERE user_id IS NOT NULL;
   `,
+  `
+  -- Channel access tokens talkgate issued (SPEC §11), the token sealed; renewed under a lease.
+  CREATE TABLE channel_tokens (
+    sender_key      TEXT    PRIMARY KEY,
+    credential_id   TEXT,
+    token           TEXT,
+    key_id          TEXT,
+    issued_at       INTEGER,
+    expires_at      INTEGER,
+    retired         TEXT    NOT NULL DEFAULT '[]',
+    last_renewal_at INTEGER,
+    last_failure_at INTEGER,
+    last_failure    TEXT,
+    failures        INTEGER NOT NULL DEFAULT 0,
+    lease_owner     TEXT,
+    lease_until     INTEGER,
+    version         INTEGER NOT NULL DEFAULT 0
+  ) WITHOUT ROWID;
+  `,
 ];

@@ -5,6 +5,7 @@ import { dirname } from "node:path";
 import { DatabaseSync, type SQLInputValue, type SQLOutputValue, type StatementSync } from "node:sqlite";
 import type {
   BeginSend,
+  ChannelTokens,
   ClaimRef,
   ClaimRequest,
   ConversationClaim,
@@ -44,6 +45,7 @@ import {
   toSendRecord,
   toStoredMessage,
 } from "../rows.ts";
+import { sqliteChannelTokens } from "./channel-tokens.ts";
 import { ConversationSchedule } from "./conversation-schedule.ts";
 import { GroupCommit } from "./group-commit.ts";
 import { type FileLock, lockDatabaseFile } from "./lock-database-file.ts";
@@ -145,6 +147,7 @@ export class SqliteStore implements Store {
   readonly #signals = new LocalWorkSignals();
   readonly #release: () => void;
   readonly #operators: OperatorData;
+  readonly #tokens: ChannelTokens;
 
   /**
    * `durable` resolves once every commit made before the call is on disk; `release` lets another process
@@ -156,6 +159,7 @@ export class SqliteStore implements Store {
     this.#writes = new GroupCommit(db, durable);
     this.#sql = prepareStatements(db);
     this.#operators = sqliteOperatorData(db, this.#writes);
+    this.#tokens = sqliteChannelTokens(db, this.#writes);
     // Only this process uses the file, so leases left by an earlier run (killed or crashed) are void.
     db.exec(`
       UPDATE media SET lease_owner = NULL, lease_until = NULL, next_attempt_at = 0 WHERE lease_owner IS NOT NULL;
@@ -681,6 +685,11 @@ export class SqliteStore implements Store {
   endSessions: OperatorData["endSessions"] = (...a) => this.#operators.endSessions(...a);
   appendAudit: OperatorData["appendAudit"] = (e) => this.#operators.appendAudit(e);
   listAudit: OperatorData["listAudit"] = (f) => this.#operators.listAudit(f);
+
+  // Issued channel tokens (channel-tokens.ts).
+  listChannelTokens: ChannelTokens["listChannelTokens"] = () => this.#tokens.listChannelTokens();
+  leaseChannelToken: ChannelTokens["leaseChannelToken"] = (...a) => this.#tokens.leaseChannelToken(...a);
+  saveChannelToken: ChannelTokens["saveChannelToken"] = (...a) => this.#tokens.saveChannelToken(...a);
 
   async ping(): Promise<void> {
     this.db.prepare("SELECT 1").get();
