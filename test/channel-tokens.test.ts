@@ -60,7 +60,7 @@ async function managedStack(accessToken: Record<string, unknown>, extra: StackOp
     emulatorChannel: { accessToken: undefined, assertionKeys: [{ ...keys.publicKey, kid: KID }] },
     config: {
       tokens: { pollMs: 100, revokeAfterMs: 500 },
-      operators: [{ name: "olivia", role: "viewer", passwordHash }],
+      operators: [{ name: "olivia", role: "admin", passwordHash }],
     },
     ...extra,
   });
@@ -121,8 +121,8 @@ async function imageRoundTrip(stack: Stack, user: string): Promise<Buffer> {
   return bytes;
 }
 
-/** The channel's token state as the admin API shows it (a viewer's session). */
-async function adminTokenState(stack: Stack): Promise<Record<string, unknown>> {
+/** An operator's session: calls the admin API with its cookie (and CSRF token for changes). */
+async function adminSession(stack: Stack) {
   const signIn = await fetch(`${stack.talkgate.url}/admin/sign-in`, {
     method: "POST",
     headers: { "content-type": "application/json" },
@@ -130,9 +130,26 @@ async function adminTokenState(stack: Stack): Promise<Record<string, unknown>> {
   });
   assert.equal(signIn.status, 200);
   const cookie = (signIn.headers.get("set-cookie") ?? "").split(";")[0] ?? "";
-  const channel = await fetch(`${stack.talkgate.url}/admin/channels/${SENDER_KEY}`, { headers: { cookie } });
+  const { csrfToken } = (await signIn.json()) as { csrfToken: string };
+  return async (method: string, path: string, body?: unknown) => {
+    const response = await fetch(`${stack.talkgate.url}${path}`, {
+      method,
+      headers: {
+        cookie,
+        "x-csrf-token": csrfToken,
+        ...(body === undefined ? {} : { "content-type": "application/json" }),
+      },
+      ...(body === undefined ? {} : { body: JSON.stringify(body) }),
+    });
+    return { status: response.status, body: (await response.json()) as Record<string, unknown> };
+  };
+}
+
+/** The channel's token state as the admin API shows it. */
+async function adminTokenState(stack: Stack, senderKey = SENDER_KEY): Promise<Record<string, unknown>> {
+  const channel = await (await adminSession(stack))("GET", `/admin/channels/${senderKey}`);
   assert.equal(channel.status, 200);
-  return ((await channel.json()) as { accessToken: Record<string, unknown> }).accessToken;
+  return channel.body.accessToken as Record<string, unknown>;
 }
 
 async function metric(stack: Stack, name: string): Promise<number | null> {
@@ -250,6 +267,80 @@ describe("channel access tokens", () => {
     assert.match(String(state.lastFailure), /invalid_client/);
     assert.ok(((await metric(stack, "talkgate_channel_token_renewal_failures_total")) ?? 0) >= 1);
     assert.equal(await metric(stack, "talkgate_channel_token_expiry_seconds"), 0);
+  });
+
+  test("admin API: a channel made with a v2.1 key gets its token; bad credentials are refused naming the field; secrets never come back", async () => {
+    const NEW = "1700000123";
+    const { stack, clock } = await managedStack(
+      { type: "shortLived" },
+      {
+        emulatorChannels: [
+          {
+            channelId: NEW,
+            channelSecret: "new-channel-secret",
+            assertionKeys: [{ ...keys.publicKey, kid: KID }],
+          },
+        ],
+      },
+    );
+    const admin = await adminSession(stack);
+    const create = (accessToken: unknown, more: Record<string, unknown> = {}) =>
+      admin("POST", "/admin/channels", {
+        senderKey: NEW,
+        partner: "partner",
+        channelSecret: "new-channel-secret",
+        accessToken,
+        ...more,
+      });
+    const refusals: Array<[unknown, RegExp]> = [
+      [{ type: "v2.1", kid: KID }, /accessToken\.privateKey: must be a JWK object/],
+      [
+        { type: "v2.1", kid: KID, privateKey: keys.publicKey },
+        /accessToken\.privateKey: must be the private key/,
+      ],
+      [{ type: "stateless", token: "x" }, /accessToken\.token: not a field of a stateless token/],
+      [
+        { type: "v2.1", kid: KID, privateKey: keys.privateKey, ttlSeconds: 2_592_001 },
+        /accessToken\.ttlSeconds/,
+      ],
+    ];
+    for (const [accessToken, message] of refusals) {
+      const refused = await create(accessToken);
+      assert.equal(refused.status, 400, JSON.stringify(refused.body));
+      assert.equal(refused.body.code, "-405");
+      assert.match(String(refused.body.message), message);
+    }
+    const both = await create({ type: "stateless" }, { channelAccessToken: "static" });
+    assert.equal(both.body.code, "-405");
+
+    const made = await create({
+      type: "v2.1",
+      kid: KID,
+      privateKey: JSON.stringify(keys.privateKey),
+      ttlSeconds: 7 * 86_400,
+    });
+    assert.equal(made.status, 201, JSON.stringify(made.body));
+    assert.equal(
+      JSON.stringify(made.body).includes(String(keys.privateKey.d)),
+      false,
+      "the key is write-only",
+    );
+    const live = () =>
+      stack.emulator.issuedTokens(NEW).filter((t) => t.revokedAt === null && t.expiresAt > clock.now());
+    await eventually("the v2.1 token is issued", () => live().some((t) => t.type === "v2.1"));
+    const state = await adminTokenState(stack, NEW);
+    assert.equal(state.type, "v2.1");
+    assert.equal(state.ttlSeconds, 7 * 86_400);
+    assert.equal(state.state, "valid");
+
+    const changed = await admin("PATCH", `/admin/channels/${NEW}`, { accessToken: { type: "stateless" } });
+    assert.equal(changed.status, 200, JSON.stringify(changed.body));
+    await eventually(
+      "a stateless token is issued and the v2.1 one it replaced revoked",
+      () => live().length === 1 && live()[0]?.type === "stateless",
+    );
+    const listed = await admin("GET", "/admin/channels");
+    assert.equal(JSON.stringify(listed.body).includes(String(keys.privateKey.d)), false);
   });
 
   test("two instances on one PostgreSQL: one issues and renews, both use its token", {

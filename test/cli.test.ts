@@ -2,6 +2,7 @@
 // a range replay says how many deliveries it matches and asks first; one talkgate per SQLite file; `migrate`.
 import assert from "node:assert/strict";
 import { execFile, spawn } from "node:child_process";
+import type { JsonWebKey } from "node:crypto";
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { createServer } from "node:net";
 import { tmpdir } from "node:os";
@@ -11,6 +12,7 @@ import { after, afterEach, before, describe, test } from "node:test";
 import postgres from "postgres";
 import { Webhook } from "standardwebhooks";
 import * as ev from "../emulator/events.ts";
+import { privateKeyProblem } from "../src/core/access-token.ts";
 import type { PartnerPayload } from "../src/core/partner-payload.ts";
 import { signingSecretProblem } from "../src/core/signature.ts";
 import { png } from "./support/media-fixtures.ts";
@@ -144,6 +146,23 @@ describe("the CLI without a running talkgate", () => {
     assert.equal(Buffer.from(secret.slice("whsec_".length), "base64").length, 32);
     assert.ok(new Webhook(secret));
     assert.notEqual((await talkgate(["secrets", "signing"])).stdout.trim(), secret, "a new one each time");
+  });
+
+  test("keys generate prints a v2.1 key pair: the public JWK for LINE, the private one talkgate takes, and the steps", async () => {
+    const run = await talkgate(["keys", "generate"]);
+    assert.equal(run.code, 0, run.stderr);
+    const jwks = [...run.stdout.matchAll(/^(\{[\s\S]*?^\}|\{".*\})$/gm)].map(
+      (m) => JSON.parse(m[1] ?? "") as JsonWebKey,
+    );
+    const [publicKey, privateKey] = jwks;
+    assert.equal(jwks.length, 2, run.stdout);
+    assert.equal(publicKey?.kty, "RSA");
+    assert.equal(publicKey?.d, undefined, "the public key has no private part");
+    assert.equal(privateKeyProblem(privateKey), null);
+    assert.equal(privateKey?.n, publicKey?.n, "one pair");
+    assert.match(run.stdout, /LINE Developers Console/);
+    assert.match(run.stdout, /"accessToken": \{"type": "v2\.1", "kid":/);
+    assert.match(run.stdout, /TALKGATE_CHANNEL_<SENDER_KEY>_PRIVATE_KEY/);
   });
 });
 

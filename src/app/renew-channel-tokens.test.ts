@@ -199,3 +199,15 @@ test("two instances on one store: one issues, the other waits for and uses its t
   assert.deepEqual(line.issued, ["token-1"]);
   await Promise.all([a.manager.close(), b.manager.close()]);
 });
+
+test("a credential that replaces a failing one is tried at once, not after the failing one's backoff", async () => {
+  const { line, manager } = setup();
+  line.failWith = { ok: false, status: 400, reason: "invalid_client: unknown kid" };
+  await manager.start(channel(shortLived));
+  await manager.poll();
+  assert.match(await tokenOf(manager), /invalid_client/);
+  line.failWith = null;
+  manager.setChannels(channel({ type: "stateless" }));
+  assert.equal(await tokenOf(manager), "token-1");
+  await manager.close();
+});

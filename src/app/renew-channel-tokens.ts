@@ -77,6 +77,8 @@ interface Managed {
   /** The row's token, opened, when it was issued under the channel's current credential. */
   token: string | null;
   lastForcedAt: number;
+  /** Not tried yet under this credential on this instance: an earlier credential's failures do not delay it. */
+  untried: boolean;
 }
 
 type Entry = { type: "static"; token: string } | ({ type: "managed" } & Managed);
@@ -124,6 +126,7 @@ export class ChannelTokenManager implements ChannelTokenSource {
       }
       const id = credentialId(accessToken);
       const before = this.#channels.get(senderKey);
+      const same = before?.type === "managed" && before.credentialId === id ? before : null;
       const row = before?.type === "managed" ? before.row : null;
       next.set(senderKey, {
         type: "managed",
@@ -132,7 +135,8 @@ export class ChannelTokenManager implements ChannelTokenSource {
         channelSecret,
         row,
         token: row ? this.#open(row, id) : null,
-        lastForcedAt: before?.type === "managed" ? before.lastForcedAt : 0,
+        lastForcedAt: same?.lastForcedAt ?? 0,
+        untried: same?.untried ?? true,
       });
     }
     this.#channels = next;
@@ -148,7 +152,7 @@ export class ChannelTokenManager implements ChannelTokenSource {
     if (!entry) return { ok: false, reason: `channel ${senderKey} has no channel access token configured` };
     if (this.#usable(entry)) return { ok: true, token: entry.token as string };
     // No token yet (first use), or it expired while renewals failed: try now unless backing off.
-    if (this.#clock() >= nextAttemptAt(entry.row)) await this.#renew(senderKey, null);
+    if (this.#mayTry(entry, this.#clock())) await this.#renew(senderKey, null);
     entry = this.#channels.get(senderKey);
     if (entry?.type === "managed" && this.#usable(entry)) return { ok: true, token: entry.token as string };
     const why = entry?.type === "managed" ? entry.row?.lastFailure : null;
@@ -270,8 +274,13 @@ export class ChannelTokenManager implements ChannelTokenSource {
     return entry.token !== null && (entry.row?.expiresAt ?? 0) > this.#clock();
   }
 
+  // After failed issues, the next try waits (the same wait on every instance: it is read from the row).
+  #mayTry(entry: Managed, now: number): boolean {
+    return entry.untried || now >= nextAttemptAt(entry.row);
+  }
+
   #due(entry: Managed, now: number): boolean {
-    if (now < nextAttemptAt(entry.row)) return false;
+    if (!this.#mayTry(entry, now)) return false;
     return this.#needsToken(entry, now) || retiredOf(entry.row).some((r) => r.revokeAt <= now);
   }
 
@@ -311,7 +320,10 @@ export class ChannelTokenManager implements ChannelTokenSource {
     const now = this.#clock();
     const renew =
       refused !== null ? entry.token === refused || !this.#usable(entry) : this.#needsToken(entry, now);
-    if (renew && now >= nextAttemptAt(lease)) row = await this.#issue(entry, lease, now);
+    if (renew && this.#mayTry(entry, now)) {
+      entry.untried = false;
+      row = await this.#issue(entry, lease, now);
+    }
     row = { ...row, retired: JSON.stringify(await this.#revokeDue(senderKey, entry, retiredOf(row))) };
     if (await store.saveChannelToken(row, owner)) {
       this.#adopt({ ...row, version: lease.version + 1 });

@@ -4,6 +4,7 @@ import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, test } from "node:test";
+import { generateAssertionKeyPair } from "../core/access-token.ts";
 import {
   ConfigError,
   DEFAULTS,
@@ -480,5 +481,71 @@ test("loadConfig reports validation problems with the file as their source", () 
     () => loadConfig(path, {}),
     (error: unknown) =>
       error instanceof ConfigError && error.message.startsWith(path) && /no partner/.test(error.message),
+  );
+});
+
+// A channel's accessToken (SPEC §11) in a minimal configuration.
+function withAccessToken(channel: Record<string, unknown>): Record<string, unknown> {
+  const file = minimalConfig();
+  const [first] = file.channels as Array<Record<string, unknown>>;
+  return { ...file, channels: [{ ...first, ...channel }] };
+}
+const SECRET_ENV = { TALKGATE_SECRET_KEY: Buffer.alloc(32, 7).toString("base64") };
+const { privateKey } = generateAssertionKeyPair();
+
+test("channels[].accessToken: each type is read, a v2.1 key may come from the environment", () => {
+  const read = (channel: Record<string, unknown>, env: NodeJS.ProcessEnv = SECRET_ENV) =>
+    parseConfig(withAccessToken(channel), { baseDir: "/srv", env }).channels[0]?.accessToken;
+  assert.deepEqual(read({ accessToken: { type: "stateless" } }), { type: "stateless" });
+  assert.deepEqual(read({ accessToken: { type: "shortLived" } }), { type: "shortLived" });
+  assert.deepEqual(read({ accessToken: { type: "static", token: "t" } }), { type: "static", token: "t" });
+  assert.deepEqual(read({ accessToken: { type: "v2.1", kid: "k", privateKey, ttlSeconds: 3600 } }), {
+    type: "v2.1",
+    kid: "k",
+    privateKey,
+    ttlSeconds: 3600,
+  });
+  const fromEnv = read(
+    { accessToken: { type: "v2.1", kid: "k" } },
+    { ...SECRET_ENV, TALKGATE_CHANNEL_1656168303_PRIVATE_KEY: JSON.stringify(privateKey) },
+  );
+  assert.deepEqual(fromEnv, { type: "v2.1", kid: "k", privateKey, ttlSeconds: 2_592_000 });
+  assert.deepEqual(
+    read(
+      { accessToken: { type: "static", token: "file" } },
+      { TALKGATE_CHANNEL_1656168303_ACCESS_TOKEN: "env" },
+    ),
+    { type: "static", token: "env" },
+  );
+});
+
+test("channels[].accessToken: problems name the field and why; issued tokens need TALKGATE_SECRET_KEY", () => {
+  const problems = (channel: Record<string, unknown>, env: NodeJS.ProcessEnv = SECRET_ENV) =>
+    problemsOf(() => parseConfig(withAccessToken(channel), { baseDir: "/srv", env }));
+  assert.deepEqual(problems({ accessToken: { type: "v3" } }), [
+    'channels[0].accessToken.type: must be one of "static", "v2.1", "stateless", "shortLived"',
+  ]);
+  assert.deepEqual(problems({ accessToken: { type: "stateless" }, channelAccessToken: "t" }), [
+    "channels[0].channelAccessToken: give either it or accessToken, not both",
+  ]);
+  const v21 = problems({
+    accessToken: { type: "v2.1", privateKey: { ...privateKey, d: undefined }, ttlSeconds: 0 },
+  });
+  assert.deepEqual(
+    v21.map((p) => p.split(":")[0]),
+    [
+      "channels[0].accessToken.kid",
+      "channels[0].accessToken.privateKey",
+      "channels[0].accessToken.ttlSeconds",
+    ],
+  );
+  assert.deepEqual(problems({ accessToken: { type: "shortLived" } }, {}), [
+    "channels[0].accessToken: talkgate stores the tokens it issues sealed, so a shortLived token needs TALKGATE_SECRET_KEY (openssl rand -base64 32)",
+  ]);
+  assert.deepEqual(
+    parseConfig(withAccessToken({ accessToken: { type: "static", token: "t" } }), { baseDir: "/srv" })
+      .channels[0]?.accessToken,
+    { type: "static", token: "t" },
+    "a static token needs no key",
   );
 });

@@ -54,6 +54,8 @@ export interface StackOptions {
   accessToken?: Record<string, unknown>;
   /** More of the main channel's settings at the emulator (e.g. `assertionKeys`). */
   emulatorChannel?: Partial<EmulatorChannel>;
+  /** Channels only the emulator knows (for channels made through the admin API). */
+  emulatorChannels?: EmulatorChannel[];
 }
 
 /** The secret and token of a channel added with {@link StackOptions.moreChannels}. */
@@ -136,6 +138,7 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
         ...options.emulatorChannel,
       },
       ...(options.moreChannels ?? []).map((channelId) => ({ channelId, ...channelSecrets(channelId) })),
+      ...(options.emulatorChannels ?? []),
     ],
   });
   const sink = await startPartnerSink({ signingSecret: SIGNING_SECRET });
