@@ -33,17 +33,23 @@ class FakeLine implements LineTokenApi {
   issued: string[] = [];
   revoked: string[] = [];
   failWith: LineResult<IssuedToken> | null = null;
+  revokeFails = false;
   lifetimeSeconds = MAX_TOKEN_TTL_SECONDS;
+  /** Every issue and revocation, in order. */
+  calls: string[] = [];
 
   async issue(): Promise<LineResult<IssuedToken>> {
     if (this.failWith) return this.failWith;
     const token = `token-${this.issued.length + 1}`;
     this.issued.push(token);
+    this.calls.push(`issue ${token}`);
     return { ok: true, value: { token, expiresInSeconds: this.lifetimeSeconds, keyId: null } };
   }
 
   async revoke(_channel: unknown, _type: unknown, token: string): Promise<LineResult<null>> {
+    if (this.revokeFails) return { ok: false, status: null, reason: "ECONNREFUSED" };
     this.revoked.push(token);
+    this.calls.push(`revoke ${token}`);
     return { ok: true, value: null };
   }
 }
@@ -209,5 +215,28 @@ test("a credential that replaces a failing one is tried at once, not after the f
   line.failWith = null;
   manager.setChannels(channel({ type: "stateless" }));
   assert.equal(await tokenOf(manager), "token-1");
+  await manager.close();
+});
+
+test("replaced tokens that could not be revoked are revoked before an issue that would pass LINE's 30 live tokens", async () => {
+  const { line, clock, manager } = setup();
+  await manager.start(channel(shortLived));
+  await manager.poll();
+  line.revokeFails = true;
+  for (let i = 1; i <= 28; i++) {
+    clock.t += 10_000;
+    assert.equal(await manager.refused(SENDER, `token-${i}`), `token-${i + 1}`);
+  }
+  assert.equal(manager.status(SENDER)?.retired, 28, "kept, to be revoked later");
+  line.revokeFails = false;
+  line.calls = [];
+  clock.t += 10_000;
+  assert.equal(await manager.refused(SENDER, "token-29"), "token-30");
+  assert.deepEqual(
+    line.calls.slice(0, 28),
+    Array.from({ length: 28 }, (_, i) => `revoke token-${i + 1}`),
+  );
+  assert.equal(line.calls[28], "issue token-30", "then the new one");
+  assert.equal(manager.status(SENDER)?.retired, 1, "only token-29 waits, for revokeAfterMs");
   await manager.close();
 });

@@ -6,6 +6,7 @@ import {
   type AccessTokenCredential,
   credentialId,
   isRevocable,
+  LINE_TOKEN_LIMIT,
   type ManagedCredential,
   type ManagedTokenType,
   type RenewalPolicy,
@@ -316,13 +317,19 @@ export class ChannelTokenManager implements ChannelTokenSource {
       await store.saveChannelToken(lease, owner);
       return;
     }
-    let row: Omit<ChannelTokenRow, "version"> = lease;
+    let row: ChannelTokenRow = lease;
     const now = this.#clock();
     const renew =
       refused !== null ? entry.token === refused || !this.#usable(entry) : this.#needsToken(entry, now);
     if (renew && this.#mayTry(entry, now)) {
       entry.untried = false;
-      row = await this.#issue(entry, lease, now);
+      // LINE keeps at most 30 tokens alive: near that, what is still to be revoked goes first.
+      const retired = retiredOf(row);
+      if (retired.length >= LINE_TOKEN_LIMIT - 2) {
+        const early = retired.map((r) => ({ ...r, revokeAt: Math.min(r.revokeAt, now) }));
+        row = { ...row, retired: JSON.stringify(await this.#revokeDue(senderKey, entry, early)) };
+      }
+      row = { ...(await this.#issue(entry, row, now)), version: row.version };
     }
     row = { ...row, retired: JSON.stringify(await this.#revokeDue(senderKey, entry, retiredOf(row))) };
     if (await store.saveChannelToken(row, owner)) {
