@@ -16,7 +16,8 @@ import type { Store } from "./store.ts";
 const SENDER = "1656168303";
 const DAY = 86_400_000;
 const T0 = Date.UTC(2026, 11, 1);
-const box = new SecretBox(parseSecretKey("K", randomBytes(32).toString("base64")), []);
+const oldKey = parseSecretKey("K", randomBytes(32).toString("base64"));
+const box = new SecretBox(oldKey, []);
 const silent = { info() {}, warn() {}, error() {} };
 const OPTIONS: TokenManagerOptions = {
   renewAfterFraction: 0.8,
@@ -54,11 +55,11 @@ class FakeLine implements LineTokenApi {
   }
 }
 
-function setup(store: Store = openSqliteStore(":memory:"), line = new FakeLine(), owner = "a") {
+function setup(store: Store = openSqliteStore(":memory:"), line = new FakeLine(), owner = "a", sealer = box) {
   const clock = { t: T0, now: () => clock.t };
   const failures: string[] = [];
   const manager = new ChannelTokenManager(
-    { store, line, box, clock, logger: silent, owner, onRenewalFailed: (k) => failures.push(k) },
+    { store, line, box: sealer, clock, logger: silent, owner, onRenewalFailed: (k) => failures.push(k) },
     OPTIONS,
   );
   return { store, line, clock, manager, failures };
@@ -239,4 +240,57 @@ test("replaced tokens that could not be revoked are revoked before an issue that
   assert.equal(line.calls[28], "issue token-30", "then the new one");
   assert.equal(manager.status(SENDER)?.retired, 1, "only token-29 waits, for revokeAfterMs");
   await manager.close();
+});
+
+test("TALKGATE_SECRET_KEY rotation: a start with the previous key reseals the stored tokens, which then open without it", async () => {
+  const store = openSqliteStore(":memory:");
+  const line = new FakeLine();
+  const first = setup(store, line);
+  await first.manager.start(channel(shortLived));
+  assert.equal(await tokenOf(first.manager), "token-1");
+  first.clock.t = T0 + 24 * DAY;
+  await first.manager.poll(); // token-2, with token-1 still to be revoked
+  await first.manager.close();
+
+  const next = parseSecretKey("K", randomBytes(32).toString("base64"));
+  const during = setup(store, line, "b", new SecretBox(next, [oldKey]));
+  during.clock.t = T0 + 24 * DAY;
+  await during.manager.start(channel(shortLived));
+  await during.manager.close();
+  const after = setup(store, line, "c", new SecretBox(next, []));
+  after.clock.t = T0 + 24 * DAY + OPTIONS.revokeAfterMs;
+  await after.manager.start(channel(shortLived));
+  await after.manager.poll();
+  assert.equal(await tokenOf(after.manager), "token-2", "read under the new key alone");
+  assert.deepEqual(line.issued, ["token-1", "token-2"]);
+  assert.deepEqual(line.revoked, ["token-1"], "the replaced one too");
+  await after.manager.close();
+});
+
+test("a stored token no configured key opens is issued again; a replaced one is forgotten, not retried", async () => {
+  const store = openSqliteStore(":memory:");
+  const line = new FakeLine();
+  const first = setup(store, line);
+  await first.manager.start(channel(shortLived));
+  assert.equal(await tokenOf(first.manager), "token-1");
+  first.clock.t = T0 + 24 * DAY;
+  await first.manager.poll();
+  await first.manager.close();
+
+  const other = setup(
+    store,
+    line,
+    "b",
+    new SecretBox(parseSecretKey("K", randomBytes(32).toString("base64")), []),
+  );
+  other.clock.t = T0 + 24 * DAY + OPTIONS.revokeAfterMs;
+  await other.manager.start(channel(shortLived));
+  await other.manager.poll();
+  assert.equal(await tokenOf(other.manager), "token-3");
+  assert.equal(
+    other.manager.status(SENDER)?.retired,
+    1,
+    "token-1, which no key opens, is forgotten once due; token-2 waits for its turn",
+  );
+  await other.manager.close();
 });

@@ -13,7 +13,7 @@ import {
   renewalTime,
 } from "../core/access-token.ts";
 import { retryDelay } from "../core/retry-policy.ts";
-import type { SecretBox } from "../core/secret-box.ts";
+import { type SecretBox, sealedKeyId } from "../core/secret-box.ts";
 import type { ChannelTokenSource, Clock, LineTokenApi } from "./ports.ts";
 import type { ChannelTokenRow, ChannelTokens, RetiredToken } from "./store.ts";
 
@@ -102,6 +102,7 @@ export class ChannelTokenManager implements ChannelTokenSource {
   /** Reads the stored tokens, then renews what is due (now, in the background, and every `pollMs`). */
   async start(channels: readonly TokenChannelConfig[]): Promise<void> {
     this.setChannels(channels);
+    await this.#resealAll();
     await this.#sync();
     this.#timer = setInterval(() => void this.poll(), this.#options.pollMs).unref();
     this.#ticking = this.#renewDue();
@@ -262,12 +263,39 @@ export class ChannelTokenManager implements ChannelTokenSource {
   }
 
   #open(row: ChannelTokenRow, credential: string): string | null {
-    if (row.token === null || row.credentialId !== credential || !this.#deps.box) return null;
+    if (row.token === null || row.credentialId !== credential) return null;
+    return this.#openSealed(row.senderKey, row.token);
+  }
+
+  // A sealed token in clear; null (and a warning) when no configured key opens it: it is then issued again.
+  #openSealed(senderKey: string, sealed: string): string | null {
     try {
-      return this.#deps.box.open(row.token, tokenContext(row.senderKey));
+      return this.#deps.box?.open(sealed, tokenContext(senderKey)) ?? null;
     } catch (error) {
-      this.#deps.logger.warn({ senderKey: row.senderKey, err: error }, "token:unreadable");
+      this.#deps.logger.warn({ senderKey, err: error }, "token:unreadable");
       return null;
+    }
+  }
+
+  // After a TALKGATE_SECRET_KEY rotation: what the previous key sealed is sealed again under the current one, as
+  // configuration entries are (runtime-config.ts), so that the previous key can go.
+  async #resealAll(): Promise<void> {
+    const { box, store, owner, logger } = this.#deps;
+    if (!box) return;
+    const reseal = (sealed: string, senderKey: string) =>
+      sealedKeyId(sealed) !== box.keyId && box.canOpen(sealed)
+        ? box.seal(box.open(sealed, tokenContext(senderKey)), tokenContext(senderKey))
+        : sealed;
+    for (const stale of await store.listChannelTokens()) {
+      const sealed = [stale.token, ...retiredOf(stale).map((r) => r.sealed)];
+      if (!sealed.some((value) => value !== null && reseal(value, stale.senderKey) !== value)) continue;
+      const row = await store.leaseChannelToken(stale.senderKey, owner, this.#clock(), this.#options.leaseMs);
+      if (!row) continue; // another instance is renewing it: left for the next start
+      const { senderKey } = row;
+      const retired = retiredOf(row).map((r) => ({ ...r, sealed: reseal(r.sealed, senderKey) }));
+      const token = row.token === null ? null : reseal(row.token, senderKey);
+      await store.saveChannelToken({ ...row, token, retired: JSON.stringify(retired) }, owner);
+      logger.info({ senderKey, key: box.keyId }, "token:resealed");
     }
   }
 
@@ -404,7 +432,8 @@ export class ChannelTokenManager implements ChannelTokenSource {
         kept.push(token);
         continue;
       }
-      const opened = this.#deps.box?.open(token.sealed, tokenContext(senderKey)) ?? null;
+      // One no key opens cannot be revoked: it is forgotten, and expires at LINE.
+      const opened = this.#openSealed(senderKey, token.sealed);
       if (!(await this.#revoke(senderKey, entry, token.type, opened)))
         kept.push({ ...token, revokeAt: now + RETRY.maxDelayMs });
     }
