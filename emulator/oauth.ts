@@ -2,7 +2,6 @@
 // stateless and short-lived tokens, which then authenticate Messaging API calls like a configured token.
 import { createPublicKey, type JsonWebKey, type KeyObject, randomBytes, verify } from "node:crypto";
 import type { FastifyInstance, FastifyReply, FastifyRequest } from "fastify";
-import type { EmulatorChannel } from "./line-emulator.ts";
 
 /** A channel access token the OAuth endpoints issued; times are ms on the emulator's clock. */
 export type IssuedToken = {
@@ -200,7 +199,8 @@ export interface OAuthHost {
   app: FastifyInstance;
   tokens: TokenRegistry;
   now: () => number;
-  channel(channelId: string): EmulatorChannel | undefined;
+  /** The channel's secret, or undefined for a channel the emulator does not have. */
+  channel(channelId: string): { channelSecret: string } | undefined;
   /**
    * Answers like every LINE API route: notes the channel and the (masked) body for `calls`, applies
    * failNext and setDelay, then sends `run`'s answer.

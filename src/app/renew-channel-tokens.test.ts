@@ -70,6 +70,19 @@ const channel = (accessToken: TokenChannelConfig["accessToken"]): TokenChannelCo
 ];
 
 /** The manager's token for the channel, or the reason it has none. */
+/** A store holding token-2, issued at T0 + 24 days, and token-1 it replaced, still to be revoked. */
+async function storedWithARetiredToken(): Promise<{ store: Store; line: FakeLine }> {
+  const store = openSqliteStore(":memory:");
+  const line = new FakeLine();
+  const first = setup(store, line);
+  await first.manager.start(channel(shortLived));
+  assert.equal(await tokenOf(first.manager), "token-1");
+  first.clock.t = T0 + 24 * DAY;
+  await first.manager.poll();
+  await first.manager.close();
+  return { store, line };
+}
+
 async function tokenOf(manager: ChannelTokenManager): Promise<string> {
   const answer = await manager.token(SENDER);
   return answer.ok ? answer.token : `none: ${answer.reason}`;
@@ -243,14 +256,7 @@ test("replaced tokens that could not be revoked are revoked before an issue that
 });
 
 test("TALKGATE_SECRET_KEY rotation: a start with the previous key reseals the stored tokens, which then open without it", async () => {
-  const store = openSqliteStore(":memory:");
-  const line = new FakeLine();
-  const first = setup(store, line);
-  await first.manager.start(channel(shortLived));
-  assert.equal(await tokenOf(first.manager), "token-1");
-  first.clock.t = T0 + 24 * DAY;
-  await first.manager.poll(); // token-2, with token-1 still to be revoked
-  await first.manager.close();
+  const { store, line } = await storedWithARetiredToken();
 
   const next = parseSecretKey("K", randomBytes(32).toString("base64"));
   const during = setup(store, line, "b", new SecretBox(next, [oldKey]));
@@ -268,14 +274,7 @@ test("TALKGATE_SECRET_KEY rotation: a start with the previous key reseals the st
 });
 
 test("a stored token no configured key opens is issued again; a replaced one is forgotten, not retried", async () => {
-  const store = openSqliteStore(":memory:");
-  const line = new FakeLine();
-  const first = setup(store, line);
-  await first.manager.start(channel(shortLived));
-  assert.equal(await tokenOf(first.manager), "token-1");
-  first.clock.t = T0 + 24 * DAY;
-  await first.manager.poll();
-  await first.manager.close();
+  const { store, line } = await storedWithARetiredToken();
 
   const other = setup(
     store,
