@@ -187,6 +187,7 @@ export async function startTalkgate(config: TalkgateConfig, options: StartOption
       store,
       line,
       tokens,
+      partnerState: (partnerId) => workers.delivery.partnerState(partnerId),
       now: () => clock.now(),
       database: config.database.kind,
       secureCookies: config.publicBaseUrl.startsWith("https:"),

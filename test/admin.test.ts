@@ -15,6 +15,7 @@ import { hashPassword } from "../src/core/credentials.ts";
 import { lineSignature } from "../src/core/signature.ts";
 import { startTalkgate } from "../src/main.ts";
 import { TEST_DATABASE } from "./support/database.ts";
+import { eventually } from "./support/deliveries.ts";
 import { callApi, until } from "./support/partner-api.ts";
 import { API_KEY, OTHER_API_KEY, type Stack, startStack } from "./support/stack.ts";
 
@@ -124,6 +125,16 @@ function signedWebhook(senderKey: string, secret: string, text: string, id: stri
 }
 
 let adminToken = "";
+
+/** A channel's row of GET /admin/overview. */
+async function channelOverview(senderKey: string): Promise<Record<string, unknown>> {
+  const { status, body } = await admin("GET", "/admin/overview");
+  assert.equal(status, 200, JSON.stringify(body));
+  assert.equal(body.windowMs, 60_000);
+  const row = (body.channels as Array<Record<string, unknown>>).find((c) => c.senderKey === senderKey);
+  assert.ok(row, `${senderKey} in the overview`);
+  return row;
+}
 
 before(async () => {
   newPartner = await startPartnerSink({});
@@ -402,6 +413,10 @@ test("a dead letter is found across channels and replayed once the partner is ba
       (d) => d.senderKey === NEW_CHANNEL,
     );
   }
+  const before = await channelOverview(NEW_CHANNEL);
+  assert.equal(before.dead, 1, JSON.stringify(before));
+  assert.ok((before.received as number) >= 1, "the webhook counts in the last minute");
+  assert.ok(typeof before.lastReceivedAt === "number" && before.lastReceivedAt >= since - 1_000);
   newPartner.respondWith(undefined);
   const replay = await admin("POST", "/admin/deliveries/replay", {
     senderKey: dead.senderKey,
@@ -411,6 +426,10 @@ test("a dead letter is found across channels and replayed once the partner is ba
   await until("the dead letter delivered", () =>
     newPartner.accepted.some((p) => (p as { serial_number?: string }).serial_number === dead?.serialNumber),
   );
+  await eventually("the overview counts the relay and no dead letter", async () => {
+    const after = await channelOverview(NEW_CHANNEL);
+    return after.dead === 0 && (after.delivered as number) >= 1 && after.partnerState === "delivering";
+  });
 
   const rotated = await admin("PATCH", `/admin/channels/${NEW_CHANNEL}`, {
     channelSecret: ROTATED_CHANNEL_SECRET,

@@ -203,6 +203,21 @@ export interface DeliveryStats {
   oldestWaitingAt: number | null;
 }
 
+/** A channel's traffic over a recent window and its backlog now, for the console's overview. */
+export interface ChannelActivity {
+  senderKey: string;
+  /** Events received since the window's start. */
+  received: number;
+  /** Deliveries that reached the partner since the window's start. */
+  delivered: number;
+  lastReceivedAt: number | null;
+  pending: number;
+  retrying: number;
+  dead: number;
+  /** When the oldest waiting delivery was received (or replayed). */
+  oldestWaitingAt: number | null;
+}
+
 /** Which stored events an operator looks for (newest first): all conditions given must hold. */
 export interface EventQuery {
   senderKeys: readonly string[];
@@ -277,6 +292,8 @@ export interface Outbox {
   replayDeliveries(filter: DeliveryFilter, now: number, limit: number): Promise<string[]>;
   /** Counts of waiting and dead deliveries, and when the oldest waiting one was received. */
   deliveryStats(): Promise<DeliveryStats>;
+  /** Each channel's traffic since `since` and its backlog, in the order given (zeros for a quiet one). */
+  channelActivity(senderKeys: readonly string[], since: number): Promise<ChannelActivity[]>;
 }
 
 /** Attachments to fetch from LINE, leased to one worker at a time. */

@@ -11,6 +11,7 @@ import type { Credential, DeliveryStats } from "../app/store.ts";
 import { OPERATOR_NAME_PATTERN, PARTNER_ID_PATTERN, SENDER_KEY_PATTERN } from "../config/config.ts";
 import { type AccessTokenCredential, readAccessToken } from "../core/access-token.ts";
 import { TalkgateError } from "../core/errors.ts";
+import type { PartnerState } from "../core/partner-health.ts";
 import { FORWARDABLE_EVENT_TYPES } from "../core/partner-payload.ts";
 import { installAdminAuth, SESSION_COOKIE, sessionCookie } from "./admin-auth.ts";
 import { type AdminOpsDeps, registerAdminOpsRoutes } from "./admin-ops-routes.ts";
@@ -26,7 +27,12 @@ export interface AdminApiDeps extends AdminOpsDeps {
   secureCookies: boolean;
   /** Each channel's token state. */
   tokens: Pick<ChannelTokenManager, "status">;
+  /** What a partner's deliveries are doing, as this instance sees them. */
+  partnerState(partnerId: string): PartnerState;
 }
+
+/** The window of the overview's per-channel traffic figures. */
+const OVERVIEW_WINDOW_MS = 60_000;
 
 const Millis = Type.Union([Type.Integer(), Type.Null()], { description: "Unix time (ms); null: never" });
 const Name = Type.String({ minLength: 1, maxLength: 100, pattern: "^[^\\u0000-\\u001f]+$" });
@@ -263,6 +269,74 @@ export function registerAdminRoutes(app: FastifyInstance, deps: AdminApiDeps): v
           partners: snapshot.partners.size,
           channels: snapshot.channels.size,
           deliveries,
+        };
+      },
+    );
+
+    admin.get(
+      "/admin/overview",
+      {
+        schema: {
+          response: {
+            200: Type.Object({
+              at: Type.Integer({ description: "Unix time (ms) of the figures" }),
+              windowMs: Type.Integer({ description: "received and delivered count this window, up to at" }),
+              channels: Type.Array(
+                Type.Object({
+                  senderKey: Type.String(),
+                  partner: Type.String(),
+                  disabled: Type.Boolean(),
+                  partnerState: Type.Union(
+                    ["delivering", "paused", "probing", "disabled"].map((s) => Type.Literal(s)),
+                    { description: "the partner's deliveries as this instance sees them" },
+                  ),
+                  received: Type.Integer({ description: "webhook events received in the window" }),
+                  delivered: Type.Integer({
+                    description: "deliveries that reached the partner in the window",
+                  }),
+                  lastReceivedAt: Millis,
+                  pending: Type.Integer(),
+                  retrying: Type.Integer(),
+                  dead: Type.Integer(),
+                  oldestWaitingAt: Millis,
+                  token: Type.Union([
+                    Type.Object({
+                      type: Type.String(),
+                      state: Type.Union([
+                        Type.Literal("valid"),
+                        Type.Literal("failing"),
+                        Type.Literal("none"),
+                      ]),
+                      expiresAt: Millis,
+                    }),
+                    Type.Null(),
+                  ]),
+                }),
+              ),
+            }),
+          },
+        },
+      },
+      async () => {
+        const { channels, partners } = deps.runtime.snapshot;
+        const at = deps.now();
+        const activity = await deps.store.channelActivity([...channels.keys()], at - OVERVIEW_WINDOW_MS);
+        return {
+          at,
+          windowMs: OVERVIEW_WINDOW_MS,
+          channels: activity.map((figures) => {
+            const channel = channels.get(figures.senderKey) as Channel;
+            const token = deps.tokens.status(figures.senderKey);
+            return {
+              ...figures,
+              partner: channel.partner,
+              disabled: channel.disabled,
+              partnerState: partners.get(channel.partner)?.disabled
+                ? "disabled"
+                : deps.partnerState(channel.partner).state,
+              token: token && { type: token.type, state: token.state, expiresAt: token.expiresAt },
+            };
+          }),
         };
       },
     );

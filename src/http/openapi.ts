@@ -34,6 +34,10 @@ export const ADMIN_OPERATIONS: Readonly<Record<string, { operationId: string; su
     "adminStatus",
     "Version, database, configuration version, counts and the delivery backlog",
   ),
+  "GET /admin/overview": operation(
+    "adminOverview",
+    "Each channel's webhooks and relays of the last minute, backlog, dead letters, partner and token state",
+  ),
   "GET /admin/partners": operation("adminListPartners", "Every partner (secrets never shown)"),
   "POST /admin/partners": operation(
     "adminCreatePartner",

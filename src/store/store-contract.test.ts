@@ -1394,6 +1394,62 @@ function contract(db: Database): void {
     });
   });
 
+  test("channelActivity: each channel's webhooks and relays since a time, its backlog and dead letters, in the order asked", async () => {
+    await withStore(async (store) => {
+      await serials(store, [lineEvent({ id: "e1" }), lineEvent({ id: "e2", user: USER_B })], T0);
+      await serials(store, [lineEvent({ id: "e5" })], T0 + 10_000, OTHER_SENDER);
+      const claimed = await claim(store, T0);
+      for (const conversation of claimed.filter((c) => c.senderKey === SENDER)) {
+        const [task] = conversation.deliveries;
+        assert.ok(task);
+        const result = messageIds(conversation)[0] === "m-e2" ? "dead" : "delivered";
+        await store.completeClaim(conversation, [outcome(task.eventId, T0 + 40_000, result)]);
+      }
+      await serials(store, [lineEvent({ id: "e3" })], T0 + 50_000);
+      await store.ingest(request([lineEvent({ id: "e4" })], T0 + 55_000, { forward: false }));
+
+      const quiet = "3000000000";
+      assert.deepEqual(await store.channelActivity([SENDER, OTHER_SENDER, quiet], T0 + 30_000), [
+        {
+          senderKey: SENDER,
+          received: 2,
+          delivered: 1,
+          lastReceivedAt: T0 + 55_000,
+          pending: 1,
+          retrying: 0,
+          dead: 1,
+          oldestWaitingAt: T0 + 50_000,
+        },
+        {
+          senderKey: OTHER_SENDER,
+          received: 0,
+          delivered: 0,
+          lastReceivedAt: T0 + 10_000,
+          pending: 1,
+          retrying: 0,
+          dead: 0,
+          oldestWaitingAt: T0 + 10_000,
+        },
+        {
+          senderKey: quiet,
+          received: 0,
+          delivered: 0,
+          lastReceivedAt: null,
+          pending: 0,
+          retrying: 0,
+          dead: 0,
+          oldestWaitingAt: null,
+        },
+      ]);
+      assert.deepEqual(
+        (await store.channelActivity([SENDER], T0 + 45_000)).map((a) => [a.received, a.delivered]),
+        [[2, 0]],
+        "what came before the window is not counted",
+      );
+      assert.deepEqual(await store.channelActivity([], T0), []);
+    });
+  });
+
   test("findEvents: by serial, LINE message id, user and time, newest first, paged, with the delivery's state", async () => {
     await withStore(async (store) => {
       const [a, b] = await serials(

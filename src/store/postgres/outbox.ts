@@ -1,6 +1,7 @@
 // The outbox on PostgreSQL: each conversation a serial queue whose lease is a row's columns (owner, expiry), taken
 // with FOR UPDATE SKIP LOCKED by any instance, the slots shared fairly among partners (core/fair-share.ts).
 import type {
+  ChannelActivity,
   ClaimRef,
   ClaimRequest,
   ConversationClaim,
@@ -228,6 +229,26 @@ export function postgresOutbox(pool: Pool, signal: (work: Work) => void): Outbox
         dead: row?.dead ?? 0,
         oldestWaitingAt: row?.oldest ?? null,
       };
+    },
+
+    async channelActivity(senderKeys: readonly string[], since: number): Promise<ChannelActivity[]> {
+      return await pool<ChannelActivity[]>`
+        SELECT k.sender_key AS "senderKey",
+          (SELECT count(*)::integer FROM events e
+            WHERE e.sender_key = k.sender_key AND e.received_at >= ${since}) AS received,
+          (SELECT count(*)::integer FROM events e
+            WHERE e.sender_key = k.sender_key AND e.state = 'delivered' AND e.updated_at >= ${since}) AS delivered,
+          (SELECT max(e.received_at) FROM events e WHERE e.sender_key = k.sender_key) AS "lastReceivedAt",
+          w.pending, w.retrying, w.oldest AS "oldestWaitingAt",
+          (SELECT count(*)::integer FROM events e
+            WHERE e.sender_key = k.sender_key AND e.state = 'dead') AS dead
+        FROM jsonb_array_elements_text(${json(pool, senderKeys)}::jsonb) WITH ORDINALITY AS k(sender_key, n)
+        CROSS JOIN LATERAL (
+          SELECT count(*) FILTER (WHERE e.state = 'pending')::integer AS pending,
+            count(*) FILTER (WHERE e.state = 'retrying')::integer AS retrying,
+            min(e.retry_from) AS oldest
+          FROM events e WHERE e.sender_key = k.sender_key AND e.state IN ('pending', 'retrying')) AS w
+        ORDER BY k.n`;
     },
   };
 }

@@ -233,4 +233,9 @@ export const MIGRATIONS: readonly string[] = [
     version         INTEGER NOT NULL DEFAULT 0
   ) WITHOUT ROWID;
   `,
+  `
+  -- The console's overview: each channel's webhooks and relays of the last minute.
+  CREATE INDEX events_by_channel_time ON events (sender_key, received_at);
+  CREATE INDEX deliveries_delivered_by_time ON deliveries (sender_key, updated_at) WHERE state = 'delivered';
+  `,
 ];

@@ -5,6 +5,7 @@ import { dirname } from "node:path";
 import { DatabaseSync, type SQLInputValue, type SQLOutputValue, type StatementSync } from "node:sqlite";
 import type {
   BeginSend,
+  ChannelActivity,
   ChannelTokens,
   ClaimRef,
   ClaimRequest,
@@ -446,6 +447,27 @@ export class SqliteStore implements Store {
     };
   }
 
+  async channelActivity(senderKeys: readonly string[], since: number): Promise<ChannelActivity[]> {
+    const sql = this.#sql;
+    return senderKeys.map((senderKey) => {
+      const waiting = sql.channelWaiting.get(senderKey) as {
+        pending: number | null;
+        retrying: number | null;
+        oldest: number | null;
+      };
+      return {
+        senderKey,
+        received: (sql.channelReceived.get(senderKey, since) as { n: number }).n,
+        delivered: (sql.channelDelivered.get(senderKey, since) as { n: number }).n,
+        lastReceivedAt: (sql.channelLastReceived.get(senderKey) as { at: number | null }).at,
+        pending: waiting.pending ?? 0,
+        retrying: waiting.retrying ?? 0,
+        dead: (sql.channelDead.get(senderKey) as { n: number }).n,
+        oldestWaitingAt: waiting.oldest,
+      };
+    });
+  }
+
   async nextDueAt(now: number, slots: PartnerSlots): Promise<number | null> {
     return this.#schedule.nextDueAt(now, slots);
   }
@@ -884,6 +906,16 @@ function prepareStatements(db: DatabaseSync) {
        FROM deliveries d WHERE d.${WAITING}`,
     ),
     deadCount: prepare("SELECT count(*) AS dead FROM deliveries WHERE state = 'dead'"),
+    channelReceived: prepare("SELECT count(*) AS n FROM events WHERE sender_key = ?1 AND received_at >= ?2"),
+    channelLastReceived: prepare("SELECT max(received_at) AS at FROM events WHERE sender_key = ?"),
+    channelDelivered: prepare(
+      "SELECT count(*) AS n FROM deliveries WHERE sender_key = ?1 AND state = 'delivered' AND updated_at >= ?2",
+    ),
+    channelWaiting: prepare(
+      `SELECT sum(state = 'pending') AS pending, sum(state = 'retrying') AS retrying, min(created_at) AS oldest
+       FROM deliveries WHERE sender_key = ? AND ${WAITING}`,
+    ),
+    channelDead: prepare("SELECT count(*) AS n FROM deliveries WHERE sender_key = ? AND state = 'dead'"),
     replay: prepare(
       `UPDATE deliveries SET state = 'pending', next_attempt_at = ?1, created_at = ?1, updated_at = ?1
        WHERE event_id = ?2`,

@@ -1,0 +1,5 @@
+-- The console's overview: each channel's webhooks and relays of the last minute. The index on every event's
+-- (sender_key, received_at) also serves the deliveries' time filters, which had one of their own.
+CREATE INDEX events_by_channel_time ON events (sender_key, received_at);
+DROP INDEX events_delivered_by_time;
+CREATE INDEX events_delivered_recently ON events (sender_key, updated_at) WHERE state = 'delivered';
