@@ -13,6 +13,7 @@ import type { IntakeChannel } from "./app/ingest-webhook.ts";
 import { ManageConfig, signingSecretId } from "./app/manage-config.ts";
 import { OperatorAccess } from "./app/operator-access.ts";
 import { type Clock, type MediaFiles, type Metrics, systemClock } from "./app/ports.ts";
+import { PurgeExpired } from "./app/purge-expired.ts";
 import { ChannelTokenManager, type TokenChannelConfig } from "./app/renew-channel-tokens.ts";
 import {
   type Channel,
@@ -170,6 +171,7 @@ export async function startTalkgate(config: TalkgateConfig, options: StartOption
         httpMediaOrigins: options.httpMediaOrigins ?? [],
       },
       publicBaseUrl: config.publicBaseUrl,
+      retention: config.retention,
       uploads: {
         quotaBytes: config.media.uploadQuotaBytes,
         quotaFiles: config.media.uploadQuotaFiles,
@@ -235,6 +237,12 @@ export async function startTalkgate(config: TalkgateConfig, options: StartOption
   };
   void pruneUploads();
   const pruning = setInterval(pruneUploads, 60 * 60_000).unref();
+  // What is older than retention.* is deleted (SPEC §12).
+  const purge = new PurgeExpired(
+    { store, files, clock, logger, onPurged: (kind, count) => metrics.retentionPurged(kind, count) },
+    config.retention,
+  );
+  purge.start();
   const address = app.server.address();
   const port = typeof address === "object" && address ? address.port : config.listen.port;
   const host =
@@ -248,6 +256,7 @@ export async function startTalkgate(config: TalkgateConfig, options: StartOption
     url: `http://${host.includes(":") ? `[${host}]` : host}:${port}`,
     async close() {
       clearInterval(pruning);
+      await purge.close();
       // Keep-alive connections that go idle while closing would hold the server open (Fastify keeps
       // them 72 s): close them as they go idle, and all of them after a bound.
       const sweep = setInterval(() => app.server.closeIdleConnections(), 100);

@@ -1,18 +1,43 @@
 // Use cases of the partner API that read stored messages: 장문 메시지 가져오기 and 첨부파일 다운로드 (SPEC §6).
 import { TalkgateError } from "../core/errors.ts";
 import { asObject } from "../core/line-event.ts";
+import { serialReceivedAt } from "../core/serial-number.ts";
 import type { EventLog, MediaRecord, StoredMessage } from "./store.ts";
 
-async function findMessage(store: EventLog, senderKey: string, serialNumber: string): Promise<StoredMessage> {
+/** Where stored messages are read: the store, and the receive time before which retention deleted them. */
+export interface MessageSource {
+  store: EventLog;
+  purgedBefore: number;
+}
+
+async function findMessage(
+  { store, purgedBefore }: MessageSource,
+  senderKey: string,
+  serialNumber: string,
+): Promise<StoredMessage> {
   const message = await store.findMessage(senderKey, serialNumber);
-  if (!message) throw new TalkgateError("-508", `no message ${serialNumber} in channel ${senderKey}`);
+  if (!message) {
+    // A serial number carries its receive time: one older than the retention period was deleted, not unknown.
+    const receivedAt = serialReceivedAt(serialNumber);
+    if (receivedAt !== null && receivedAt < purgedBefore)
+      throw new TalkgateError(
+        "-410",
+        `message ${serialNumber} is gone: received ${new Date(receivedAt).toISOString()}, before the ` +
+          "retention period (retention.eventsDays), so talkgate deleted it",
+      );
+    throw new TalkgateError("-508", `no message ${serialNumber} in channel ${senderKey}`);
+  }
   if (message.unsent) throw new TalkgateError("-410", `message ${serialNumber} was unsent by the user`);
   return message;
 }
 
 /** The full text of a text message (long or not). */
-export async function readText(store: EventLog, senderKey: string, serialNumber: string): Promise<string> {
-  const { event } = await findMessage(store, senderKey, serialNumber);
+export async function readText(
+  source: MessageSource,
+  senderKey: string,
+  serialNumber: string,
+): Promise<string> {
+  const { event } = await findMessage(source, senderKey, serialNumber);
   const message = asObject(event.message);
   const isMessage = event.type === "message" || event.type === "messageEdited";
   if (!isMessage || message?.type !== "text" || typeof message.text !== "string") {
@@ -29,11 +54,11 @@ export interface StoredAttachment {
 
 /** The attachment of a message once stored; a clear refusal while it is not (yet) or not at all. */
 export async function findAttachment(
-  store: EventLog,
+  source: MessageSource,
   senderKey: string,
   serialNumber: string,
 ): Promise<StoredAttachment> {
-  const { event, media } = await findMessage(store, senderKey, serialNumber);
+  const { event, media } = await findMessage(source, senderKey, serialNumber);
   if (!media) {
     const message = asObject(event.message);
     const external = asObject(message?.contentProvider)?.originalContentUrl;

@@ -526,6 +526,42 @@ export interface ChannelTokens {
 }
 
 /** A database: every port above, and its life. */
+/** What one retention batch (SPEC §12) deletes: each kind up to `limit` rows, older than its cutoff. */
+export interface PurgeRequest {
+  /**
+   * Events received before this go, with their deliveries and attachments, unless their delivery still waits
+   * (pending or retrying); partner sends made before it go too, unless under way.
+   */
+  eventsBefore: number;
+  /** Attachments of events received before this go (the event stays; its content answers -410). */
+  mediaBefore: number;
+  /** Audit entries written before this go. */
+  auditBefore: number;
+  /** The events looked at are those after this id: 0, then the `next` of the batch before. */
+  after: number;
+  limit: number;
+  now: number;
+}
+
+/** What a retention batch deleted. */
+export interface PurgeBatch {
+  events: number;
+  attachments: number;
+  sends: number;
+  audit: number;
+  /** The stored files of the deleted attachments: the caller removes them. */
+  files: string[];
+  /** The `after` of the next batch. */
+  next: number;
+  /** Nothing more is old enough: no next batch is needed. */
+  done: boolean;
+}
+
+/** Retention of personal data (SPEC §12): what is old enough is deleted, a small batch at a time. */
+export interface Retention {
+  purgeBatch(request: PurgeRequest): Promise<PurgeBatch>;
+}
+
 export interface Store
   extends EventLog,
     Outbox,
@@ -535,6 +571,7 @@ export interface Store
     Uploads,
     OperatorData,
     ChannelTokens,
+    Retention,
     WorkSignals {
   /** Resolves when the store answers a trivial query. */
   ping(): Promise<void>;

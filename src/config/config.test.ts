@@ -95,6 +95,7 @@ test("parseConfig accepts the SPEC §7 example, resolves paths against baseDir a
     postgres: { ...DEFAULTS.postgres },
     admin: { ...DEFAULTS.admin },
     tokens: { ...DEFAULTS.tokens },
+    retention: { ...DEFAULTS.retention },
     operators: [],
     secretKeys: { current: null, previous: [] },
     partners: [
@@ -548,4 +549,27 @@ test("channels[].accessToken: problems name the field and why; issued tokens nee
     { type: "static", token: "t" },
     "a static token needs no key",
   );
+});
+
+test("retention: days of each kind, whole and positive; attachments are kept no longer than their events", () => {
+  const withRetention = (retention: Record<string, unknown>) => ({ ...minimalConfig(), retention });
+  assert.deepEqual(parseConfig(withRetention({ mediaDays: 7 }), { baseDir: "/srv" }).retention, {
+    ...DEFAULTS.retention,
+    mediaDays: 7,
+  });
+  assert.deepEqual(
+    problemsOf(() => parseConfig(withRetention({ eventsDays: 14, mediaDays: 30 }), { baseDir: "/srv" })),
+    [
+      "retention.mediaDays: 30 is more than retention.eventsDays (14); an attachment goes with its event at the latest",
+    ],
+  );
+  for (const [bad, field] of [
+    [{ eventsDays: 0 }, "retention.eventsDays"],
+    [{ auditDays: 1.5 }, "retention.auditDays"],
+    [{ batchSize: "many" }, "retention.batchSize"],
+    [{ keepForever: true }, "retention"],
+  ] as const) {
+    const problems = problemsOf(() => parseConfig(withRetention(bad), { baseDir: "/srv" }));
+    assert.ok(problems.length > 0 && problems.every((p) => p.startsWith(`${field}`)), problems.join("\n"));
+  }
 });

@@ -73,6 +73,13 @@ export const DEFAULTS = {
     pollMs: 1_000,
     revokeAfterMs: 60_000,
   },
+  retention: {
+    eventsDays: 30,
+    mediaDays: 30,
+    auditDays: 365,
+    intervalMs: 60 * 60_000,
+    batchSize: 500,
+  },
   partnerApi: {
     rateLimitMax: 600,
     rateLimitWindowMs: 60_000,
@@ -127,6 +134,7 @@ const FileSchema = Type.Object(
     partnerApi: tunables(DEFAULTS.partnerApi),
     postgres: tunables(DEFAULTS.postgres),
     admin: tunables(DEFAULTS.admin),
+    retention: tunables(DEFAULTS.retention),
     tokens: Type.Optional(
       Type.Object(
         {
@@ -240,6 +248,8 @@ export interface TalkgateConfig {
   admin: { [K in keyof typeof DEFAULTS.admin]: number };
   /** When issued channel access tokens are renewed, and how instances share the work. */
   tokens: { [K in keyof typeof DEFAULTS.tokens]: number };
+  /** How long personal data is kept (SPEC §12), and how the purge goes about deleting it. */
+  retention: { [K in keyof typeof DEFAULTS.retention]: number };
   operators: readonly OperatorConfig[];
   /**
    * Seals the secrets of partners and channels made at runtime (TALKGATE_SECRET_KEY); `previous`
@@ -394,6 +404,13 @@ export function parseConfig(
         `delivery.timeoutMs, and at least delivery.timeoutMs + 2000); an attempt must always end within its lease`,
     );
   }
+  const retention = { ...DEFAULTS.retention, ...file.retention };
+  // Once each is valid, attachments may not outlive their events.
+  if (!problems.some((p) => p.startsWith("retention.")) && retention.mediaDays > retention.eventsDays)
+    problems.push(
+      `retention.mediaDays: ${retention.mediaDays} is more than retention.eventsDays (${retention.eventsDays}); ` +
+        "an attachment goes with its event at the latest",
+    );
   const operators = records(file.operators).map((operator, i): OperatorConfig => {
     const variable = `TALKGATE_OPERATOR_${envName(String(operator.name))}_PASSWORD_HASH`;
     const passwordHash = env(variable) ?? operator.passwordHash;
@@ -449,6 +466,7 @@ export function parseConfig(
     partnerApi: { ...DEFAULTS.partnerApi, ...file.partnerApi },
     admin: { ...DEFAULTS.admin, ...file.admin },
     tokens: { ...DEFAULTS.tokens, ...file.tokens },
+    retention,
     operators,
     secretKeys,
     partners,

@@ -35,7 +35,11 @@ export const ERROR_CODES = {
     meaning: "too many requests with this partner API key; retry after the Retry-After seconds",
   },
   "-202": { status: 202, meaning: "the attachment is not stored yet; ask again later" },
-  "-410": { status: 410, meaning: "gone: unsent by the user, or deleted at LINE before it could be fetched" },
+  "-410": {
+    status: 410,
+    meaning:
+      "gone: unsent by the user, deleted at LINE before it could be fetched, or deleted after the retention period",
+  },
   "-508": { status: 404, meaning: "no such data (no message with that serial_number in that channel)" },
   "-509": {
     status: 404,

@@ -1,7 +1,7 @@
 // Unit tests for serial_number scope (prefix, UTC day) and format `<P>-<NNNN>-<HHHHHHHH>` (SPEC §3).
 import assert from "node:assert/strict";
 import { test } from "node:test";
-import { formatSerialNumber, serialScope } from "./serial-number.ts";
+import { formatSerialNumber, serialReceivedAt, serialScope } from "./serial-number.ts";
 
 const SCOPE_CASES: Array<{
   name: string;
@@ -154,4 +154,12 @@ test("formatSerialNumber: a 12-character prefix with an 8-digit counter fits in 
   );
   assert.ok(serial.length <= 30, `${serial} is ${serial.length} characters`);
   assert.match(serial, /^[A-Za-z0-9]{12}-\d{4,}-[0-9A-F]{8}$/);
+});
+
+test("serialReceivedAt: the receive time a serial number carries, to the second; null for other strings", () => {
+  const at = Date.UTC(2026, 11, 3, 9, 30, 15);
+  assert.equal(serialReceivedAt(formatSerialNumber("Uae87c693e28", 7, at + 999)), at);
+  assert.equal(serialReceivedAt(formatSerialNumber("16561683_3", 12345, at)), at);
+  for (const other of ["", "abc", "U1-0001-xyz", "U1-01-65A1B2C3", "U 1-0001-65A1B2C3"])
+    assert.equal(serialReceivedAt(other), null, other);
 });

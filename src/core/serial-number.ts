@@ -25,3 +25,9 @@ export function formatSerialNumber(prefix: string, counter: number, receivedAt: 
     .padStart(8, "0");
   return `${prefix}-${String(counter).padStart(4, "0")}-${seconds}`;
 }
+
+/** The receive time (ms, to the second) a serial number carries, or null when it is not one of talkgate's. */
+export function serialReceivedAt(serialNumber: string): number | null {
+  const match = /^[A-Za-z0-9_]+-\d{4,}-([0-9A-F]{8,})$/.exec(serialNumber);
+  return match?.[1] ? Number.parseInt(match[1], 16) * 1000 : null;
+}

@@ -7,12 +7,13 @@ import { create as contentDisposition } from "content-disposition";
 import type { FastifyInstance, FastifyReply, FastifyRequest } from "fastify";
 import type { ChatDeps } from "../app/chat-actions.ts";
 import type { Metrics } from "../app/ports.ts";
-import { findAttachment, readText } from "../app/read-message.ts";
+import { findAttachment, type MessageSource, readText } from "../app/read-message.ts";
 import type { SendDeps } from "../app/send-message.ts";
 import type { Directory, EventLog, OperatorData, Outbox, Uploads } from "../app/store.ts";
 import { attachmentFileName } from "../core/attachment.ts";
 import { TalkgateError } from "../core/errors.ts";
 import type { PartnerState } from "../core/partner-health.ts";
+import { type RetentionPolicy, retentionCutoffs } from "../core/retention.ts";
 import { registerActionRoutes } from "./action-routes.ts";
 import { auditTarget } from "./admin-auth.ts";
 import { registerDeliveryRoutes } from "./delivery-routes.ts";
@@ -85,6 +86,8 @@ export interface PartnerApiDeps extends ChatDeps, UploadDeps {
   partnerState(partnerId: string): PartnerState;
   keys: Pick<PartnerKeys, "authenticate">;
   store: EventLog & Directory & Outbox & Uploads & Pick<OperatorData, "appendAudit">;
+  /** How long events and attachments are kept: a message older than that answers -410. */
+  retention: RetentionPolicy;
   send: SendDeps;
 }
 
@@ -173,7 +176,7 @@ export function registerPartnerRoutes(app: FastifyInstance, deps: PartnerApiDeps
       async (request) => {
         const { sender_key: senderKey, serial_number: serialNumber } = request.query;
         request.partner.requireChannel(senderKey);
-        const text = await readText(deps.store, senderKey, serialNumber);
+        const text = await readText(messageSource(deps), senderKey, serialNumber);
         return { code: "0", serial_number: serialNumber, text };
       },
     );
@@ -198,6 +201,11 @@ export function registerPartnerRoutes(app: FastifyInstance, deps: PartnerApiDeps
   registerPublicMediaRoute(app, deps);
 }
 
+// The stored messages, and when retention's cutoff is now.
+function messageSource(deps: PartnerApiDeps): MessageSource {
+  return { store: deps.store, purgedBefore: retentionCutoffs(deps.clock.now(), deps.retention).eventsBefore };
+}
+
 async function sendAttachment(
   deps: PartnerApiDeps,
   request: FastifyRequest<{ Querystring: MessageQuery }>,
@@ -205,7 +213,7 @@ async function sendAttachment(
 ) {
   const { sender_key: senderKey, serial_number: serialNumber } = request.query;
   request.partner.requireChannel(senderKey);
-  const { media, event } = await findAttachment(deps.store, senderKey, serialNumber);
+  const { media, event } = await findAttachment(messageSource(deps), senderKey, serialNumber);
   const message = event.message as { fileName?: unknown } | undefined;
   const fileName = attachmentFileName(
     media.kind === "file" ? message?.fileName : undefined,

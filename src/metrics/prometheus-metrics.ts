@@ -35,6 +35,7 @@ export class PrometheusMetrics implements Metrics {
   readonly #sends: Counter;
   readonly #stages: Histogram;
   readonly #tokenFailures: Counter;
+  readonly #purged: Counter;
   readonly #isChannel: (senderKey: string) => boolean;
 
   constructor(sources: MetricsSources) {
@@ -96,6 +97,12 @@ export class PrometheusMetrics implements Metrics {
       help: "Time spent in each stage of relaying: commit (a webhook's events stored, durably), queue (a delivery due → its attempt), claim (taking due conversations), post (a partner's answer)",
       labelNames: ["stage"],
       buckets: [0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1, 2, 5, 10, 30],
+      registers,
+    });
+    this.#purged = new Counter({
+      name: "talkgate_retention_purged_total",
+      help: "Rows retention deleted, by kind (events, attachments, sends, audit)",
+      labelNames: ["kind"],
       registers,
     });
     this.#tokenFailures = new Counter({
@@ -228,6 +235,9 @@ export class PrometheusMetrics implements Metrics {
   }
   tokenRenewalFailed(senderKey: string): void {
     this.#tokenFailures.inc({ sender_key: this.#isChannel(senderKey) ? senderKey : UNKNOWN_CHANNEL });
+  }
+  retentionPurged(kind: "events" | "attachments" | "sends" | "audit", count: number): void {
+    this.#purged.inc({ kind }, count);
   }
   send(method: "reply" | "push" | "failed"): void {
     this.#sends.inc({ method });

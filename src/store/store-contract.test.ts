@@ -20,6 +20,7 @@ import type {
 } from "../app/store.ts";
 import type { MediaKind } from "../core/attachment.ts";
 import { readEventFacts } from "../core/line-event.ts";
+import { RETENTION_GONE_REASON } from "../core/retention.ts";
 import { afterFailure, DEFAULT_RETRY_POLICY } from "../core/retry-policy.ts";
 import { openPostgresStore } from "./postgres/postgres-store.ts";
 import { openSqliteStore } from "./sqlite/sqlite-store.ts";
@@ -1658,6 +1659,119 @@ function contract(db: Database): void {
           [OTHER_SENDER, 0, 0],
         ],
       );
+    });
+  });
+
+  // --- Retention (SPEC §12) ---
+
+  test("purgeBatch: old events go with their deliveries, attachments and files unless still to be delivered; old attachments, sends, serial counters and audit entries go; small batches", async () => {
+    await withStore(async (store) => {
+      const DAY = 86_400_000;
+      /** An image message received at `at`, its attachment stored and its delivery delivered. */
+      const deliveredImage = async (id: string, at: number) => {
+        const serial = await ingestImage(store, id, at);
+        const job = (await claimMedia(store, at + 1)).find((j) => j.messageId === `m-${id}`);
+        assert.ok(job);
+        assert.equal(await store.finishMedia(job, storedAs(`${SENDER}/${id}`), at + 2), true);
+        for (const c of await claim(store, at + 3)) {
+          const own = messageIds(c).includes(`m-${id}`);
+          await store.completeClaim(
+            c,
+            own ? c.deliveries.map((d) => outcome(d.eventId, at + 4, "delivered")) : [],
+          );
+        }
+        return serial;
+      };
+      const oldImage = await deliveredImage("old-image", T0);
+      const [oldText] = await serials(
+        store,
+        [lineEvent({ id: "old-delivered" }), lineEvent({ id: "old-dead", user: USER_B })],
+        T0 + 10,
+      );
+      for (const c of await claim(store, T0 + 10)) {
+        const [task] = c.deliveries;
+        assert.ok(task);
+        const result = messageIds(c)[0] === "m-old-dead" ? "dead" : "delivered";
+        await store.completeClaim(c, [outcome(task.eventId, T0 + 11, result)]);
+      }
+      const [waiting] = await serials(store, [lineEvent({ id: "old-waiting", group: GROUP })], T0 + 20);
+      // Another chat's image whose attachment never came: its delivery waits (relayed only once delivered).
+      const { stored } = await store.ingest(
+        mediaRequest(
+          [{ raw: mediaEvent("held-image", undefined, { user: USER_B }), media: "image" }],
+          T0 + 21,
+        ),
+      );
+      const held = stored[0]?.serialNumber ?? "";
+      const youngImage = await deliveredImage("young-image", T0 + 20 * DAY);
+      assert.equal((await store.beginSend(newSend("s-old"), T0 + 30, SEND_OPTIONS)).kind, "go");
+      await store.finishSend(SENDER, "s-old", { answer: ANSWER }, T0 + 31);
+      assert.equal((await store.beginSend(newSend("s-young"), T0 + 20 * DAY, SEND_OPTIONS)).kind, "go");
+      await store.finishSend(SENDER, "s-young", { answer: ANSWER }, T0 + 20 * DAY + 1);
+      const audit = {
+        actorKind: "operator" as const,
+        actor: "alice",
+        credentialId: null,
+        target: null,
+        requestId: null,
+      };
+      await store.appendAudit({ ...audit, at: T0, action: "partner.create", outcome: "ok" });
+      await store.appendAudit({ ...audit, at: T0 + 20 * DAY, action: "partner.update", outcome: "ok" });
+
+      const now = T0 + 40 * DAY;
+      const purge = { eventsBefore: T0 + 10 * DAY, mediaBefore: T0 + 25 * DAY, auditBefore: T0 + DAY, now };
+      const purgeAll = async () => {
+        const total = { events: 0, attachments: 0, sends: 0, audit: 0, files: [] as string[], batches: 0 };
+        for (let after = 0; ; ) {
+          assert.ok(++total.batches < 20, "a purge ends");
+          const batch = await store.purgeBatch({ ...purge, after, limit: 2 });
+          total.events += batch.events;
+          total.attachments += batch.attachments;
+          total.sends += batch.sends;
+          total.audit += batch.audit;
+          total.files.push(...batch.files);
+          after = batch.next;
+          if (batch.done) return { ...total, files: total.files.sort() };
+        }
+      };
+      assert.deepEqual(await purgeAll(), {
+        events: 3, // the old image, the delivered and the dead text: not the one still to be delivered
+        attachments: 1,
+        sends: 1,
+        audit: 1,
+        files: [`${SENDER}/old-image`, `${SENDER}/young-image`],
+        batches: 3,
+      });
+      assert.equal(await store.findMessage(SENDER, oldImage), null);
+      assert.equal(await store.findMessage(SENDER, oldText ?? ""), null);
+      assert.notEqual(await store.findMessage(SENDER, waiting ?? ""), null, "still to be delivered: kept");
+      assert.equal(
+        (await store.findMessage(SENDER, held))?.media?.state,
+        "pending",
+        "kept with its attachment",
+      );
+      const young = await store.findMessage(SENDER, youngImage);
+      assert.equal(young?.media?.state, "gone", "the young event stays, its attachment goes");
+      assert.equal(young?.media?.goneReason, RETENTION_GONE_REASON);
+      assert.equal((await store.beginSend(newSend("s-old"), now, SEND_OPTIONS)).kind, "go", "forgotten");
+      assert.notEqual((await store.beginSend(newSend("s-young"), now, SEND_OPTIONS)).kind, "go", "kept");
+      assert.deepEqual(
+        (await store.listAudit({ limit: 10 })).map((e) => e.action),
+        ["partner.update"],
+      );
+      assert.deepEqual(
+        await serials(store, [lineEvent({ id: "late" })], T0 + 10),
+        [oldImage],
+        "the purged day's serial counter is forgotten with its events",
+      );
+      assert.deepEqual(await purgeAll(), {
+        events: 0,
+        attachments: 0,
+        sends: 0,
+        audit: 0,
+        files: [],
+        batches: 2, // past the two kept, to the first young one
+      });
     });
   });
 }

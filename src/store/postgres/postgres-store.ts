@@ -8,6 +8,7 @@ import { postgresEventLog } from "./event-log.ts";
 import { postgresMediaJobs } from "./media-jobs.ts";
 import { postgresOperatorData } from "./operator-data.ts";
 import { postgresOutbox } from "./outbox.ts";
+import { postgresRetention } from "./retention.ts";
 import { postgresDirectory, postgresSends, postgresUploads } from "./sends.ts";
 import { WORK_CHANNEL } from "./tx.ts";
 
@@ -46,6 +47,7 @@ export async function openPostgresStore(
       ...postgresUploads(pool),
       ...postgresOperatorData(pool),
       ...postgresChannelTokens(pool),
+      ...postgresRetention(pool),
       onWork: (work, wake) => signals.onWork(work, wake),
       async ping() {
         await pool`SELECT 1`;

@@ -238,4 +238,10 @@ export const MIGRATIONS: readonly string[] = [
   CREATE INDEX events_by_channel_time ON events (sender_key, received_at);
   CREATE INDEX deliveries_delivered_by_time ON deliveries (sender_key, updated_at) WHERE state = 'delivered';
   `,
+  `
+  -- Retention (SPEC §12): what is old enough is found without reading the tables whole.
+  CREATE INDEX media_by_time ON media (created_at) WHERE state <> 'gone';
+  CREATE INDEX sends_by_time ON sends (created_at);
+  CREATE INDEX serial_counters_by_day ON serial_counters (day);
+  `,
 ];

@@ -24,6 +24,7 @@ import type {
   NewSend,
   OperatorData,
   PartnerSlots,
+  Retention,
   SendOutcome,
   Store,
   StoredEvent,
@@ -51,6 +52,7 @@ import { ConversationSchedule } from "./conversation-schedule.ts";
 import { GroupCommit } from "./group-commit.ts";
 import { type FileLock, lockDatabaseFile } from "./lock-database-file.ts";
 import { sqliteOperatorData } from "./operator-data.ts";
+import { sqliteRetention } from "./retention.ts";
 import { MIGRATIONS } from "./schema.ts";
 import { FileSync } from "./wal-sync.ts";
 
@@ -149,6 +151,7 @@ export class SqliteStore implements Store {
   readonly #release: () => void;
   readonly #operators: OperatorData;
   readonly #tokens: ChannelTokens;
+  readonly #retention: Retention;
 
   /**
    * `durable` resolves once every commit made before the call is on disk; `release` lets another process
@@ -161,6 +164,7 @@ export class SqliteStore implements Store {
     this.#sql = prepareStatements(db);
     this.#operators = sqliteOperatorData(db, this.#writes);
     this.#tokens = sqliteChannelTokens(db, this.#writes);
+    this.#retention = sqliteRetention(db, this.#writes);
     // Only this process uses the file, so leases left by an earlier run (killed or crashed) are void.
     db.exec(`
       UPDATE media SET lease_owner = NULL, lease_until = NULL, next_attempt_at = 0 WHERE lease_owner IS NOT NULL;
@@ -712,6 +716,9 @@ export class SqliteStore implements Store {
   listChannelTokens: ChannelTokens["listChannelTokens"] = () => this.#tokens.listChannelTokens();
   leaseChannelToken: ChannelTokens["leaseChannelToken"] = (...a) => this.#tokens.leaseChannelToken(...a);
   saveChannelToken: ChannelTokens["saveChannelToken"] = (...a) => this.#tokens.saveChannelToken(...a);
+
+  // Retention (retention.ts).
+  purgeBatch: Retention["purgeBatch"] = (r) => this.#retention.purgeBatch(r);
 
   async ping(): Promise<void> {
     this.db.prepare("SELECT 1").get();

@@ -1,0 +1,54 @@
+import assert from "node:assert/strict";
+import { test } from "node:test";
+import { type AgedEvent, expiredEvents, retentionCutoffs } from "./retention.ts";
+
+const DAY = 86_400_000;
+const NOW = Date.UTC(2026, 11, 3);
+const event = (id: number, daysOld: number, extra: Partial<AgedEvent> = {}): AgedEvent => ({
+  id,
+  receivedAt: NOW - daysOld * DAY,
+  delivery: "delivered",
+  mediaState: null,
+  path: null,
+  ...extra,
+});
+
+test("cutoffs: each kind its own number of days before now", () => {
+  assert.deepEqual(retentionCutoffs(NOW, { eventsDays: 30, mediaDays: 7, auditDays: 365 }), {
+    eventsBefore: NOW - 30 * DAY,
+    mediaBefore: NOW - 7 * DAY,
+    auditBefore: NOW - 365 * DAY,
+  });
+});
+
+test("old events go with their stored files; waiting ones stay; the first young one ends the purge", () => {
+  const before = NOW - 30 * DAY;
+  const batch = [
+    event(1, 40, { mediaState: "stored", path: "a/1.jpg" }),
+    event(2, 39, { delivery: "retrying" }),
+    event(3, 38, { delivery: "dead", mediaState: "gone", path: "a/3.jpg" }),
+    event(4, 37, { delivery: null }),
+    event(5, 35, { delivery: "pending" }),
+    event(6, 29),
+    event(7, 40),
+  ];
+  assert.deepEqual(expiredEvents(batch, before, 0, 10), {
+    ids: [1, 3, 4],
+    files: ["a/1.jpg"],
+    next: 5,
+    done: true,
+  });
+});
+
+test("a full batch of old events asks for the next one, after its last id; a short one is the end", () => {
+  const before = NOW - 30 * DAY;
+  const full = [event(10, 50), event(11, 50, { delivery: "pending" }), event(12, 50)];
+  assert.deepEqual(expiredEvents(full, before, 9, 3), { ids: [10, 12], files: [], next: 12, done: false });
+  assert.deepEqual(expiredEvents(full.slice(0, 2), before, 9, 3), {
+    ids: [10],
+    files: [],
+    next: 11,
+    done: true,
+  });
+  assert.deepEqual(expiredEvents([], before, 12, 3), { ids: [], files: [], next: 12, done: true });
+});

@@ -1,0 +1,57 @@
+// Retention on PostgreSQL (SPEC §12): each batch one short transaction; rows another instance's purge holds are
+// skipped (SKIP LOCKED), so that every instance may purge at once.
+import type { PurgeBatch, PurgeRequest, Retention } from "../../app/store.ts";
+import { type AgedEvent, expiredEvents, RETENTION_GONE_REASON } from "../../core/retention.ts";
+import type { Pool } from "./connection.ts";
+import { json } from "./tx.ts";
+
+/** {@link Retention} over a pool. */
+export function postgresRetention(pool: Pool): Retention {
+  return {
+    purgeBatch: (request: PurgeRequest) =>
+      pool.begin(async (tx): Promise<PurgeBatch> => {
+        const { eventsBefore, mediaBefore, auditBefore, after, limit, now } = request;
+        const batch = await tx<AgedEvent[]>`
+          SELECT e.id, e.received_at AS "receivedAt", e.state AS delivery, m.state AS "mediaState", m.path
+          FROM events e LEFT JOIN media m ON m.event_id = e.id
+          WHERE e.id > ${after} ORDER BY e.id LIMIT ${limit} FOR UPDATE OF e SKIP LOCKED`;
+        const expired = expiredEvents(batch, eventsBefore, after, limit);
+        if (expired.ids.length > 0) {
+          const ids = tx`SELECT jsonb_array_elements_text(${json(tx, expired.ids)}::jsonb)::bigint`;
+          await tx`DELETE FROM media WHERE event_id IN (${ids})`;
+          await tx`DELETE FROM events WHERE id IN (${ids})`;
+        }
+        const attachments = await tx<Array<{ path: string | null }>>`
+          UPDATE media SET state = 'gone', gone_reason = ${RETENTION_GONE_REASON}, updated_at = ${now}, lease_owner = NULL,
+            lease_until = NULL
+          WHERE event_id IN (SELECT event_id FROM media m WHERE state <> 'gone' AND created_at < ${mediaBefore}
+            AND NOT EXISTS (SELECT 1 FROM events e WHERE e.id = m.event_id AND e.state IN ('pending', 'retrying'))
+            LIMIT ${limit} FOR UPDATE OF m SKIP LOCKED)
+          RETURNING path`;
+        const { length: sends } = await tx`
+          DELETE FROM sends WHERE (sender_key, serial_number) IN (SELECT sender_key, serial_number FROM sends
+            WHERE created_at < ${eventsBefore} AND state <> 'sending' LIMIT ${limit} FOR UPDATE SKIP LOCKED)
+          RETURNING 1`;
+        const { length: counters } = await tx`
+          DELETE FROM serial_counters WHERE (sender_key, prefix, day) IN (SELECT sender_key, prefix, day
+            FROM serial_counters WHERE day < ${utcDay(eventsBefore)} LIMIT ${limit} FOR UPDATE SKIP LOCKED)
+          RETURNING 1`;
+        const { length: audit } = await tx`
+          DELETE FROM audit_log WHERE id IN (SELECT id FROM audit_log WHERE at < ${auditBefore} ORDER BY at
+            LIMIT ${limit} FOR UPDATE SKIP LOCKED)
+          RETURNING 1`;
+        return {
+          events: expired.ids.length,
+          attachments: attachments.length,
+          sends,
+          audit,
+          files: [...expired.files, ...attachments.flatMap((a) => (a.path ? [a.path] : []))],
+          next: expired.next,
+          done: expired.done && Math.max(attachments.length, sends, counters, audit) < limit,
+        };
+      }),
+  };
+}
+
+/** The UTC day of a time, as serial counters are kept: `YYYY-MM-DD`. */
+const utcDay = (ms: number): string => new Date(ms).toISOString().slice(0, 10);

@@ -1,0 +1,70 @@
+// Retention in the SQLite file (SPEC §12): each batch one short write transaction, at most `limit` rows of a kind.
+import type { DatabaseSync } from "node:sqlite";
+import type { PurgeBatch, PurgeRequest, Retention } from "../../app/store.ts";
+import { type AgedEvent, expiredEvents, RETENTION_GONE_REASON } from "../../core/retention.ts";
+import type { GroupCommit } from "./group-commit.ts";
+
+const WAITING = "state IN ('pending', 'retrying')";
+
+/** {@link Retention} over the file; writes go through the store's group commit. */
+export function sqliteRetention(db: DatabaseSync, writes: GroupCommit): Retention {
+  const sql = {
+    events: db.prepare(
+      `SELECT e.id, e.received_at AS receivedAt, d.state AS delivery, m.state AS mediaState, m.path
+       FROM events e LEFT JOIN deliveries d ON d.event_id = e.id LEFT JOIN media m ON m.event_id = e.id
+       WHERE e.id > ? ORDER BY e.id LIMIT ?`,
+    ),
+    deleteDelivery: db.prepare("DELETE FROM deliveries WHERE event_id = ?"),
+    deleteMedia: db.prepare("DELETE FROM media WHERE event_id = ?"),
+    deleteEvent: db.prepare("DELETE FROM events WHERE id = ?"),
+    attachments: db.prepare(
+      `UPDATE media SET state = 'gone', gone_reason = ?4, updated_at = ?1, lease_owner = NULL, lease_until = NULL
+       WHERE event_id IN (SELECT event_id FROM media m WHERE state <> 'gone' AND created_at < ?2
+         AND NOT EXISTS (SELECT 1 FROM deliveries d WHERE d.event_id = m.event_id AND d.${WAITING})
+         LIMIT ?3)
+       RETURNING path`,
+    ),
+    sends: db.prepare(
+      `DELETE FROM sends WHERE (sender_key, serial_number) IN
+         (SELECT sender_key, serial_number FROM sends WHERE created_at < ? AND state <> 'sending' LIMIT ?)`,
+    ),
+    counters: db.prepare(
+      `DELETE FROM serial_counters WHERE (sender_key, prefix, day) IN
+         (SELECT sender_key, prefix, day FROM serial_counters WHERE day < ? LIMIT ?)`,
+    ),
+    audit: db.prepare(
+      "DELETE FROM audit_log WHERE id IN (SELECT id FROM audit_log WHERE at < ? ORDER BY at LIMIT ?)",
+    ),
+  };
+  return {
+    purgeBatch: (request: PurgeRequest) =>
+      writes.run((): PurgeBatch => {
+        const { eventsBefore, mediaBefore, auditBefore, after, limit, now } = request;
+        const batch = sql.events.all(after, limit) as unknown as AgedEvent[];
+        const expired = expiredEvents(batch, eventsBefore, after, limit);
+        for (const id of expired.ids) {
+          sql.deleteDelivery.run(id);
+          sql.deleteMedia.run(id);
+          sql.deleteEvent.run(id);
+        }
+        const attachments = sql.attachments.all(now, mediaBefore, limit, RETENTION_GONE_REASON) as Array<{
+          path: string | null;
+        }>;
+        const sends = Number(sql.sends.run(eventsBefore, limit).changes);
+        const counters = Number(sql.counters.run(utcDay(eventsBefore), limit).changes);
+        const audit = Number(sql.audit.run(auditBefore, limit).changes);
+        return {
+          events: expired.ids.length,
+          attachments: attachments.length,
+          sends,
+          audit,
+          files: [...expired.files, ...attachments.flatMap((a) => (a.path ? [a.path] : []))],
+          next: expired.next,
+          done: expired.done && Math.max(attachments.length, sends, counters, audit) < limit,
+        };
+      }),
+  };
+}
+
+/** The UTC day of a time, as serial counters are kept: `YYYY-MM-DD`. */
+const utcDay = (ms: number): string => new Date(ms).toISOString().slice(0, 10);
