@@ -150,6 +150,7 @@ export async function startTalkgate(config: TalkgateConfig, options: StartOption
     keys = PartnerKeys.fromSnapshot(snapshot, onKeyUsed);
     intakeChannels = intakeChannelsOf(runtime);
   });
+  const erase = { store, files, names, clock, logger };
   const app = buildHttpServer({
     version: TALKGATE_VERSION,
     metrics,
@@ -172,6 +173,7 @@ export async function startTalkgate(config: TalkgateConfig, options: StartOption
       },
       publicBaseUrl: config.publicBaseUrl,
       retention: config.retention,
+      erase,
       uploads: {
         quotaBytes: config.media.uploadQuotaBytes,
         quotaFiles: config.media.uploadQuotaFiles,
@@ -190,6 +192,7 @@ export async function startTalkgate(config: TalkgateConfig, options: StartOption
       line,
       tokens,
       partnerState: (partnerId) => workers.delivery.partnerState(partnerId),
+      erase,
       now: () => clock.now(),
       database: config.database.kind,
       secureCookies: config.publicBaseUrl.startsWith("https:"),

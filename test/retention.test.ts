@@ -1,17 +1,21 @@
-// Retention (SPEC §12) end to end: talkgate's clock moves by days; what is older than retention.mediaDays and
-// retention.eventsDays goes, answers -410 afterwards, and what is still to be delivered stays until it is.
+// Retention and erasure (SPEC §12) end to end: talkgate's clock moves by days; what is older than
+// retention.mediaDays and retention.eventsDays goes, answers -410 afterwards, and what is still to be delivered
+// stays until it is. A user's erasure, by the partner or an operator, deletes what is stored of them.
 import assert from "node:assert/strict";
 import { randomBytes } from "node:crypto";
 import { readdirSync } from "node:fs";
 import { join } from "node:path";
 import { after, before, test } from "node:test";
 import * as ev from "../emulator/events.ts";
+import { hashPassword } from "../src/core/credentials.ts";
 import type { PartnerPayload } from "../src/core/partner-payload.ts";
 import { TEST_DATABASE } from "./support/database.ts";
 import { eventually } from "./support/deliveries.ts";
+import { callApi } from "./support/partner-api.ts";
 import { API_KEY, SENDER_KEY, type Stack, startStack } from "./support/stack.ts";
 
 const DAY = 86_400_000;
+const PASSWORD = "retention-operator-password";
 const clock = { offset: 0, now: () => Date.now() + clock.offset };
 let stack: Stack;
 
@@ -22,6 +26,7 @@ before(async () => {
       // A purge every 100 ms, two rows of a kind per batch; deliveries retried for 100 days (kept meanwhile).
       retention: { eventsDays: 30, mediaDays: 7, intervalMs: 100, batchSize: 2 },
       delivery: { initialBackoffMs: 50, maxBackoffMs: 200, pollMs: 100, maxAgeMs: 100 * DAY },
+      operators: [{ name: "olivia", role: "admin", passwordHash: await hashPassword(PASSWORD) }],
     },
   });
 });
@@ -127,5 +132,87 @@ test("attachments go after retention.mediaDays, events after retention.eventsDay
     (await read("long", "Uffffffffff-0001-FFFFFFFF")).code,
     "-508",
     "a serial not yet due is unknown",
+  );
+});
+
+/** The admin API as operator olivia (a session and its CSRF token). */
+async function admin(
+  method: string,
+  path: string,
+): Promise<{ status: number; body: Record<string, unknown> }> {
+  const signIn = await fetch(`${stack.talkgate.url}/admin/sign-in`, {
+    method: "POST",
+    headers: { "content-type": "application/json" },
+    body: JSON.stringify({ name: "olivia", password: PASSWORD }),
+  });
+  assert.equal(signIn.status, 200);
+  const cookie = (signIn.headers.get("set-cookie") ?? "").split(";")[0] ?? "";
+  const { csrfToken } = (await signIn.json()) as { csrfToken: string };
+  const response = await fetch(`${stack.talkgate.url}${path}`, {
+    method,
+    headers: { cookie, "x-csrf-token": csrfToken },
+  });
+  return { status: response.status, body: (await response.json()) as Record<string, unknown> };
+}
+
+test("a user's erasure: their texts, attachments and files, sent messages and directory entry go (audited); their new messages are relayed as ever", async () => {
+  const user = ev.randomUserId();
+  const text = await relayed(ev.textEvent(ev.userSource(user), "my phone number is 010-1234-5678"));
+  const image = ev.imageEvent(ev.userSource(user));
+  stack.emulator.setContent(image.message.id, { body: randomBytes(4096), contentType: "image/jpeg" });
+  const picture = await relayed(image);
+  const other = await relayed(ev.textEvent(ev.userSource(ev.randomUserId()), "another customer"));
+  assert.equal(
+    (
+      await callApi(stack, "POST", "/line/user", {
+        sender_key: SENDER_KEY,
+        user_key: user,
+        e164: "01012345678",
+      })
+    ).status,
+    200,
+  );
+  const sent = await callApi(stack, "POST", "/line/message/send", {
+    sender_key: SENDER_KEY,
+    user_key: user,
+    serial_number: `erase-${user.slice(1, 12)}`,
+    messages: [{ type: "text", text: "we will call you back" }],
+  });
+  assert.equal(sent.status, 200, JSON.stringify(sent.body));
+  const filesBefore = TEST_DATABASE === "sqlite" ? filesOnDisk().length : 0;
+
+  const erased = await callApi(stack, "POST", "/line/user/erase", { sender_key: SENDER_KEY, user_key: user });
+  assert.equal(erased.status, 200, JSON.stringify(erased.body));
+  assert.deepEqual(erased.body, { code: "0", events: 2, attachments: 1, sends: 1, directory: true });
+  for (const [kind, serial] of [
+    ["long", text.serial_number],
+    ["attachment", picture.serial_number],
+  ] as const) {
+    const gone = await read(kind, serial);
+    assert.equal(gone.code, "-410", `${kind}: ${JSON.stringify(gone)}`);
+    assert.match(gone.message ?? "", /erased/);
+  }
+  if (TEST_DATABASE === "sqlite") assert.equal(filesOnDisk().length, filesBefore - 1, "its file is removed");
+  assert.equal((await read("long", other.serial_number)).status, 200, "another user's messages stay");
+
+  const again = await relayed(ev.textEvent(ev.userSource(user), "hello again"));
+  assert.equal((await read("long", again.serial_number)).status, 200, "relaying goes on");
+  assert.equal(again.e164, "", "without the erased directory entry");
+
+  const byOperator = await admin("POST", `/admin/channels/${SENDER_KEY}/users/${user}/erase`);
+  assert.equal(byOperator.status, 200, JSON.stringify(byOperator.body));
+  assert.deepEqual(byOperator.body, { events: 1, attachments: 0, sends: 0, directory: false });
+  assert.equal((await read("long", again.serial_number)).code, "-410");
+  assert.equal((await admin("POST", `/admin/channels/1999999999/users/${user}/erase`)).status, 404);
+
+  const audit = await admin("GET", "/admin/audit?action=user.erase");
+  const entries = audit.body.entries as Array<{ actorKind: string; target: string; outcome: string }>;
+  assert.deepEqual(
+    entries.map((e) => [e.actorKind, e.target, e.outcome]),
+    [
+      ["operator", `1999999999/${user}`, "-804"],
+      ["operator", `${SENDER_KEY}/${user}`, "ok"],
+      ["partner", `${SENDER_KEY}/${user}`, "ok"],
+    ],
   );
 });

@@ -19,7 +19,7 @@ export type PurgeTotals = Pick<PurgeBatch, "events" | "attachments" | "sends" | 
 const KINDS = ["events", "attachments", "sends", "audit"] as const;
 
 export interface PurgeDeps {
-  store: Retention;
+  store: Pick<Retention, "purgeBatch">;
   files: Pick<MediaFiles, "remove">;
   clock: Clock;
   logger: Pick<Logger, "info" | "error">;

@@ -28,6 +28,11 @@ async function findMessage(
     throw new TalkgateError("-508", `no message ${serialNumber} in channel ${senderKey}`);
   }
   if (message.unsent) throw new TalkgateError("-410", `message ${serialNumber} was unsent by the user`);
+  if (message.erased)
+    throw new TalkgateError(
+      "-410",
+      `message ${serialNumber} is gone: its user's data was erased at their request`,
+    );
   return message;
 }
 

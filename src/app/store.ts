@@ -139,6 +139,8 @@ export interface StoredMessage {
   serialNumber: string;
   event: JsonObject;
   unsent: boolean;
+  /** Its user's stored data was erased (POST /line/user/erase): text and content are gone. */
+  erased: boolean;
   media: MediaRecord | null;
 }
 
@@ -557,9 +559,28 @@ export interface PurgeBatch {
   done: boolean;
 }
 
-/** Retention of personal data (SPEC §12): what is old enough is deleted, a small batch at a time. */
+/** What erasing a user deleted in one channel. */
+export interface ErasedUser {
+  /** Their events whose text and content were deleted (the events stay, in order, with their serial numbers). */
+  events: number;
+  attachments: number;
+  /** Partner sends to them whose messages were deleted. */
+  sends: number;
+  /** Their directory entry (e164, agree_type) was deleted. */
+  directory: boolean;
+  /** The stored files of their attachments: the caller removes them. */
+  files: string[];
+}
+
+/** Retention and erasure of personal data (SPEC §12). */
 export interface Retention {
+  /** Deletes what is old enough, a small batch at a time. */
   purgeBatch(request: PurgeRequest): Promise<PurgeBatch>;
+  /**
+   * Deletes what is stored of one user in one channel: their events' text and content, their attachments,
+   * the messages partners sent them, their directory entry.
+   */
+  eraseUser(senderKey: string, userId: string, now: number): Promise<ErasedUser>;
 }
 
 export interface Store

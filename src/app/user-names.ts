@@ -60,6 +60,12 @@ export class UserNames {
     }
   }
 
+  /** Forgets a user's cached names in a channel (erasure): the next payload asks LINE again. */
+  forget(senderKey: string, userId: string): void {
+    for (const key of this.#entries.keys())
+      if (key.startsWith(`${senderKey}/`) && key.endsWith(`/${userId}`)) this.#entries.delete(key);
+  }
+
   // The cached entry, or a new one whose lookup starts now.
   #entry(senderKey: string, chat: ChatRef, userId: string): Entry {
     const key = `${senderKey}/${chat.type === "user" ? "user" : chat.id}/${userId}`;

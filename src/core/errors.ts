@@ -38,7 +38,7 @@ export const ERROR_CODES = {
   "-410": {
     status: 410,
     meaning:
-      "gone: unsent by the user, deleted at LINE before it could be fetched, or deleted after the retention period",
+      "gone: unsent by the user, deleted at LINE before it could be fetched, deleted after the retention period, or erased at the user's request",
   },
   "-508": { status: 404, meaning: "no such data (no message with that serial_number in that channel)" },
   "-509": {

@@ -5,6 +5,8 @@ const DAY_MS = 86_400_000;
 
 /** Why an attachment deleted by retention is gone, as its -410 answer says. */
 export const RETENTION_GONE_REASON = "deleted after retention.mediaDays";
+/** Why an erased user's attachment is gone. */
+export const ERASED_GONE_REASON = "erased at the user's request";
 
 /** retention.* of the configuration, in days. */
 export interface RetentionPolicy {

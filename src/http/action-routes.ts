@@ -10,6 +10,7 @@ import {
   userProfile,
   webhookEndpoint,
 } from "../app/chat-actions.ts";
+import { type EraseDeps, eraseUser } from "../app/erase-user.ts";
 import type { Metrics } from "../app/ports.ts";
 import { type SendDeps, type SendTarget, sendMessage } from "../app/send-message.ts";
 import { TalkgateError } from "../core/errors.ts";
@@ -64,6 +65,16 @@ const UserBody = Type.Object(
   },
   { additionalProperties: false },
 );
+const EraseBody = Type.Object({ sender_key: SenderKey, user_key: UserKey }, { additionalProperties: false });
+/** What an erasure deleted (the admin API answers the same, without `code`). */
+export const ErasedFields = {
+  events: Type.Integer({
+    description: "the user's events whose text and content were deleted (the events stay)",
+  }),
+  attachments: Type.Integer({ description: "attachments deleted, files included" }),
+  sends: Type.Integer({ description: "sends to the user whose messages were deleted" }),
+  directory: Type.Boolean({ description: "the user's directory entry (e164, agree_type) was deleted" }),
+};
 const EndpointBody = Type.Object(
   { sender_key: SenderKey, endpoint: Type.String({ minLength: 1, maxLength: 500 }) },
   { additionalProperties: false },
@@ -127,7 +138,7 @@ function hostOf(url: string): string | null {
 /** Registers the action routes in the (already authenticated) partner API scope. */
 export function registerActionRoutes(
   api: FastifyInstance,
-  deps: ChatDeps & { send: SendDeps; metrics: Metrics },
+  deps: ChatDeps & { send: SendDeps; metrics: Metrics; erase: EraseDeps },
 ): void {
   api.post<{ Body: Static<typeof SendBody> }>(
     "/line/message/send",
@@ -206,6 +217,21 @@ export function registerActionRoutes(
       request.partner.requireChannel(sender_key);
       await setUser(deps, sender_key, user_key, { e164, agreeType: agree_type });
       return OK;
+    },
+  );
+
+  api.post<{ Body: Static<typeof EraseBody> }>(
+    "/line/user/erase",
+    {
+      schema: {
+        body: EraseBody,
+        response: { 200: Type.Object({ code: Type.Literal("0"), ...ErasedFields }) },
+      },
+    },
+    async (request) => {
+      const { sender_key, user_key } = request.body;
+      request.partner.requireChannel(sender_key);
+      return { ...OK, ...(await eraseUser(deps.erase, sender_key, user_key)) };
     },
   );
 

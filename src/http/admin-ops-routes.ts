@@ -1,8 +1,10 @@
 // The admin API's operations: deliveries across channels (search, replay), event lookup (text masked unless
-// revealed, and the reveal audited), a channel's LINE webhook endpoint (info, set, test) and the audit log.
+// revealed, and the reveal audited), a channel's LINE webhook endpoint (info, set, test), a user's erasure and the
+// audit log.
 import { Readable } from "node:stream";
 import { type Static, Type } from "@sinclair/typebox";
 import type { FastifyInstance } from "fastify";
+import { type EraseDeps, eraseUser } from "../app/erase-user.ts";
 import { lineValue, requireToken } from "../app/line-answers.ts";
 import type { LineApi } from "../app/ports.ts";
 import type { RuntimeConfig } from "../app/runtime-config.ts";
@@ -10,8 +12,10 @@ import type { AuditEntry, DeliveryFilter, EventLog, OperatorData, Outbox } from 
 import { TalkgateError } from "../core/errors.ts";
 import { asObject } from "../core/line-event.ts";
 import { maskEvent } from "../core/mask-event.ts";
+import { ErasedFields } from "./action-routes.ts";
 
 export interface AdminOpsDeps {
+  erase: EraseDeps;
   store: EventLog & Outbox & OperatorData;
   runtime: RuntimeConfig;
   line: LineApi;
@@ -248,6 +252,25 @@ export function registerAdminOpsRoutes(admin: FastifyInstance, deps: AdminOpsDep
         }),
         nextCursor: found.length === limit && last ? String(last.eventId) : null,
       };
+    },
+  );
+
+  admin.post<{ Params: { senderKey: string; userId: string } }>(
+    "/admin/channels/:senderKey/users/:userId/erase",
+    {
+      config: { audit: "user.erase" },
+      schema: {
+        params: Type.Object({
+          senderKey: SenderKey,
+          userId: Type.String({ minLength: 1, maxLength: 64, description: "the LINE userId (U…)" }),
+        }),
+        response: { 200: Type.Object(ErasedFields) },
+      },
+    },
+    async (request) => {
+      const { senderKey, userId } = request.params;
+      channels(senderKey);
+      return eraseUser(deps.erase, senderKey, userId);
     },
   );
 

@@ -77,6 +77,10 @@ export const ADMIN_OPERATIONS: Readonly<Record<string, { operationId: string; su
     "adminGetWebhookEndpoint",
     "The channel's webhook URL at LINE",
   ),
+  "POST /admin/channels/:senderKey/users/:userId/erase": operation(
+    "adminEraseUser",
+    "Erase what talkgate stored of a user in a channel: texts, contents, attachments, sent messages, directory entry",
+  ),
   "PUT /admin/channels/:senderKey/webhook-endpoint": operation(
     "adminSetWebhookEndpoint",
     "Set the channel's webhook URL at LINE",
@@ -139,6 +143,11 @@ export const OPERATIONS: Readonly<Record<string, { operationId: string; summary:
   "/line/user": {
     operationId: "setUser",
     summary: "Set a user's directory fields (e164, agree_type), carried in later payloads",
+  },
+  "/line/user/erase": {
+    operationId: "eraseUser",
+    summary:
+      "Erase what talkgate stored of a user in a channel: texts, contents, attachments, sent messages, directory entry",
   },
   "/line/channel/webhook/endpoint/set": {
     operationId: "setWebhookEndpoint",

@@ -6,6 +6,7 @@ import { Type } from "@sinclair/typebox";
 import { create as contentDisposition } from "content-disposition";
 import type { FastifyInstance, FastifyReply, FastifyRequest } from "fastify";
 import type { ChatDeps } from "../app/chat-actions.ts";
+import type { EraseDeps } from "../app/erase-user.ts";
 import type { Metrics } from "../app/ports.ts";
 import { findAttachment, type MessageSource, readText } from "../app/read-message.ts";
 import type { SendDeps } from "../app/send-message.ts";
@@ -30,6 +31,7 @@ export const PARTNER_AUDIT_ACTIONS: Readonly<Record<string, string>> = {
   "/line/media": "media.upload",
   "/line/chat/read": "chat.read",
   "/line/user": "user.directory.set",
+  "/line/user/erase": "user.erase",
   "/line/channel/webhook/endpoint/set": "channel.webhook-endpoint.set",
   "/line/deliveries/replay": "deliveries.replay",
 };
@@ -88,6 +90,7 @@ export interface PartnerApiDeps extends ChatDeps, UploadDeps {
   store: EventLog & Directory & Outbox & Uploads & Pick<OperatorData, "appendAudit">;
   /** How long events and attachments are kept: a message older than that answers -410. */
   retention: RetentionPolicy;
+  erase: EraseDeps;
   send: SendDeps;
 }
 

@@ -19,6 +19,7 @@ export interface MessageRow {
   serial_number: string;
   body: string;
   unsent_at: number | null;
+  erased_at: number | null;
   kind: MediaKind | null;
   state: "pending" | "stored" | "gone" | null;
   content_type: string | null;
@@ -34,6 +35,7 @@ export function toStoredMessage(row: MessageRow): StoredMessage {
     serialNumber: row.serial_number,
     event: asObject(JSON.parse(row.body)) ?? {},
     unsent: row.unsent_at !== null,
+    erased: row.erased_at !== null,
     media:
       row.kind && row.state
         ? {

@@ -20,7 +20,7 @@ import type {
 } from "../app/store.ts";
 import type { MediaKind } from "../core/attachment.ts";
 import { readEventFacts } from "../core/line-event.ts";
-import { RETENTION_GONE_REASON } from "../core/retention.ts";
+import { ERASED_GONE_REASON, RETENTION_GONE_REASON } from "../core/retention.ts";
 import { afterFailure, DEFAULT_RETRY_POLICY } from "../core/retry-policy.ts";
 import { openPostgresStore } from "./postgres/postgres-store.ts";
 import { openSqliteStore } from "./sqlite/sqlite-store.ts";
@@ -1771,6 +1771,74 @@ function contract(db: Database): void {
         audit: 0,
         files: [],
         batches: 2, // past the two kept, to the first young one
+      });
+    });
+  });
+
+  test("eraseUser: a user's texts, contents, attachments, sent messages and directory entry in one channel go; their events stay in order; nothing else changes", async () => {
+    await withStore(async (store) => {
+      const [text] = await serials(store, [lineEvent({ id: "a-text" })], T0);
+      const image = await ingestImage(store, "a-image", T0 + 1);
+      const [job] = await claimMedia(store, T0 + 2);
+      assert.ok(job);
+      assert.equal(await store.finishMedia(job, storedAs(`${SENDER}/a-image`), T0 + 3), true);
+      const [inGroup] = await serials(store, [lineEvent({ id: "a-group", group: GROUP })], T0 + 4);
+      const [other] = await serials(store, [lineEvent({ id: "b-text", user: USER_B })], T0 + 5);
+      const [elsewhere] = await serials(store, [lineEvent({ id: "a-elsewhere" })], T0 + 6, OTHER_SENDER);
+      await store.setDirectoryEntry(SENDER, USER_A, { e164: "01012349876", agreeType: 1 }, T0);
+      await store.setDirectoryEntry(SENDER, USER_B, { e164: "01055556666", agreeType: 1 }, T0);
+      assert.equal((await store.beginSend(newSend("s-a"), T0 + 7, SEND_OPTIONS)).kind, "go");
+      await store.finishSend(SENDER, "s-a", { answer: ANSWER }, T0 + 8);
+
+      assert.deepEqual(await store.eraseUser(SENDER, USER_A, T0 + 100), {
+        events: 3,
+        attachments: 1,
+        sends: 1,
+        directory: true,
+        files: [`${SENDER}/a-image`],
+      });
+      for (const serial of [text, image, inGroup]) {
+        const erased = await store.findMessage(SENDER, serial ?? "");
+        assert.equal(erased?.erased, true, serial);
+        assert.deepEqual(
+          Object.keys(erased?.event.message as object).sort(),
+          ["id", "type"],
+          "no text, no content",
+        );
+      }
+      const picture = await store.findMessage(SENDER, image);
+      assert.equal(picture?.media?.state, "gone");
+      assert.equal(picture?.media?.goneReason, ERASED_GONE_REASON);
+      for (const [senderKey, serial] of [
+        [SENDER, other],
+        [OTHER_SENDER, elsewhere],
+      ] as const) {
+        const kept = await store.findMessage(senderKey, serial ?? "");
+        assert.ok(kept);
+        assert.equal(kept.erased, false);
+        assert.equal(
+          (kept.event.message as { text?: string }).text,
+          "hello",
+          "another user's, or another channel's",
+        );
+      }
+      const [later] = await serials(store, [lineEvent({ id: "a-later" })], T0 + 200);
+      assert.equal(
+        (await store.findMessage(SENDER, later ?? ""))?.erased,
+        false,
+        "new events are kept as ever",
+      );
+      const directory = new Map(
+        (await claim(store, T0 + 300)).flatMap((c) => c.deliveries.map((d) => [d.serialNumber, d.e164])),
+      );
+      assert.equal(directory.get(later ?? ""), null, "the directory entry is gone");
+      assert.equal(directory.get(other ?? ""), "01055556666");
+      assert.deepEqual(await store.eraseUser(SENDER, USER_A, T0 + 400), {
+        events: 1, // the later one: what was erased is not counted again
+        attachments: 0,
+        sends: 0,
+        directory: false,
+        files: [],
       });
     });
   });

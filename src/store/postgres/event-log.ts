@@ -86,7 +86,7 @@ export function postgresEventLog(
 
     async findMessage(senderKey, serialNumber): Promise<StoredMessage | null> {
       const [row] = await reads<MessageRow[]>`
-        SELECT e.id, e.serial_number, e.body, e.unsent_at, m.kind, m.state, m.content_type, m.size, m.sha256,
+        SELECT e.id, e.serial_number, e.body, e.unsent_at, e.erased_at, m.kind, m.state, m.content_type, m.size, m.sha256,
           m.path, m.gone_reason
         FROM events e LEFT JOIN media m ON m.event_id = e.id
         WHERE e.sender_key = ${senderKey} AND e.serial_number = ${serialNumber}`;

@@ -1,7 +1,13 @@
-// Retention on PostgreSQL (SPEC §12): each batch one short transaction; rows another instance's purge holds are
-// skipped (SKIP LOCKED), so that every instance may purge at once.
-import type { PurgeBatch, PurgeRequest, Retention } from "../../app/store.ts";
-import { type AgedEvent, expiredEvents, RETENTION_GONE_REASON } from "../../core/retention.ts";
+// Retention and erasure on PostgreSQL (SPEC §12): each purge batch one short transaction; rows another instance's
+// purge holds are skipped (SKIP LOCKED), so that every instance may purge at once. An erasure is one transaction.
+import type { ErasedUser, PurgeBatch, PurgeRequest, Retention } from "../../app/store.ts";
+import { scrubbed } from "../../core/event-record.ts";
+import {
+  type AgedEvent,
+  ERASED_GONE_REASON,
+  expiredEvents,
+  RETENTION_GONE_REASON,
+} from "../../core/retention.ts";
 import type { Pool } from "./connection.ts";
 import { json } from "./tx.ts";
 
@@ -49,6 +55,31 @@ export function postgresRetention(pool: Pool): Retention {
           next: expired.next,
           done: expired.done && Math.max(attachments.length, sends, counters, audit) < limit,
         };
+      }),
+
+    eraseUser: (senderKey: string, userId: string, now: number) =>
+      pool.begin(async (tx): Promise<ErasedUser> => {
+        const events = await tx<Array<{ id: number; body: string }>>`
+          SELECT id, body FROM events
+          WHERE user_id = ${userId} AND sender_key = ${senderKey} AND erased_at IS NULL FOR UPDATE`;
+        const files: string[] = [];
+        let attachments = 0;
+        for (const { id, body } of events) {
+          await tx`UPDATE events SET body = ${scrubbed(body)}, erased_at = ${now} WHERE id = ${id}`;
+          const [media] = await tx<Array<{ path: string | null }>>`
+            UPDATE media SET state = 'gone', gone_reason = ${ERASED_GONE_REASON}, updated_at = ${now},
+              lease_owner = NULL, lease_until = NULL
+            WHERE event_id = ${id} AND state <> 'gone' RETURNING path`;
+          if (media) attachments++;
+          if (media?.path) files.push(media.path);
+        }
+        const { length: sends } = await tx`
+          UPDATE sends SET messages = '[]'
+          WHERE sender_key = ${senderKey} AND recipient = ${userId} AND state <> 'sending' AND messages <> '[]'
+          RETURNING 1`;
+        const directory = await tx`
+          DELETE FROM user_directory WHERE sender_key = ${senderKey} AND user_id = ${userId} RETURNING 1`;
+        return { events: events.length, attachments, sends, directory: directory.length > 0, files };
       }),
   };
 }

@@ -1,7 +1,14 @@
-// Retention in the SQLite file (SPEC §12): each batch one short write transaction, at most `limit` rows of a kind.
+// Retention and erasure in the SQLite file (SPEC §12): each purge batch one short write transaction, at most
+// `limit` rows of a kind; an erasure one transaction.
 import type { DatabaseSync } from "node:sqlite";
-import type { PurgeBatch, PurgeRequest, Retention } from "../../app/store.ts";
-import { type AgedEvent, expiredEvents, RETENTION_GONE_REASON } from "../../core/retention.ts";
+import type { ErasedUser, PurgeBatch, PurgeRequest, Retention } from "../../app/store.ts";
+import { scrubbed } from "../../core/event-record.ts";
+import {
+  type AgedEvent,
+  ERASED_GONE_REASON,
+  expiredEvents,
+  RETENTION_GONE_REASON,
+} from "../../core/retention.ts";
 import type { GroupCommit } from "./group-commit.ts";
 
 const WAITING = "state IN ('pending', 'retrying')";
@@ -35,6 +42,19 @@ export function sqliteRetention(db: DatabaseSync, writes: GroupCommit): Retentio
     audit: db.prepare(
       "DELETE FROM audit_log WHERE id IN (SELECT id FROM audit_log WHERE at < ? ORDER BY at LIMIT ?)",
     ),
+    usersEvents: db.prepare(
+      "SELECT id, body FROM events WHERE user_id = ? AND sender_key = ? AND erased_at IS NULL",
+    ),
+    eraseEvent: db.prepare("UPDATE events SET body = ?, erased_at = ? WHERE id = ?"),
+    eraseMedia: db.prepare(
+      `UPDATE media SET state = 'gone', gone_reason = ?, updated_at = ?, lease_owner = NULL, lease_until = NULL
+       WHERE event_id = ? AND state <> 'gone' RETURNING path`,
+    ),
+    eraseSends: db.prepare(
+      `UPDATE sends SET messages = '[]'
+       WHERE sender_key = ? AND recipient = ? AND state <> 'sending' AND messages <> '[]'`,
+    ),
+    eraseDirectory: db.prepare("DELETE FROM user_directory WHERE sender_key = ? AND user_id = ?"),
   };
   return {
     purgeBatch: (request: PurgeRequest) =>
@@ -61,6 +81,28 @@ export function sqliteRetention(db: DatabaseSync, writes: GroupCommit): Retentio
           files: [...expired.files, ...attachments.flatMap((a) => (a.path ? [a.path] : []))],
           next: expired.next,
           done: expired.done && Math.max(attachments.length, sends, counters, audit) < limit,
+        };
+      }),
+
+    eraseUser: (senderKey: string, userId: string, now: number) =>
+      writes.run((): ErasedUser => {
+        const events = sql.usersEvents.all(userId, senderKey) as Array<{ id: number; body: string }>;
+        const files: string[] = [];
+        let attachments = 0;
+        for (const { id, body } of events) {
+          sql.eraseEvent.run(scrubbed(body), now, id);
+          const media = sql.eraseMedia.get(ERASED_GONE_REASON, now, id) as
+            | { path: string | null }
+            | undefined;
+          if (media) attachments++;
+          if (media?.path) files.push(media.path);
+        }
+        return {
+          events: events.length,
+          attachments,
+          sends: Number(sql.eraseSends.run(senderKey, userId).changes),
+          directory: Number(sql.eraseDirectory.run(senderKey, userId).changes) > 0,
+          files,
         };
       }),
   };

@@ -243,5 +243,8 @@ export const MIGRATIONS: readonly string[] = [
   CREATE INDEX media_by_time ON media (created_at) WHERE state <> 'gone';
   CREATE INDEX sends_by_time ON sends (created_at);
   CREATE INDEX serial_counters_by_day ON serial_counters (day);
+
+  -- Erasure of a user (SPEC §12): their events' text and content deleted, the event kept for its order.
+  ALTER TABLE events ADD COLUMN erased_at INTEGER;
   `,
 ];

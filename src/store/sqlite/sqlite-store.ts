@@ -719,6 +719,7 @@ export class SqliteStore implements Store {
 
   // Retention (retention.ts).
   purgeBatch: Retention["purgeBatch"] = (r) => this.#retention.purgeBatch(r);
+  eraseUser: Retention["eraseUser"] = (...a) => this.#retention.eraseUser(...a);
 
   async ping(): Promise<void> {
     this.db.prepare("SELECT 1").get();
@@ -928,7 +929,7 @@ function prepareStatements(db: DatabaseSync) {
        WHERE event_id = ?2`,
     ),
     findMessage: prepare(
-      `SELECT e.id, e.serial_number, e.body, e.unsent_at, m.kind, m.state, m.content_type, m.size, m.sha256, m.path,
+      `SELECT e.id, e.serial_number, e.body, e.unsent_at, e.erased_at, m.kind, m.state, m.content_type, m.size, m.sha256, m.path,
          m.gone_reason
        FROM events e LEFT JOIN media m ON m.event_id = e.id
        WHERE e.sender_key = ? AND e.serial_number = ?`,
