@@ -11,6 +11,7 @@ import type { Store } from "../app/store.ts";
 import type { PrometheusMetrics } from "../metrics/prometheus-metrics.ts";
 import { type AdminApiDeps, registerAdminRoutes } from "./admin-routes.ts";
 import { installBodyLimits } from "./body-limit.ts";
+import { registerConsoleRoutes } from "./console-routes.ts";
 import { installErrorHandling, toTalkgateError } from "./error-handler.ts";
 import { registerHealthRoutes } from "./health-routes.ts";
 import { registerOpenApi } from "./openapi.ts";
@@ -77,5 +78,6 @@ export function buildHttpServer(deps: HttpDeps): FastifyInstance {
   );
   registerPartnerRoutes(app, deps.partnerApi);
   registerAdminRoutes(app, { ...deps.admin, version: deps.version });
+  registerConsoleRoutes(app);
   return app;
 }
