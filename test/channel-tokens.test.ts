@@ -11,6 +11,7 @@ import { generateAssertionKeyPair } from "../src/core/access-token.ts";
 import { hashPassword } from "../src/core/credentials.ts";
 import type { PartnerPayload } from "../src/core/partner-payload.ts";
 import { startTalkgate, type Talkgate } from "../src/main.ts";
+import { adminSession } from "./support/admin-session.ts";
 import { TEST_DATABASE } from "./support/database.ts";
 import { eventually } from "./support/deliveries.ts";
 import { SENDER_KEY, type Stack, type StackOptions, stackConfig, startStack } from "./support/stack.ts";
@@ -121,33 +122,12 @@ async function imageRoundTrip(stack: Stack, user: string): Promise<Buffer> {
   return bytes;
 }
 
-/** An operator's session: calls the admin API with its cookie (and CSRF token for changes). */
-async function adminSession(stack: Stack) {
-  const signIn = await fetch(`${stack.talkgate.url}/admin/sign-in`, {
-    method: "POST",
-    headers: { "content-type": "application/json" },
-    body: JSON.stringify({ name: "olivia", password: PASSWORD }),
-  });
-  assert.equal(signIn.status, 200);
-  const cookie = (signIn.headers.get("set-cookie") ?? "").split(";")[0] ?? "";
-  const { csrfToken } = (await signIn.json()) as { csrfToken: string };
-  return async (method: string, path: string, body?: unknown) => {
-    const response = await fetch(`${stack.talkgate.url}${path}`, {
-      method,
-      headers: {
-        cookie,
-        "x-csrf-token": csrfToken,
-        ...(body === undefined ? {} : { "content-type": "application/json" }),
-      },
-      ...(body === undefined ? {} : { body: JSON.stringify(body) }),
-    });
-    return { status: response.status, body: (await response.json()) as Record<string, unknown> };
-  };
-}
+/** Olivia's session at this stack's talkgate. */
+const adminSessionOf = (stack: Stack) => adminSession(stack.talkgate.url, "olivia", PASSWORD);
 
 /** The channel's token state as the admin API shows it. */
 async function adminTokenState(stack: Stack, senderKey = SENDER_KEY): Promise<Record<string, unknown>> {
-  const channel = await (await adminSession(stack))("GET", `/admin/channels/${senderKey}`);
+  const channel = await (await adminSessionOf(stack))("GET", `/admin/channels/${senderKey}`);
   assert.equal(channel.status, 200);
   return channel.body.accessToken as Record<string, unknown>;
 }
@@ -283,7 +263,7 @@ describe("channel access tokens", () => {
         ],
       },
     );
-    const admin = await adminSession(stack);
+    const admin = await adminSessionOf(stack);
     const create = (accessToken: unknown, more: Record<string, unknown> = {}) =>
       admin("POST", "/admin/channels", {
         senderKey: NEW,

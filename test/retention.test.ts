@@ -9,6 +9,7 @@ import { after, before, test } from "node:test";
 import * as ev from "../emulator/events.ts";
 import { hashPassword } from "../src/core/credentials.ts";
 import type { PartnerPayload } from "../src/core/partner-payload.ts";
+import { adminSession } from "./support/admin-session.ts";
 import { TEST_DATABASE } from "./support/database.ts";
 import { eventually } from "./support/deliveries.ts";
 import { callApi } from "./support/partner-api.ts";
@@ -135,26 +136,6 @@ test("attachments go after retention.mediaDays, events after retention.eventsDay
   );
 });
 
-/** The admin API as operator olivia (a session and its CSRF token). */
-async function admin(
-  method: string,
-  path: string,
-): Promise<{ status: number; body: Record<string, unknown> }> {
-  const signIn = await fetch(`${stack.talkgate.url}/admin/sign-in`, {
-    method: "POST",
-    headers: { "content-type": "application/json" },
-    body: JSON.stringify({ name: "olivia", password: PASSWORD }),
-  });
-  assert.equal(signIn.status, 200);
-  const cookie = (signIn.headers.get("set-cookie") ?? "").split(";")[0] ?? "";
-  const { csrfToken } = (await signIn.json()) as { csrfToken: string };
-  const response = await fetch(`${stack.talkgate.url}${path}`, {
-    method,
-    headers: { cookie, "x-csrf-token": csrfToken },
-  });
-  return { status: response.status, body: (await response.json()) as Record<string, unknown> };
-}
-
 test("a user's erasure: their texts, attachments and files, sent messages and directory entry go (audited); their new messages are relayed as ever", async () => {
   const user = ev.randomUserId();
   const text = await relayed(ev.textEvent(ev.userSource(user), "my phone number is 010-1234-5678"));
@@ -199,6 +180,7 @@ test("a user's erasure: their texts, attachments and files, sent messages and di
   assert.equal((await read("long", again.serial_number)).status, 200, "relaying goes on");
   assert.equal(again.e164, "", "without the erased directory entry");
 
+  const admin = await adminSession(stack.talkgate.url, "olivia", PASSWORD);
   const byOperator = await admin("POST", `/admin/channels/${SENDER_KEY}/users/${user}/erase`);
   assert.equal(byOperator.status, 200, JSON.stringify(byOperator.body));
   assert.deepEqual(byOperator.body, { events: 1, attachments: 0, sends: 0, directory: false });

@@ -4,8 +4,10 @@
 import type { RevocableTokenType } from "../core/access-token.ts";
 import type { MediaKind } from "../core/attachment.ts";
 import type { EventFacts, JsonObject } from "../core/line-event.ts";
+import type { PurgeBatch, PurgeRequest } from "../core/retention.ts";
 import type { BeginSend, SendAnswer, SendTiming } from "../core/send-decision.ts";
 
+export type { PurgeBatch, PurgeRequest } from "../core/retention.ts";
 export type { BeginSend, InterruptedAttempt, SendAnswer } from "../core/send-decision.ts";
 
 /** One event of a webhook body, ready to be stored. */
@@ -528,37 +530,6 @@ export interface ChannelTokens {
 }
 
 /** A database: every port above, and its life. */
-/** What one retention batch (SPEC §12) deletes: each kind up to `limit` rows, older than its cutoff. */
-export interface PurgeRequest {
-  /**
-   * Events received before this go, with their deliveries and attachments, unless their delivery still waits
-   * (pending or retrying); partner sends made before it go too, unless under way.
-   */
-  eventsBefore: number;
-  /** Attachments of events received before this go (the event stays; its content answers -410). */
-  mediaBefore: number;
-  /** Audit entries written before this go. */
-  auditBefore: number;
-  /** The events looked at are those after this id: 0, then the `next` of the batch before. */
-  after: number;
-  limit: number;
-  now: number;
-}
-
-/** What a retention batch deleted. */
-export interface PurgeBatch {
-  events: number;
-  attachments: number;
-  sends: number;
-  audit: number;
-  /** The stored files of the deleted attachments: the caller removes them. */
-  files: string[];
-  /** The `after` of the next batch. */
-  next: number;
-  /** Nothing more is old enough: no next batch is needed. */
-  done: boolean;
-}
-
 /** What erasing a user deleted in one channel. */
 export interface ErasedUser {
   /** Their events whose text and content were deleted (the events stay, in order, with their serial numbers). */

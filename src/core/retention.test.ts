@@ -1,6 +1,12 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
-import { type AgedEvent, expiredEvents, retentionCutoffs } from "./retention.ts";
+import {
+  type AgedEvent,
+  expiredEvents,
+  oldestCounterDay,
+  purgeBatchOf,
+  retentionCutoffs,
+} from "./retention.ts";
 
 const DAY = 86_400_000;
 const NOW = Date.UTC(2026, 11, 3);
@@ -51,4 +57,25 @@ test("a full batch of old events asks for the next one, after its last id; a sho
     done: true,
   });
   assert.deepEqual(expiredEvents([], before, 12, 3), { ids: [], files: [], next: 12, done: true });
+});
+
+test("a batch is the last when its events are done and no other kind filled the limit; files of both kinds", () => {
+  const expired = { ids: [1, 2], files: ["a.jpg"], next: 2, done: true };
+  const deleted = { attachments: [{ path: "b.jpg" }, { path: null }], sends: 1, counters: 0, audit: 0 };
+  assert.deepEqual(purgeBatchOf(expired, deleted, 3), {
+    events: 2,
+    attachments: 2,
+    sends: 1,
+    audit: 0,
+    files: ["a.jpg", "b.jpg"],
+    next: 2,
+    done: true,
+  });
+  for (const full of [{ sends: 3 }, { counters: 3 }, { audit: 3 }])
+    assert.equal(purgeBatchOf(expired, { ...deleted, ...full }, 3).done, false, JSON.stringify(full));
+  assert.equal(purgeBatchOf({ ...expired, done: false }, deleted, 3).done, false);
+});
+
+test("serial counters are kept from the UTC day of the events cutoff on", () => {
+  assert.equal(oldestCounterDay(Date.UTC(2026, 10, 3, 23, 59)), "2026-11-03");
 });

@@ -74,3 +74,61 @@ export function expiredEvents(
   }
   return { ids, files, next, done: batch.length < limit };
 }
+
+/** What one retention batch (SPEC §12) deletes: each kind up to `limit` rows, older than its cutoff. */
+export interface PurgeRequest {
+  /**
+   * Events received before this go, with their deliveries and attachments, unless their delivery still waits
+   * (pending or retrying); partner sends made before it go too, unless under way.
+   */
+  eventsBefore: number;
+  /** Attachments of events received before this go (the event stays; its content answers -410). */
+  mediaBefore: number;
+  /** Audit entries written before this go. */
+  auditBefore: number;
+  /** The events looked at are those after this id: 0, then the `next` of the batch before. */
+  after: number;
+  limit: number;
+  now: number;
+}
+
+/** What a retention batch deleted. */
+export interface PurgeBatch {
+  events: number;
+  attachments: number;
+  sends: number;
+  audit: number;
+  /** The stored files of the deleted attachments: the caller removes them. */
+  files: string[];
+  /** The `after` of the next batch. */
+  next: number;
+  /** Nothing more is old enough: no next batch is needed. */
+  done: boolean;
+}
+
+/** The UTC day (`YYYY-MM-DD`, as serial counters are kept) of the oldest counters still needed. */
+export const oldestCounterDay = (eventsBefore: number): string =>
+  new Date(eventsBefore).toISOString().slice(0, 10);
+
+/** A batch's outcome from what each of its deletions took (at most `limit` rows each). */
+export function purgeBatchOf(
+  expired: ExpiredEvents,
+  deleted: {
+    attachments: ReadonlyArray<{ path: string | null }>;
+    sends: number;
+    counters: number;
+    audit: number;
+  },
+  limit: number,
+): PurgeBatch {
+  const { attachments, sends, counters, audit } = deleted;
+  return {
+    events: expired.ids.length,
+    attachments: attachments.length,
+    sends,
+    audit,
+    files: [...expired.files, ...attachments.flatMap((a) => (a.path ? [a.path] : []))],
+    next: expired.next,
+    done: expired.done && Math.max(attachments.length, sends, counters, audit) < limit,
+  };
+}

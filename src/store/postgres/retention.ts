@@ -6,6 +6,8 @@ import {
   type AgedEvent,
   ERASED_GONE_REASON,
   expiredEvents,
+  oldestCounterDay,
+  purgeBatchOf,
   RETENTION_GONE_REASON,
 } from "../../core/retention.ts";
 import type { Pool } from "./connection.ts";
@@ -40,21 +42,13 @@ export function postgresRetention(pool: Pool): Retention {
           RETURNING 1`;
         const { length: counters } = await tx`
           DELETE FROM serial_counters WHERE (sender_key, prefix, day) IN (SELECT sender_key, prefix, day
-            FROM serial_counters WHERE day < ${utcDay(eventsBefore)} LIMIT ${limit} FOR UPDATE SKIP LOCKED)
+            FROM serial_counters WHERE day < ${oldestCounterDay(eventsBefore)} LIMIT ${limit} FOR UPDATE SKIP LOCKED)
           RETURNING 1`;
         const { length: audit } = await tx`
           DELETE FROM audit_log WHERE id IN (SELECT id FROM audit_log WHERE at < ${auditBefore} ORDER BY at
             LIMIT ${limit} FOR UPDATE SKIP LOCKED)
           RETURNING 1`;
-        return {
-          events: expired.ids.length,
-          attachments: attachments.length,
-          sends,
-          audit,
-          files: [...expired.files, ...attachments.flatMap((a) => (a.path ? [a.path] : []))],
-          next: expired.next,
-          done: expired.done && Math.max(attachments.length, sends, counters, audit) < limit,
-        };
+        return purgeBatchOf(expired, { attachments, sends, counters, audit }, limit);
       }),
 
     eraseUser: (senderKey: string, userId: string, now: number) =>
@@ -83,6 +77,3 @@ export function postgresRetention(pool: Pool): Retention {
       }),
   };
 }
-
-/** The UTC day of a time, as serial counters are kept: `YYYY-MM-DD`. */
-const utcDay = (ms: number): string => new Date(ms).toISOString().slice(0, 10);

@@ -7,6 +7,8 @@ import {
   type AgedEvent,
   ERASED_GONE_REASON,
   expiredEvents,
+  oldestCounterDay,
+  purgeBatchOf,
   RETENTION_GONE_REASON,
 } from "../../core/retention.ts";
 import type { GroupCommit } from "./group-commit.ts";
@@ -70,18 +72,16 @@ export function sqliteRetention(db: DatabaseSync, writes: GroupCommit): Retentio
         const attachments = sql.attachments.all(now, mediaBefore, limit, RETENTION_GONE_REASON) as Array<{
           path: string | null;
         }>;
-        const sends = Number(sql.sends.run(eventsBefore, limit).changes);
-        const counters = Number(sql.counters.run(utcDay(eventsBefore), limit).changes);
-        const audit = Number(sql.audit.run(auditBefore, limit).changes);
-        return {
-          events: expired.ids.length,
-          attachments: attachments.length,
-          sends,
-          audit,
-          files: [...expired.files, ...attachments.flatMap((a) => (a.path ? [a.path] : []))],
-          next: expired.next,
-          done: expired.done && Math.max(attachments.length, sends, counters, audit) < limit,
-        };
+        return purgeBatchOf(
+          expired,
+          {
+            attachments,
+            sends: Number(sql.sends.run(eventsBefore, limit).changes),
+            counters: Number(sql.counters.run(oldestCounterDay(eventsBefore), limit).changes),
+            audit: Number(sql.audit.run(auditBefore, limit).changes),
+          },
+          limit,
+        );
       }),
 
     eraseUser: (senderKey: string, userId: string, now: number) =>
@@ -107,6 +107,3 @@ export function sqliteRetention(db: DatabaseSync, writes: GroupCommit): Retentio
       }),
   };
 }
-
-/** The UTC day of a time, as serial counters are kept: `YYYY-MM-DD`. */
-const utcDay = (ms: number): string => new Date(ms).toISOString().slice(0, 10);
