@@ -7,6 +7,7 @@ import { readFileSync } from "node:fs";
 import { after, before, test } from "node:test";
 import pino from "pino";
 import { Webhook } from "standardwebhooks";
+import * as ev from "../emulator/events.ts";
 import { type PartnerSink, startPartnerSink } from "../emulator/partner-sink.ts";
 import { SecretKeyRefusal } from "../src/app/runtime-config.ts";
 import type { AuditEntry } from "../src/app/store.ts";
@@ -17,7 +18,7 @@ import { startTalkgate } from "../src/main.ts";
 import { TEST_DATABASE } from "./support/database.ts";
 import { eventually } from "./support/deliveries.ts";
 import { callApi, until } from "./support/partner-api.ts";
-import { API_KEY, OTHER_API_KEY, type Stack, startStack } from "./support/stack.ts";
+import { API_KEY, OTHER_API_KEY, SENDER_KEY, type Stack, startStack } from "./support/stack.ts";
 
 const SECRET_KEY = randomBytes(32).toString("base64");
 const ADMIN_PASSWORD = "correct horse battery staple";
@@ -397,6 +398,49 @@ test("what happened to this customer's message: events by user, text masked unle
       ["alice", "event.reveal", "ok"],
       ["alice", "deliveries.replay", "ok"],
     ],
+  );
+});
+
+test("a conversation's timeline: the user's events and the partner's sends, newest first, texts masked unless revealed (audited)", async () => {
+  const user = ev.randomUserId();
+  const said = ev.textEvent(ev.userSource(user), "where is my parcel?");
+  assert.equal((await stack.emulator.sendWebhook(SENDER_KEY, [said])).status, 200);
+  await until("relayed", () => stack.sink.accepted.some((p) => JSON.stringify(p).includes(said.message.id)));
+  const sent = await callApi(stack, "POST", "/line/message/send", {
+    sender_key: SENDER_KEY,
+    user_key: user,
+    serial_number: `tl-${user.slice(1, 12)}`,
+    messages: [{ type: "text", text: "it ships today" }],
+  });
+  assert.equal(sent.status, 200, JSON.stringify(sent.body));
+  const path = `/admin/timeline?senderKey=${SENDER_KEY}&conversation=user:${user}`;
+  const timeline = await admin("GET", path);
+  assert.equal(timeline.status, 200, JSON.stringify(timeline.body));
+  const items = timeline.body.items as Array<Record<string, unknown>>;
+  assert.deepEqual(
+    items.map((i) => [i.kind, i.serialNumber === `tl-${user.slice(1, 12)}` || i.kind === "event"]),
+    [
+      ["send", true],
+      ["event", true],
+    ],
+  );
+  assert.equal(timeline.body.complete, true);
+  assert.equal(JSON.stringify(timeline.body).includes("parcel"), false, "the user's text is masked");
+  assert.equal(JSON.stringify(timeline.body).includes("ships"), false, "the partner's text is masked");
+  assert.deepEqual(items[0]?.messages, [{ type: "text", text: "[masked: 14 characters]" }]);
+  assert.equal((items[1]?.delivery as { state: string })?.state, "delivered");
+
+  const mark = await lastAuditId();
+  const revealed = JSON.stringify((await admin("GET", `${path}&reveal=true`)).body);
+  assert.ok(revealed.includes("where is my parcel?") && revealed.includes("it ships today"));
+  assert.deepEqual(
+    (await auditSince(mark)).map((e) => [e.action, e.target]),
+    [["event.reveal", `${SENDER_KEY}/user:${user}`]],
+  );
+  assert.equal((await admin("GET", `${path}&limit=1`)).body.complete, false);
+  assert.equal(
+    (await admin("GET", `/admin/timeline?senderKey=${SENDER_KEY}&conversation=user:U1;drop`)).status,
+    400,
   );
 });
 

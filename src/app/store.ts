@@ -230,6 +230,8 @@ export interface EventQuery {
   messageId?: string | undefined;
   /** The LINE user who sent them. */
   userId?: string | undefined;
+  /** Their conversation (`user:U…`, `group:C…`, `room:R…`). */
+  conversation?: string | undefined;
   /** Received at or after (ms). */
   from?: number | undefined;
   /** Received before (ms). */
@@ -336,6 +338,24 @@ export interface Sends {
   notePush(senderKey: string, serialNumber: string): Promise<void>;
   /** Records how a send ended (kept for repeats and for audit). */
   finishSend(senderKey: string, serialNumber: string, outcome: SendOutcome, now: number): Promise<void>;
+  /** A conversation's sends, newest first, as operators look them up (the messages as sent: mask their text). */
+  listSends(senderKey: string, conversation: string, limit: number): Promise<SendListing[]>;
+}
+
+/** A send as operators see it in a conversation's timeline. */
+export interface SendListing {
+  serialNumber: string;
+  partnerId: string;
+  /** sending | sent | failed | unknown */
+  state: string;
+  method: "reply" | "push" | null;
+  attempts: number;
+  errorCode: string | null;
+  lineRequestId: string | null;
+  /** The messages' JSON ("[]" once the user's data was erased). */
+  messages: string;
+  createdAt: number;
+  updatedAt: number;
 }
 
 /** The user directory (POST /line/user): e164 and agree_type, carried in payloads. */

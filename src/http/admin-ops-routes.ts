@@ -8,15 +8,23 @@ import { type EraseDeps, eraseUser } from "../app/erase-user.ts";
 import { lineValue, requireToken } from "../app/line-answers.ts";
 import type { LineApi } from "../app/ports.ts";
 import type { RuntimeConfig } from "../app/runtime-config.ts";
-import type { AuditEntry, DeliveryFilter, EventLog, OperatorData, Outbox } from "../app/store.ts";
+import type {
+  AuditEntry,
+  DeliveryFilter,
+  EventLog,
+  EventRecord,
+  OperatorData,
+  Outbox,
+  Sends,
+} from "../app/store.ts";
 import { TalkgateError } from "../core/errors.ts";
 import { asObject } from "../core/line-event.ts";
-import { maskEvent } from "../core/mask-event.ts";
+import { maskEvent, maskMessage } from "../core/mask-event.ts";
 import { ErasedFields } from "./action-routes.ts";
 
 export interface AdminOpsDeps {
   erase: EraseDeps;
-  store: EventLog & Outbox & OperatorData;
+  store: EventLog & Outbox & OperatorData & Pick<Sends, "listSends">;
   runtime: RuntimeConfig;
   line: LineApi;
   now: () => number;
@@ -115,6 +123,65 @@ const NextCursor = Type.Union([Type.String(), Type.Null()], {
 });
 const SenderKeyParams = Type.Object({ senderKey: SenderKey });
 
+/** A stored event as operators see it: its message text masked unless revealed. */
+const StoredEventAnswer = Type.Object({
+  senderKey: Type.String(),
+  serialNumber: Type.String(),
+  type: Type.String(),
+  conversation: Type.String(),
+  userId: Type.Union([Type.String(), Type.Null()]),
+  messageId: Type.Union([Type.String(), Type.Null()]),
+  receivedAt: Type.Integer(),
+  unsent: Type.Boolean(),
+  event: Type.Object({}, { additionalProperties: true, description: "the LINE event as stored" }),
+  delivery: Type.Union([
+    Type.Object({
+      state: State,
+      attempts: Type.Integer(),
+      lastStatus: NullableInt,
+      lastError: Type.Union([Type.String(), Type.Null()]),
+      updatedAt: Type.Integer(),
+    }),
+    Type.Null(),
+  ]),
+});
+
+const TimelineQuery = Type.Object(
+  {
+    senderKey: SenderKey,
+    conversation: Type.String({
+      pattern: "^(channel|(user|group|room):[A-Za-z0-9]{1,64})$",
+      description: "user:U…, group:C…, room:R… (as deliveries name it), or channel",
+    }),
+    reveal: Type.Optional(Type.Boolean({ description: "texts unmasked; audited as event.reveal" })),
+    limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 500, default: 100 })),
+  },
+  { additionalProperties: false },
+);
+
+/** A partner's send in a conversation's timeline: its messages' texts masked unless revealed. */
+const SendItem = Type.Object({
+  kind: Type.Literal("send"),
+  at: Millis("when the partner sent it"),
+  serialNumber: Type.String(),
+  partner: Type.String(),
+  state: Type.String({ description: "sending, sent, failed or unknown" }),
+  method: Type.Union([Type.Literal("reply"), Type.Literal("push"), Type.Null()]),
+  attempts: Type.Integer(),
+  errorCode: Type.Union([Type.String(), Type.Null()]),
+  lineRequestId: Type.Union([Type.String(), Type.Null()]),
+  updatedAt: Type.Integer(),
+  messages: Type.Array(Type.Unknown(), {
+    description: "the LINE messages sent ([] once the user was erased)",
+  }),
+});
+
+// A stored event as operators see it, its text masked unless revealed.
+function eventAnswer({ eventId: _id, body, ...record }: EventRecord, reveal: boolean) {
+  const event = asObject(JSON.parse(body)) ?? {};
+  return { ...record, event: reveal ? event : maskEvent(event) };
+}
+
 /** Registers the operations routes in the (authenticated) admin scope. */
 export function registerAdminOpsRoutes(admin: FastifyInstance, deps: AdminOpsDeps): void {
   const allChannels = () => [...deps.runtime.snapshot.channels.keys()];
@@ -184,32 +251,7 @@ export function registerAdminOpsRoutes(admin: FastifyInstance, deps: AdminOpsDep
         querystring: EventQuerySchema,
         response: {
           200: Type.Object({
-            events: Type.Array(
-              Type.Object({
-                senderKey: Type.String(),
-                serialNumber: Type.String(),
-                type: Type.String(),
-                conversation: Type.String(),
-                userId: Type.Union([Type.String(), Type.Null()]),
-                messageId: Type.Union([Type.String(), Type.Null()]),
-                receivedAt: Type.Integer(),
-                unsent: Type.Boolean(),
-                event: Type.Object(
-                  {},
-                  { additionalProperties: true, description: "the LINE event as stored" },
-                ),
-                delivery: Type.Union([
-                  Type.Object({
-                    state: State,
-                    attempts: Type.Integer(),
-                    lastStatus: NullableInt,
-                    lastError: Type.Union([Type.String(), Type.Null()]),
-                    updatedAt: Type.Integer(),
-                  }),
-                  Type.Null(),
-                ]),
-              }),
-            ),
+            events: Type.Array(StoredEventAnswer),
             nextCursor: NextCursor,
           }),
         },
@@ -246,12 +288,61 @@ export function registerAdminOpsRoutes(admin: FastifyInstance, deps: AdminOpsDep
       });
       const last = found.at(-1);
       return {
-        events: found.map(({ eventId: _id, body, ...record }) => {
-          const event = asObject(JSON.parse(body)) ?? {};
-          return { ...record, event: reveal ? event : maskEvent(event) };
-        }),
+        events: found.map((record) => eventAnswer(record, reveal === true)),
         nextCursor: found.length === limit && last ? String(last.eventId) : null,
       };
+    },
+  );
+
+  admin.get<{ Querystring: Static<typeof TimelineQuery> }>(
+    "/admin/timeline",
+    {
+      schema: {
+        querystring: TimelineQuery,
+        response: {
+          200: Type.Object({
+            items: Type.Array(
+              Type.Union([
+                Type.Composite([
+                  Type.Object({ kind: Type.Literal("event"), at: Millis("when it was received") }),
+                  StoredEventAnswer,
+                ]),
+                SendItem,
+              ]),
+              { description: "newest first" },
+            ),
+            complete: Type.Boolean({ description: "false: older items were left out (limit)" }),
+          }),
+        },
+      },
+    },
+    async (request) => {
+      const { senderKey, conversation, reveal = false, limit = 100 } = request.query;
+      channels(senderKey);
+      if (reveal) {
+        request.audit.action = "event.reveal";
+        request.audit.target = `${senderKey}/${conversation}`;
+      }
+      // One more of each than asked: whether older items were left out.
+      const [events, sends] = await Promise.all([
+        deps.store.findEvents({ senderKeys: [senderKey], conversation, limit: limit + 1 }),
+        deps.store.listSends(senderKey, conversation, limit + 1),
+      ]);
+      const items = [
+        ...events.map((record) => ({
+          kind: "event" as const,
+          at: record.receivedAt,
+          ...eventAnswer(record, reveal),
+        })),
+        ...sends.map(({ partnerId, createdAt, messages, ...send }) => ({
+          kind: "send" as const,
+          at: createdAt,
+          partner: partnerId,
+          ...send,
+          messages: reveal ? JSON.parse(messages) : maskMessage(JSON.parse(messages)),
+        })),
+      ].sort((a, b) => b.at - a.at);
+      return { items: items.slice(0, limit), complete: items.length <= limit };
     },
   );
 

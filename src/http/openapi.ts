@@ -77,6 +77,10 @@ export const ADMIN_OPERATIONS: Readonly<Record<string, { operationId: string; su
     "adminGetWebhookEndpoint",
     "The channel's webhook URL at LINE",
   ),
+  "GET /admin/timeline": operation(
+    "adminTimeline",
+    "A conversation's events (with their deliveries) and the partner's sends, newest first; texts masked",
+  ),
   "POST /admin/channels/:senderKey/users/:userId/erase": operation(
     "adminEraseUser",
     "Erase what talkgate stored of a user in a channel: texts, contents, attachments, sent messages, directory entry",

@@ -6,6 +6,7 @@ import type {
   Credential,
   DeliveryState,
   EventRecord,
+  SendListing,
   StoredMessage,
 } from "../app/store.ts";
 import type { MediaKind } from "../core/attachment.ts";
@@ -72,6 +73,38 @@ export function toSendRecord(row: SendRow | undefined): SendRecord | null {
     attemptMethod: row.attempt_method,
     attemptToken: row.attempt_token,
     attemptTokenAt: row.attempt_token_at,
+  };
+}
+
+/** A send's row as operators list it. */
+export interface SendListingRow {
+  serial_number: string;
+  partner_id: string;
+  state: string;
+  method: "reply" | "push" | null;
+  attempts: number;
+  error_code: string | null;
+  line_request_id: string | null;
+  messages: string;
+  created_at: number;
+  updated_at: number;
+}
+
+export const SEND_LISTING_COLUMNS =
+  "serial_number, partner_id, state, method, attempts, error_code, line_request_id, messages, created_at, updated_at";
+
+export function toSendListing(row: SendListingRow): SendListing {
+  return {
+    serialNumber: row.serial_number,
+    partnerId: row.partner_id,
+    state: row.state,
+    method: row.method,
+    attempts: Number(row.attempts),
+    errorCode: row.error_code,
+    lineRequestId: row.line_request_id,
+    messages: row.messages,
+    createdAt: Number(row.created_at),
+    updatedAt: Number(row.updated_at),
   };
 }
 

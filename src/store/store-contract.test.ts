@@ -1842,4 +1842,38 @@ function contract(db: Database): void {
       });
     });
   });
+
+  test("a conversation's timeline: its events (findEvents by conversation) and its sends, newest first", async () => {
+    await withStore(async (store) => {
+      await serials(store, [lineEvent({ id: "t1" }), lineEvent({ id: "t2", user: USER_B })], T0);
+      const [mine] = await serials(store, [lineEvent({ id: "t3" })], T0 + 1);
+      const events = await store.findEvents({ senderKeys: [SENDER], conversation: CHAT_A, limit: 10 });
+      assert.deepEqual(
+        events.map((e) => [e.serialNumber === mine, e.conversation]),
+        [
+          [true, CHAT_A],
+          [false, CHAT_A],
+        ],
+      );
+      for (const [serial, at] of [
+        ["s-1", T0 + 10],
+        ["s-2", T0 + 20],
+      ] as const) {
+        assert.equal((await store.beginSend(newSend(serial), at, SEND_OPTIONS)).kind, "go");
+        await store.finishSend(SENDER, serial, { answer: ANSWER }, at + 1);
+      }
+      const sends = await store.listSends(SENDER, CHAT_A, 10);
+      assert.deepEqual(
+        sends.map((s) => [s.serialNumber, s.partnerId, s.state, s.method, s.lineRequestId, s.createdAt]),
+        [
+          ["s-2", "jedai", "sent", "reply", "req-1", T0 + 20],
+          ["s-1", "jedai", "sent", "reply", "req-1", T0 + 10],
+        ],
+      );
+      assert.deepEqual(JSON.parse(sends[0]?.messages ?? ""), [{ type: "text", text: "hi" }]);
+      assert.equal((await store.listSends(SENDER, CHAT_A, 1)).length, 1);
+      assert.deepEqual(await store.listSends(SENDER, `user:${USER_B}`, 10), []);
+      assert.deepEqual(await store.listSends(OTHER_SENDER, CHAT_A, 10), []);
+    });
+  });
 }

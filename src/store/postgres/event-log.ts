@@ -102,6 +102,7 @@ export function postgresEventLog(
           AND (${q.serialNumber ?? null}::text IS NULL OR serial_number = ${q.serialNumber ?? null})
           AND (${q.messageId ?? null}::text IS NULL OR message_id = ${q.messageId ?? null})
           AND (${q.userId ?? null}::text IS NULL OR user_id = ${q.userId ?? null})
+          AND (${q.conversation ?? null}::text IS NULL OR conversation = ${q.conversation ?? null})
           AND received_at >= ${q.from ?? 0} AND received_at < ${q.to ?? Number.MAX_SAFE_INTEGER}
           AND id < ${q.before ?? Number.MAX_SAFE_INTEGER}
         ORDER BY id DESC LIMIT ${q.limit}`;

@@ -1,14 +1,38 @@
 // Sends on PostgreSQL: a send's serial_number is decided by one instance at a time (an advisory lock on it), the
 // conversation's reply token claimed atomically; the core decides (core/send-decision.ts).
-import type { BeginSend, Directory, NewSend, SendOutcome, Sends, Uploads } from "../../app/store.ts";
+import type {
+  BeginSend,
+  Directory,
+  NewSend,
+  SendListing,
+  SendOutcome,
+  Sends,
+  Uploads,
+} from "../../app/store.ts";
 import { decideSend, type SendTiming } from "../../core/send-decision.ts";
-import { type ConversationRow, type SendRow, toConversationState, toSendRecord } from "../rows.ts";
+import {
+  type ConversationRow,
+  type SendListingRow,
+  type SendRow,
+  toConversationState,
+  toSendListing,
+  toSendRecord,
+} from "../rows.ts";
 import type { Pool } from "./connection.ts";
 import { json } from "./tx.ts";
 
 /** {@link Sends} over a pool. */
 export function postgresSends(pool: Pool): Sends {
   return {
+    async listSends(senderKey: string, conversation: string, limit: number): Promise<SendListing[]> {
+      const rows = await pool<SendListingRow[]>`
+        SELECT serial_number, partner_id, state, method, attempts, error_code, line_request_id, messages, created_at,
+          updated_at
+        FROM sends WHERE sender_key = ${senderKey} AND conversation = ${conversation}
+        ORDER BY created_at DESC, serial_number DESC LIMIT ${limit}`;
+      return rows.map(toSendListing);
+    },
+
     beginSend(send: NewSend, now: number, timing: SendTiming): Promise<BeginSend> {
       return pool.begin(async (tx) => {
         // Two instances given the same serial_number at the same moment decide one after the other.

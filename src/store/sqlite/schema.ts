@@ -246,5 +246,9 @@ export const MIGRATIONS: readonly string[] = [
 
   -- Erasure of a user (SPEC §12): their events' text and content deleted, the event kept for its order.
   ALTER TABLE events ADD COLUMN erased_at INTEGER;
+
+  -- A conversation's timeline in the console: its events and the partner's sends to it, newest first.
+  CREATE INDEX events_by_conversation ON events (sender_key, conversation, id);
+  CREATE INDEX sends_by_conversation ON sends (sender_key, conversation, created_at);
   `,
 ];

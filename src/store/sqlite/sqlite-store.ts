@@ -25,6 +25,7 @@ import type {
   OperatorData,
   PartnerSlots,
   Retention,
+  SendListing,
   SendOutcome,
   Store,
   StoredEvent,
@@ -41,9 +42,12 @@ import {
   type ConversationRow,
   type EventLookupRow,
   type MessageRow,
+  SEND_LISTING_COLUMNS,
+  type SendListingRow,
   type SendRow,
   toConversationState,
   toEventRecord,
+  toSendListing,
   toSendRecord,
   toStoredMessage,
 } from "../rows.ts";
@@ -548,8 +552,14 @@ export class SqliteStore implements Store {
       q.to ?? Number.MAX_SAFE_INTEGER,
       q.before ?? Number.MAX_SAFE_INTEGER,
       q.limit,
+      q.conversation ?? null,
     ) as unknown as EventLookupRow[];
     return rows.map(toEventRecord);
+  }
+
+  async listSends(senderKey: string, conversation: string, limit: number): Promise<SendListing[]> {
+    const rows = this.#sql.listSends.all(senderKey, conversation, limit) as unknown as SendListingRow[];
+    return rows.map(toSendListing);
   }
 
   beginSend(send: NewSend, now: number, timing: SendTiming): Promise<BeginSend> {
@@ -941,7 +951,12 @@ function prepareStatements(db: DatabaseSync) {
        WHERE e.sender_key IN (SELECT value FROM json_each(?1))
          AND (?2 IS NULL OR e.serial_number = ?2) AND (?3 IS NULL OR e.message_id = ?3)
          AND (?4 IS NULL OR e.user_id = ?4) AND e.received_at >= ?5 AND e.received_at < ?6 AND e.id < ?7
+         AND (?9 IS NULL OR e.conversation = ?9)
        ORDER BY e.id DESC LIMIT ?8`,
+    ),
+    listSends: prepare(
+      `SELECT ${SEND_LISTING_COLUMNS} FROM sends WHERE sender_key = ? AND conversation = ?
+       ORDER BY created_at DESC, serial_number DESC LIMIT ?`,
     ),
     waitingConversations: prepare(
       `SELECT sender_key, conversation, max(partner_id) AS partner_id FROM deliveries WHERE ${WAITING}
