@@ -172,7 +172,6 @@ export async function startTalkgate(config: TalkgateConfig, options: StartOption
         httpMediaOrigins: options.httpMediaOrigins ?? [],
       },
       publicBaseUrl: config.publicBaseUrl,
-      retention: config.retention,
       erase,
       uploads: {
         quotaBytes: config.media.uploadQuotaBytes,

@@ -2,24 +2,18 @@
 import { TalkgateError } from "../core/errors.ts";
 import { asObject } from "../core/line-event.ts";
 import { serialReceivedAt } from "../core/serial-number.ts";
-import type { EventLog, MediaRecord, StoredMessage } from "./store.ts";
+import type { EventLog, MediaRecord, Retention, StoredMessage } from "./store.ts";
 
-/** Where stored messages are read: the store, and the receive time before which retention deleted them. */
-export interface MessageSource {
-  store: EventLog;
-  purgedBefore: number;
-}
+/** Where stored messages are read: the events, and how far retention deleted them. */
+type Messages = EventLog & Pick<Retention, "purgedThrough">;
 
-async function findMessage(
-  { store, purgedBefore }: MessageSource,
-  senderKey: string,
-  serialNumber: string,
-): Promise<StoredMessage> {
+async function findMessage(store: Messages, senderKey: string, serialNumber: string): Promise<StoredMessage> {
   const message = await store.findMessage(senderKey, serialNumber);
   if (!message) {
-    // A serial number carries its receive time: one older than the retention period was deleted, not unknown.
+    // A serial number carries its receive time: one no later than the newest event retention deleted was deleted.
     const receivedAt = serialReceivedAt(serialNumber);
-    if (receivedAt !== null && receivedAt < purgedBefore)
+    const purgedThrough = receivedAt === null ? null : await store.purgedThrough();
+    if (receivedAt !== null && purgedThrough !== null && receivedAt <= purgedThrough)
       throw new TalkgateError(
         "-410",
         `message ${serialNumber} is gone: received ${new Date(receivedAt).toISOString()}, before the ` +
@@ -37,12 +31,8 @@ async function findMessage(
 }
 
 /** The full text of a text message (long or not). */
-export async function readText(
-  source: MessageSource,
-  senderKey: string,
-  serialNumber: string,
-): Promise<string> {
-  const { event } = await findMessage(source, senderKey, serialNumber);
+export async function readText(store: Messages, senderKey: string, serialNumber: string): Promise<string> {
+  const { event } = await findMessage(store, senderKey, serialNumber);
   const message = asObject(event.message);
   const isMessage = event.type === "message" || event.type === "messageEdited";
   if (!isMessage || message?.type !== "text" || typeof message.text !== "string") {
@@ -59,11 +49,11 @@ export interface StoredAttachment {
 
 /** The attachment of a message once stored; a clear refusal while it is not (yet) or not at all. */
 export async function findAttachment(
-  source: MessageSource,
+  store: Messages,
   senderKey: string,
   serialNumber: string,
 ): Promise<StoredAttachment> {
-  const { event, media } = await findMessage(source, senderKey, serialNumber);
+  const { event, media } = await findMessage(store, senderKey, serialNumber);
   if (!media) {
     const message = asObject(event.message);
     const external = asObject(message?.contentProvider)?.originalContentUrl;

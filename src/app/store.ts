@@ -567,6 +567,8 @@ export interface ErasedUser {
 export interface Retention {
   /** Deletes what is old enough, a small batch at a time. */
   purgeBatch(request: PurgeRequest): Promise<PurgeBatch>;
+  /** When the newest event retention deleted was received (null: none yet): an older one not found was deleted. */
+  purgedThrough(): Promise<number | null>;
   /**
    * Deletes what is stored of one user in one channel: their events' text and content, their attachments,
    * the messages partners sent them, their directory entry.

@@ -40,6 +40,7 @@ test("old events go with their stored files; waiting ones stay; the first young 
   ];
   assert.deepEqual(expiredEvents(batch, before, 0, 10), {
     ids: [1, 3, 4],
+    newest: NOW - 37 * DAY,
     files: ["a/1.jpg"],
     next: 5,
     done: true,
@@ -49,18 +50,32 @@ test("old events go with their stored files; waiting ones stay; the first young 
 test("a full batch of old events asks for the next one, after its last id; a short one is the end", () => {
   const before = NOW - 30 * DAY;
   const full = [event(10, 50), event(11, 50, { delivery: "pending" }), event(12, 50)];
-  assert.deepEqual(expiredEvents(full, before, 9, 3), { ids: [10, 12], files: [], next: 12, done: false });
+  const newest = NOW - 50 * DAY;
+  assert.deepEqual(expiredEvents(full, before, 9, 3), {
+    ids: [10, 12],
+    newest,
+    files: [],
+    next: 12,
+    done: false,
+  });
   assert.deepEqual(expiredEvents(full.slice(0, 2), before, 9, 3), {
     ids: [10],
+    newest,
     files: [],
     next: 11,
     done: true,
   });
-  assert.deepEqual(expiredEvents([], before, 12, 3), { ids: [], files: [], next: 12, done: true });
+  assert.deepEqual(expiredEvents([], before, 12, 3), {
+    ids: [],
+    newest: null,
+    files: [],
+    next: 12,
+    done: true,
+  });
 });
 
 test("a batch is the last when its events are done and no other kind filled the limit; files of both kinds", () => {
-  const expired = { ids: [1, 2], files: ["a.jpg"], next: 2, done: true };
+  const expired = { ids: [1, 2], newest: NOW, files: ["a.jpg"], next: 2, done: true };
   const deleted = { attachments: [{ path: "b.jpg" }, { path: null }], sends: 1, counters: 0, audit: 0 };
   assert.deepEqual(purgeBatchOf(expired, deleted, 3), {
     events: 2,

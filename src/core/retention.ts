@@ -44,6 +44,8 @@ export interface AgedEvent {
 /** Which of a batch of events (by id, oldest first) go, and where the next batch starts. */
 export interface ExpiredEvents {
   ids: number[];
+  /** When the newest of them was received; null: none. */
+  newest: number | null;
   /** Files of their attachments still stored. */
   files: string[];
   next: number;
@@ -64,15 +66,17 @@ export function expiredEvents(
 ): ExpiredEvents {
   const ids: number[] = [];
   const files: string[] = [];
+  let newest: number | null = null;
   let next = after;
   for (const event of batch) {
-    if (event.receivedAt >= eventsBefore) return { ids, files, next, done: true };
+    if (event.receivedAt >= eventsBefore) return { ids, newest, files, next, done: true };
     next = event.id;
     if (event.delivery === "pending" || event.delivery === "retrying") continue;
     ids.push(event.id);
+    newest = Math.max(newest ?? event.receivedAt, event.receivedAt);
     if (event.mediaState !== "gone" && event.path !== null) files.push(event.path);
   }
-  return { ids, files, next, done: batch.length < limit };
+  return { ids, newest, files, next, done: batch.length < limit };
 }
 
 /** What one retention batch (SPEC §12) deletes: each kind up to `limit` rows, older than its cutoff. */

@@ -8,13 +8,12 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from "fastify";
 import type { ChatDeps } from "../app/chat-actions.ts";
 import type { EraseDeps } from "../app/erase-user.ts";
 import type { Metrics } from "../app/ports.ts";
-import { findAttachment, type MessageSource, readText } from "../app/read-message.ts";
+import { findAttachment, readText } from "../app/read-message.ts";
 import type { SendDeps } from "../app/send-message.ts";
-import type { Directory, EventLog, OperatorData, Outbox, Uploads } from "../app/store.ts";
+import type { Directory, EventLog, OperatorData, Outbox, Retention, Uploads } from "../app/store.ts";
 import { attachmentFileName } from "../core/attachment.ts";
 import { TalkgateError } from "../core/errors.ts";
 import type { PartnerState } from "../core/partner-health.ts";
-import { type RetentionPolicy, retentionCutoffs } from "../core/retention.ts";
 import { registerActionRoutes } from "./action-routes.ts";
 import { auditTarget } from "./admin-auth.ts";
 import { registerDeliveryRoutes } from "./delivery-routes.ts";
@@ -87,9 +86,12 @@ export interface PartnerApiDeps extends ChatDeps, UploadDeps {
   /** Where a partner's deliveries stand (delivering, paused, probing). */
   partnerState(partnerId: string): PartnerState;
   keys: Pick<PartnerKeys, "authenticate">;
-  store: EventLog & Directory & Outbox & Uploads & Pick<OperatorData, "appendAudit">;
-  /** How long events and attachments are kept: a message older than that answers -410. */
-  retention: RetentionPolicy;
+  store: EventLog &
+    Directory &
+    Outbox &
+    Uploads &
+    Pick<OperatorData, "appendAudit"> &
+    Pick<Retention, "purgedThrough">;
   erase: EraseDeps;
   send: SendDeps;
 }
@@ -179,7 +181,7 @@ export function registerPartnerRoutes(app: FastifyInstance, deps: PartnerApiDeps
       async (request) => {
         const { sender_key: senderKey, serial_number: serialNumber } = request.query;
         request.partner.requireChannel(senderKey);
-        const text = await readText(messageSource(deps), senderKey, serialNumber);
+        const text = await readText(deps.store, senderKey, serialNumber);
         return { code: "0", serial_number: serialNumber, text };
       },
     );
@@ -204,11 +206,6 @@ export function registerPartnerRoutes(app: FastifyInstance, deps: PartnerApiDeps
   registerPublicMediaRoute(app, deps);
 }
 
-// The stored messages, and when retention's cutoff is now.
-function messageSource(deps: PartnerApiDeps): MessageSource {
-  return { store: deps.store, purgedBefore: retentionCutoffs(deps.clock.now(), deps.retention).eventsBefore };
-}
-
 async function sendAttachment(
   deps: PartnerApiDeps,
   request: FastifyRequest<{ Querystring: MessageQuery }>,
@@ -216,7 +213,7 @@ async function sendAttachment(
 ) {
   const { sender_key: senderKey, serial_number: serialNumber } = request.query;
   request.partner.requireChannel(senderKey);
-  const { media, event } = await findAttachment(messageSource(deps), senderKey, serialNumber);
+  const { media, event } = await findAttachment(deps.store, senderKey, serialNumber);
   const message = event.message as { fileName?: unknown } | undefined;
   const fileName = attachmentFileName(
     media.kind === "file" ? message?.fileName : undefined,

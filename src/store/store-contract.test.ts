@@ -1718,6 +1718,7 @@ function contract(db: Database): void {
       await store.appendAudit({ ...audit, at: T0, action: "partner.create", outcome: "ok" });
       await store.appendAudit({ ...audit, at: T0 + 20 * DAY, action: "partner.update", outcome: "ok" });
 
+      assert.equal(await store.purgedThrough(), null, "nothing purged yet");
       const now = T0 + 40 * DAY;
       const purge = { eventsBefore: T0 + 10 * DAY, mediaBefore: T0 + 25 * DAY, auditBefore: T0 + DAY, now };
       const purgeAll = async () => {
@@ -1742,6 +1743,7 @@ function contract(db: Database): void {
         files: [`${SENDER}/old-image`, `${SENDER}/young-image`],
         batches: 3,
       });
+      assert.equal(await store.purgedThrough(), T0 + 10, "the newest event deleted: the texts");
       assert.equal(await store.findMessage(SENDER, oldImage), null);
       assert.equal(await store.findMessage(SENDER, oldText ?? ""), null);
       assert.notEqual(await store.findMessage(SENDER, waiting ?? ""), null, "still to be delivered: kept");

@@ -28,6 +28,9 @@ export function postgresRetention(pool: Pool): Retention {
           const ids = tx`SELECT jsonb_array_elements_text(${json(tx, expired.ids)}::jsonb)::bigint`;
           await tx`DELETE FROM media WHERE event_id IN (${ids})`;
           await tx`DELETE FROM events WHERE id IN (${ids})`;
+          await tx`INSERT INTO retention_state (id, purged_through) VALUES (1, ${expired.newest})
+            ON CONFLICT (id) DO UPDATE
+            SET purged_through = greatest(retention_state.purged_through, excluded.purged_through)`;
         }
         const attachments = await tx<Array<{ path: string | null }>>`
           UPDATE media SET state = 'gone', gone_reason = ${RETENTION_GONE_REASON}, updated_at = ${now}, lease_owner = NULL,
@@ -50,6 +53,13 @@ export function postgresRetention(pool: Pool): Retention {
           RETURNING 1`;
         return purgeBatchOf(expired, { attachments, sends, counters, audit }, limit);
       }),
+
+    async purgedThrough() {
+      const [row] = await pool<
+        Array<{ at: number }>
+      >`SELECT purged_through AS at FROM retention_state WHERE id = 1`;
+      return row?.at ?? null;
+    },
 
     eraseUser: (senderKey: string, userId: string, now: number) =>
       pool.begin(async (tx): Promise<ErasedUser> => {

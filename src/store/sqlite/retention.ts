@@ -26,6 +26,11 @@ export function sqliteRetention(db: DatabaseSync, writes: GroupCommit): Retentio
     deleteDelivery: db.prepare("DELETE FROM deliveries WHERE event_id = ?"),
     deleteMedia: db.prepare("DELETE FROM media WHERE event_id = ?"),
     deleteEvent: db.prepare("DELETE FROM events WHERE id = ?"),
+    markPurged: db.prepare(
+      `INSERT INTO retention_state (id, purged_through) VALUES (1, ?1)
+       ON CONFLICT (id) DO UPDATE SET purged_through = max(purged_through, excluded.purged_through)`,
+    ),
+    purgedThrough: db.prepare("SELECT purged_through AS at FROM retention_state WHERE id = 1"),
     attachments: db.prepare(
       `UPDATE media SET state = 'gone', gone_reason = ?4, updated_at = ?1, lease_owner = NULL, lease_until = NULL
        WHERE event_id IN (SELECT event_id FROM media m WHERE state <> 'gone' AND created_at < ?2
@@ -69,6 +74,7 @@ export function sqliteRetention(db: DatabaseSync, writes: GroupCommit): Retentio
           sql.deleteMedia.run(id);
           sql.deleteEvent.run(id);
         }
+        if (expired.newest !== null) sql.markPurged.run(expired.newest);
         const attachments = sql.attachments.all(now, mediaBefore, limit, RETENTION_GONE_REASON) as Array<{
           path: string | null;
         }>;
@@ -83,6 +89,10 @@ export function sqliteRetention(db: DatabaseSync, writes: GroupCommit): Retentio
           limit,
         );
       }),
+
+    async purgedThrough() {
+      return (sql.purgedThrough.get() as { at: number } | undefined)?.at ?? null;
+    },
 
     eraseUser: (senderKey: string, userId: string, now: number) =>
       writes.run((): ErasedUser => {

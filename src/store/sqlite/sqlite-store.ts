@@ -729,6 +729,7 @@ export class SqliteStore implements Store {
 
   // Retention (retention.ts).
   purgeBatch: Retention["purgeBatch"] = (r) => this.#retention.purgeBatch(r);
+  purgedThrough: Retention["purgedThrough"] = () => this.#retention.purgedThrough();
   eraseUser: Retention["eraseUser"] = (...a) => this.#retention.eraseUser(...a);
 
   async ping(): Promise<void> {

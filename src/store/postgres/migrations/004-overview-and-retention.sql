@@ -8,6 +8,11 @@ CREATE INDEX events_delivered_recently ON events (sender_key, updated_at) WHERE 
 CREATE INDEX media_by_time ON media (created_at) WHERE state <> 'gone';
 CREATE INDEX sends_by_time ON sends (created_at);
 CREATE INDEX serial_counters_by_day ON serial_counters (day);
+-- When the newest event retention deleted was received: a message older than that and not found is gone.
+CREATE TABLE retention_state (
+  id             integer PRIMARY KEY CHECK (id = 1),
+  purged_through bigint  NOT NULL
+);
 
 -- Erasure of a user (SPEC §12): their events' text and content deleted, the event kept for its order.
 ALTER TABLE events ADD COLUMN erased_at bigint;
