@@ -1,14 +1,19 @@
 // The operator console (SPEC §10) in a real headless Chromium against a whole stack: sign-in and its refusals, the
-// session cookie, overview figures that move without a reload, deliveries and their replay, viewers without replay,
-// the audit log, English and Korean, sign-out — all under a strict CSP that lets the page load only talkgate's own.
+// session cookie, overview figures that move without a reload, deliveries and their replay, partners, channels, keys
+// and tokens made and revoked through it (secrets never shown back), a channel's LINE webhook endpoint, events with
+// the audited reveal and a user's erasure, a conversation's timeline, the audit log's filters and export, viewers
+// without change controls, English and Korean, sign-out — all under a strict CSP that lets the page load only
+// talkgate's own.
 import assert from "node:assert/strict";
+import { randomBytes } from "node:crypto";
 import { existsSync } from "node:fs";
 import { after, before, test } from "node:test";
 import { type Browser, type BrowserContext, chromium, type Locator, type Page } from "playwright-core";
 import * as ev from "../emulator/events.ts";
 import { hashPassword } from "../src/core/credentials.ts";
-import type { PartnerPayload } from "../src/core/partner-payload.ts";
+import { FORWARDABLE_EVENT_TYPES, type PartnerPayload } from "../src/core/partner-payload.ts";
 import { eventually } from "./support/deliveries.ts";
+import { callApi } from "./support/partner-api.ts";
 import { SENDER_KEY, type Stack, startStack } from "./support/stack.ts";
 
 const CHROMIUM = "/usr/bin/chromium";
@@ -19,6 +24,11 @@ const CSP =
   "form-action 'self'; frame-ancestors 'none'; base-uri 'none'";
 /** Long enough for a slow machine; the console refreshes its figures every 5 s. */
 const PATIENCE_MS = 30_000;
+/** A channel the console makes (the emulator knows it as LINE would), of a partner the console makes. */
+const CONSOLE_CHANNEL = "1700000042";
+const CONSOLE_CHANNEL_SECRET = "console-channel-secret-4f1d9a";
+const CONSOLE_ACCESS_TOKEN = "console-channel-access-token-7c2e";
+const ACME_SIGNING_SECRET = `whsec_${randomBytes(32).toString("base64")}`;
 
 let stack: Stack;
 let browser: Browser;
@@ -32,6 +42,14 @@ before(async () => {
     `${CHROMIUM} is missing: the console tests drive a real Chromium (Debian's chromium package; .ci/run installs it)`,
   );
   stack = await startStack({
+    env: { TALKGATE_SECRET_KEY: randomBytes(32).toString("base64") },
+    emulatorChannels: [
+      {
+        channelId: CONSOLE_CHANNEL,
+        channelSecret: CONSOLE_CHANNEL_SECRET,
+        accessToken: CONSOLE_ACCESS_TOKEN,
+      },
+    ],
     config: {
       operators: [
         { name: "alice", role: "admin", passwordHash: await hashPassword(ADMIN_PASSWORD) },
@@ -74,6 +92,8 @@ interface Visit {
   requests: string[];
   /** CSP violations and uncaught errors the page reported. */
   problems: string[];
+  /** The bodies of the admin API's answers to the page. */
+  answers: Array<Promise<string>>;
 }
 
 /** Opens the console in a fresh browser context (no cookies, no storage) and waits for it to start. */
@@ -83,14 +103,18 @@ async function visit(locale = "en-US"): Promise<Visit> {
   const page = await context.newPage();
   const requests: string[] = [];
   const problems: string[] = [];
+  const answers: Array<Promise<string>> = [];
   page.on("request", (request) => requests.push(request.url()));
+  page.on("response", (response) => {
+    if (new URL(response.url()).pathname.startsWith("/admin/")) answers.push(response.text().catch(() => ""));
+  });
   page.on("console", (message) => {
     if (/Content[- ]Security[- ]Policy/i.test(message.text())) problems.push(message.text());
   });
   page.on("pageerror", (error) => problems.push(error.message));
   await page.goto(`${stack.talkgate.url}/console`);
   await page.locator("#sign-in:not([hidden]), #console:not([hidden])").waitFor();
-  return { page, context, requests, problems };
+  return { page, context, requests, problems, answers };
 }
 
 /** Fills in and sends the sign-in form; returns once talkgate has answered (and the page had the answer). */
@@ -132,15 +156,40 @@ async function adminGet(path: string): Promise<Record<string, unknown>> {
   return (await answer.json()) as Record<string, unknown>;
 }
 
-/** A text message through the emulator; answers its serial_number once the partner has it. */
-async function relayMessage(text: string): Promise<string> {
+/** A text message of `userId` through the emulator; answers its serial_number once the partner has it. */
+async function relayMessage(text: string, userId = ev.randomUserId()): Promise<string> {
   const before = stack.sink.accepted.length;
-  const result = await stack.emulator.sendWebhook(SENDER_KEY, [
-    ev.textEvent(ev.userSource(ev.randomUserId()), text),
-  ]);
+  const result = await stack.emulator.sendWebhook(SENDER_KEY, [ev.textEvent(ev.userSource(userId), text)]);
   assert.equal(result.status, 200, result.body);
   const accepted = await stack.sink.waitFor((all) => all.length > before);
   return (accepted.at(-1) as PartnerPayload).serial_number;
+}
+
+/** Opens the row's details; answers the row beneath it that holds them. */
+async function details(row: Locator): Promise<Locator> {
+  await row.getByRole("button", { name: "Details" }).click();
+  return row.locator("xpath=following-sibling::tr[1]");
+}
+
+/** Presses a button that asks first (in `scope`), and confirms. */
+async function confirm(scope: Locator, label: string): Promise<void> {
+  await scope.getByRole("button", { name: label, exact: true }).click();
+  await scope.getByRole("group", { name: label }).getByRole("button", { name: "Confirm" }).click();
+}
+
+/** Asserts that `secret` is nowhere in the page (its markup, any field) nor in any admin API answer it had. */
+async function assertForgotten({ page, answers }: Visit, secret: string): Promise<void> {
+  assert.equal((await page.content()).includes(secret), false, "a secret in the page's markup");
+  const values = await page.evaluate<string[]>(
+    '[...document.querySelectorAll("input, textarea")].map((field) => field.value)',
+  );
+  assert.equal(
+    values.some((value) => value.includes(secret)),
+    false,
+    "a secret in a field",
+  );
+  for (const answer of await Promise.all(answers))
+    assert.equal(answer.includes(secret), false, "a secret in an admin API answer");
 }
 
 test("/console and its assets carry the CSP, nosniff and no-referrer; only the console's own files are served", async () => {
@@ -291,6 +340,319 @@ test("the audit log lists sign-ins newest first, and filters by action", async (
   await hasText(page.locator("#page tbody tr").first().locator('td[data-column="outcome"]'), "-829");
   const actions = await page.locator('#page td[data-column="action"]').allTextContents();
   assert.ok(actions.length > 0 && actions.every((action) => action === "operator.sign-in"), actions.join());
+});
+
+test("an admin creates a partner and a channel through the console; the admin API lists them; no secret typed stays in the page or comes back", async () => {
+  const visited = await signedIn("alice", ADMIN_PASSWORD);
+  const { page } = visited;
+  await page.locator('a[data-page="partners"]').click();
+  await page.getByText("New partner").click();
+  const partnerForm = page.locator("details.panel form");
+  await partnerForm.locator('input[name="id"]').fill("acme");
+  await partnerForm.locator('input[name="receiveUrl"]').fill(`${stack.sink.url}/acme`);
+  await partnerForm.locator('input[name="signingSecret"]').fill(ACME_SIGNING_SECRET);
+  await partnerForm.getByLabel("private network allowed").check();
+  await partnerForm.getByRole("button", { name: "Create partner" }).click();
+  await hasText(page.getByRole("status"), "Partner acme created.");
+  const partnerRow = page.locator('tr[data-partner="acme"]');
+  await hasText(partnerRow.locator('td[data-column="managed-by"]'), "admin API");
+  const secretId = await partnerRow
+    .locator("xpath=following-sibling::tr[1]")
+    .locator("li[data-secret-id]")
+    .getAttribute("data-secret-id");
+  assert.match(
+    secretId ?? "",
+    /^[0-9a-f]{8}$/,
+    "the new partner's row opened to its signing secret (its id only)",
+  );
+
+  await page.locator('a[data-page="channels"]').click();
+  await page.getByText("New channel").click();
+  const channelForm = page.locator("details.panel form");
+  await channelForm.locator('input[name="senderKey"]').fill(CONSOLE_CHANNEL);
+  await channelForm.locator('select[name="partner"]').selectOption("acme");
+  await channelForm.locator('input[name="channelSecret"]').fill(CONSOLE_CHANNEL_SECRET);
+  assert.ok(
+    await channelForm.locator('input[name="token"]').isHidden(),
+    "no token field before a kind is chosen",
+  );
+  await channelForm.locator('select[name="tokenType"]').selectOption("static");
+  await channelForm.locator('input[name="token"]').fill(CONSOLE_ACCESS_TOKEN);
+  const offered = await Promise.all(
+    (await channelForm.locator('input[name="forwardEventTypes"]').all()).map((box) =>
+      box.getAttribute("value"),
+    ),
+  );
+  assert.deepEqual(
+    offered,
+    [...FORWARDABLE_EVENT_TYPES],
+    "the console offers the event types talkgate forwards",
+  );
+  await channelForm.getByLabel("follow", { exact: true }).check();
+  await channelForm.getByRole("button", { name: "Create channel" }).click();
+  await hasText(page.getByRole("status"), `Channel ${CONSOLE_CHANNEL} created.`);
+  const channelRow = page.locator(`tr[data-sender-key="${CONSOLE_CHANNEL}"]`);
+  await hasText(channelRow.locator('td[data-column="token"]'), "valid static");
+  await hasText(channelRow.locator('td[data-column="events"]'), "message, postback, follow");
+
+  const { channels } = await adminGet("/admin/channels");
+  const channel = (channels as Array<Record<string, unknown>>).find((c) => c.senderKey === CONSOLE_CHANNEL);
+  assert.deepEqual(
+    channel && [channel.partner, channel.managedBy, channel.hasChannelAccessToken, channel.forwardEventTypes],
+    ["acme", "api", true, ["message", "postback", "follow"]],
+  );
+  const { partners } = await adminGet("/admin/partners");
+  const acme = (partners as Array<Record<string, unknown>>).find((p) => p.id === "acme");
+  assert.deepEqual(acme && [acme.receiveUrl, acme.allowPrivateNetwork, acme.managedBy], [
+    `${stack.sink.url}/acme`,
+    true,
+    "api",
+  ]);
+  for (const secret of [ACME_SIGNING_SECRET, CONSOLE_CHANNEL_SECRET, CONSOLE_ACCESS_TOKEN])
+    await assertForgotten(visited, secret);
+  assert.deepEqual(visited.problems, []);
+});
+
+test("a partner API key is shown once with a copy button, works against the partner API, is gone once hidden, and is refused once revoked", async () => {
+  const { page, context } = await signedIn("alice", ADMIN_PASSWORD);
+  await context.grantPermissions(["clipboard-read", "clipboard-write"]);
+  await page.locator('a[data-page="partners"]').click();
+  const detail = await details(page.locator('tr[data-partner="acme"]'));
+  await detail.locator('input[name="name"]').fill("console test");
+  await detail.getByRole("button", { name: "Create API key" }).click();
+  const shown = page.getByRole("region", { name: "New API key “console test” of acme" });
+  const key = (await shown.locator("code").textContent()) ?? "";
+  assert.match(key, /^tgk_/);
+  await shown.getByRole("button", { name: "Copy" }).click();
+  await hasText(shown.getByRole("button", { name: "Copied" }), "Copied");
+  assert.equal(await page.evaluate("navigator.clipboard.readText()"), key);
+
+  const deliveries = `/line/deliveries?sender_key=${CONSOLE_CHANNEL}`;
+  assert.equal((await callApi(stack, "GET", deliveries, undefined, key)).status, 200);
+  await shown.getByRole("button", { name: "Hide" }).click();
+  await shown.waitFor({ state: "detached" });
+  assert.equal((await page.content()).includes(key), false, "the key is gone from the page");
+
+  const keyRow = detail.locator("tr[data-key-id]", { hasText: "console test" });
+  await confirm(keyRow, "Revoke");
+  await hasText(page.getByRole("status"), "API key “console test” revoked.");
+  await keyRow.waitFor({ state: "detached" });
+  assert.equal((await callApi(stack, "GET", deliveries, undefined, key)).status, 401);
+});
+
+test("a channel's LINE webhook endpoint is set and tested through the console, LINE's answer shown; a rotated secret is not shown back; a channel of the configuration file has no edit controls", async () => {
+  const visited = await signedIn("alice", ADMIN_PASSWORD);
+  const { page } = visited;
+  await page.locator('a[data-page="channels"]').click();
+  const detail = await details(page.locator(`tr[data-sender-key="${CONSOLE_CHANNEL}"]`));
+  const endpoint = detail.locator('[data-field="endpoint"]');
+  await hasText(endpoint, "none set inactive");
+  const relay = `https://relay.example.com/line/webhook/${CONSOLE_CHANNEL}`;
+  await detail.locator('input[name="endpoint"][required]').fill(relay);
+  await detail.getByRole("button", { name: "Set at LINE" }).click();
+  await hasText(endpoint, `${relay} active`);
+
+  const result = detail.locator('[data-field="test-result"]');
+  const talkgate = `${stack.talkgate.url}/line/webhook/${CONSOLE_CHANNEL}`;
+  await detail.locator('input[name="endpoint"]:not([required])').fill(talkgate);
+  await detail.getByRole("button", { name: "Send a test webhook" }).click();
+  await hasText(result, /^succeeded HTTP 200 OK · /);
+
+  // A new channel secret takes effect at once: LINE, still signing with the old one, is refused now.
+  const rotated = "console-channel-secret-rotated";
+  await detail.locator('input[name="channelSecret"]').fill(rotated);
+  await detail
+    .locator("form", { has: page.locator('input[name="channelSecret"]') })
+    .getByRole("button")
+    .click();
+  await hasText(page.getByRole("status"), `The channel secret of ${CONSOLE_CHANNEL} was replaced.`);
+  const reopened = page
+    .locator(`tr[data-sender-key="${CONSOLE_CHANNEL}"]`)
+    .locator("xpath=following-sibling::tr[1]");
+  await reopened.locator('input[name="endpoint"]:not([required])').fill(talkgate);
+  await reopened.getByRole("button", { name: "Send a test webhook" }).click();
+  await hasText(reopened.locator('[data-field="test-result"]'), /^failed HTTP 401 /);
+  await assertForgotten(visited, rotated);
+
+  const file = await details(page.locator(`tr[data-sender-key="${SENDER_KEY}"]`));
+  await hasText(file.locator("p.muted").first(), "From the configuration file: read-only here.");
+  await hasText(file.locator('[data-field="endpoint"]'), /active$/);
+  for (const control of ["Save", "Replace", "Delete channel"])
+    assert.equal(await file.getByRole("button", { name: control, exact: true }).count(), 0, control);
+  assert.equal(await file.locator('input[type="password"], select').count(), 0);
+});
+
+test("events: message text masked, revealed on request (audited as event.reveal); erasing the user shows what went and leaves the event without its text", async () => {
+  const user = ev.randomUserId();
+  const serialNumber = await relayMessage("please call me back", user);
+  const { page } = await signedIn("alice", ADMIN_PASSWORD);
+  await page.locator('a[data-page="deliveries"]').click();
+  await page.locator('select[name="senderKey"]').selectOption(SENDER_KEY);
+  await page.getByRole("link", { name: serialNumber }).click();
+  await hasText(page.locator("#page h1"), "Events");
+  assert.equal(await page.locator('input[name="serialNumber"]').inputValue(), serialNumber);
+  const row = page.locator(`tr[data-serial-number="${serialNumber}"]`);
+  await hasText(row.locator('td[data-column="state"]'), "delivered");
+  assert.equal(await page.locator("#page tbody tr[data-serial-number]").count(), 1);
+  const detail = await details(row);
+  const stored = detail.locator("pre");
+  await hasText(stored, /"text": "\[masked: 19 characters\]"/);
+
+  await page.getByRole("button", { name: "Reveal message text" }).click();
+  await hasText(
+    page.getByRole("status"),
+    /^Message text is shown\. This reveal is recorded in the audit log/,
+  );
+  await hasText(stored, /"text": "please call me back"/);
+  const { entries } = await adminGet("/admin/audit?action=event.reveal");
+  const [reveal] = entries as Array<{ actor: string; target: string; outcome: string }>;
+  assert.deepEqual(reveal && [reveal.actor, reveal.target, reveal.outcome], [
+    "alice",
+    `${SENDER_KEY}/${serialNumber}`,
+    "ok",
+  ]);
+
+  await detail.getByRole("button", { name: "Erase this user's data" }).click();
+  const asking = detail.getByRole("group", { name: "Erase this user's data" });
+  await hasText(
+    asking.locator("p"),
+    new RegExp(`^Erase what talkgate holds of user ${user} in channel ${SENDER_KEY}\\?`),
+  );
+  await asking.getByRole("button", { name: "Confirm" }).click();
+  await hasText(
+    page.getByRole("status"),
+    `Erased for ${user}: events 1, attachments 0, sent messages 0, directory entry none.`,
+  );
+  const { events } = await adminGet(
+    `/admin/events?senderKey=${SENDER_KEY}&serialNumber=${serialNumber}&reveal=true`,
+  );
+  const [erased] = events as Array<{ event: { message: Record<string, unknown> } }>;
+  assert.ok(erased, "the event stays");
+  assert.equal(erased.event.message.text, undefined, "without its text");
+});
+
+test("a conversation's timeline shows the customer's event and the partner's send, newest first, their texts revealed on request", async () => {
+  const user = ev.randomUserId();
+  const serialNumber = await relayMessage("where is my parcel?", user);
+  const sent = await callApi(stack, "POST", "/line/message/send", {
+    sender_key: SENDER_KEY,
+    user_key: user,
+    serial_number: `console-${user.slice(1, 12)}`,
+    messages: [{ type: "text", text: "it ships today" }],
+  });
+  assert.equal(sent.status, 200, JSON.stringify(sent.body));
+
+  const { page } = await signedIn("alice", ADMIN_PASSWORD);
+  await page.locator('a[data-page="events"]').click();
+  await page.locator('input[name="userId"]').fill(user);
+  await page.getByRole("button", { name: "Search" }).click();
+  await page
+    .locator(`tr[data-serial-number="${serialNumber}"]`)
+    .getByRole("link", { name: `user:${user}` })
+    .click();
+  await hasText(page.locator("#page h1"), "Conversation timeline");
+  const items = page.locator("ol.timeline > li");
+  await hasText(items.last().locator(".says"), "[masked: 19 characters]");
+  assert.deepEqual(await Promise.all((await items.all()).map((item) => item.getAttribute("data-kind"))), [
+    "send",
+    "event",
+  ]);
+  await hasText(items.first().locator(".says"), "[masked: 14 characters]");
+  await hasText(items.first().locator("p.muted").first(), /^sent · (reply|push) · attempts: 1$/);
+  await hasText(items.last().locator("p.muted").first(), "delivered · attempts: 1 · last answer: 200");
+
+  await page.getByRole("button", { name: "Reveal message text" }).click();
+  await hasText(items.first().locator(".says"), "it ships today");
+  await hasText(items.last().locator(".says"), "where is my parcel?");
+  const { entries } = await adminGet("/admin/audit?action=event.reveal");
+  const [reveal] = entries as Array<{ target: string }>;
+  assert.equal(reveal?.target, `${SENDER_KEY}/user:${user}`);
+});
+
+test("the audit log filters by target, outcome and time, and exports what it shows as NDJSON", async () => {
+  const { page } = await signedIn("alice", ADMIN_PASSWORD);
+  await page.locator('a[data-page="audit"]').click();
+  await page.locator('input[name="target"]').fill(CONSOLE_CHANNEL);
+  await page.locator('input[name="outcome"]').fill("ok");
+  await page.locator('input[name="from"]').fill("2000-01-01T00:00:00");
+  await page.getByRole("button", { name: "Filter" }).click();
+  const rows = page.locator("#page tbody tr");
+  await hasText(rows.first().locator('td[data-column="target"]'), CONSOLE_CHANNEL);
+  const actions = await page.locator('#page td[data-column="action"]').allTextContents();
+  assert.ok(actions.includes("channel.create") && actions.includes("channel.update"), actions.join());
+
+  const exported = page.getByRole("link", { name: "Export (NDJSON)" });
+  const href = (await exported.getAttribute("href")) ?? "";
+  assert.match(href, /^\/admin\/audit\/export\?/);
+  const answer = await fetch(`${stack.talkgate.url}${href}`, { headers: { cookie: adminCookie } });
+  assert.equal(answer.headers.get("content-type"), "application/x-ndjson");
+  const lines = (await answer.text())
+    .trim()
+    .split("\n")
+    .map((line) => JSON.parse(line) as { action: string });
+  assert.deepEqual(
+    lines.map((entry) => entry.action),
+    actions,
+    "the export holds what the page shows",
+  );
+
+  await page.locator('input[name="from"]').fill("2100-01-01T00:00:00");
+  await page.getByRole("button", { name: "Filter" }).click();
+  await page.getByText("Nothing to show.").waitFor();
+});
+
+test("operator tokens: an admin makes one (shown once; it works), then revokes it (refused)", async () => {
+  const { page } = await signedIn("alice", ADMIN_PASSWORD);
+  await page.locator('a[data-page="tokens"]').click();
+  await page.locator('#page input[name="name"]').fill("console script");
+  await page.getByRole("button", { name: "Create token" }).click();
+  const shown = page.getByRole("region", { name: "New token “console script” of alice" });
+  const token = (await shown.locator("code").textContent()) ?? "";
+  assert.match(token, /^tgo_/);
+  const me = () => fetch(`${stack.talkgate.url}/admin/me`, { headers: { authorization: `Bearer ${token}` } });
+  assert.equal((await me()).status, 200);
+  await shown.getByRole("button", { name: "Hide" }).click();
+  assert.equal((await page.content()).includes(token), false, "the token is gone from the page");
+
+  const row = page.locator("tr[data-token-id]", { hasText: "console script" });
+  await confirm(row, "Revoke");
+  await hasText(row.locator('td[data-column="state"]'), /^revoked /);
+  assert.equal((await me()).status, 401);
+});
+
+test("a viewer sees channels, partners, tokens and events, but none of their change controls", async () => {
+  const { page } = await signedIn("victor", VIEWER_PASSWORD);
+  const pages = [
+    ["channels", `tr[data-sender-key="${CONSOLE_CHANNEL}"]`],
+    ["partners", 'tr[data-partner="acme"]'],
+  ] as const;
+  for (const [name, rowSelector] of pages) {
+    await page.locator(`a[data-page="${name}"]`).click();
+    const detail = await details(page.locator(rowSelector));
+    await detail.locator("section.panel").first().waitFor();
+    if (name === "channels")
+      await hasText(detail.locator('[data-field="endpoint"]'), /^https:\/\/relay\.example\.com/);
+    assert.equal(await page.locator("#page form, #page details, #page .confirm-step").count(), 0, name);
+    const buttons = await page.locator("#page button:visible").allTextContents();
+    assert.ok(
+      buttons.length > 0 && buttons.every((text) => text === "Details" || text === "Close"),
+      buttons.join(),
+    );
+  }
+
+  await page.locator('a[data-page="tokens"]').click();
+  await page.locator("tr[data-token-id]").first().waitFor();
+  assert.equal(await page.locator("#page form, #page button:visible").count(), 0);
+
+  await page.locator('a[data-page="events"]').click();
+  const detail = await details(page.locator("tr[data-serial-number]").first());
+  await detail.locator("pre").waitFor();
+  assert.equal(await page.getByRole("button", { name: "Erase this user's data" }).count(), 0);
+  assert.equal(
+    await page.getByRole("button", { name: "Reveal message text" }).count(),
+    1,
+    "viewers may reveal",
+  );
 });
 
 test("sign-out returns to the sign-in form, ends the session and stops the refreshes; a session ended elsewhere does too", async () => {

@@ -30,7 +30,7 @@ export function onUnauthorized(handler) {
 
 /**
  * Calls the admin API; answers its JSON (null for 204), or throws an {@link ApiError}.
- * @param {"GET" | "POST"} method
+ * @param {"GET" | "POST" | "PUT" | "PATCH" | "DELETE"} method
  * @param {string} path with its query
  * @param {unknown} [body]
  * @returns {Promise<any>}

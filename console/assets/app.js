@@ -1,17 +1,32 @@
 // @ts-check
 // The console's start: the sign-in form or, signed in, the header and the page the address names (#/overview,
-// #/deliveries, #/audit). Any 401 of the admin API returns to the sign-in form.
+// #/deliveries, #/events, #/timeline?senderKey=…&conversation=…, #/channels, #/partners, #/tokens, #/audit). Any 401
+// of the admin API returns to the sign-in form.
 import { ApiError, api, onUnauthorized } from "./api.js";
 import { showAudit } from "./audit.js";
+import { showChannels } from "./channels.js";
 import { showDeliveries } from "./deliveries.js";
+import { showEvents } from "./events.js";
 import { formatDuration } from "./format.js";
 import { isLanguage, labelPage, language, setLanguage, t } from "./i18n.js";
 import { showOverview } from "./overview.js";
+import { showPartners } from "./partners.js";
 import { forgetSession, storedSession, storeSession } from "./session.js";
+import { showTimeline } from "./timeline.js";
+import { showTokens } from "./tokens.js";
 import { problemText } from "./ui.js";
 
 /** @type {Record<string, import("./ui.js").Page>} */
-const PAGES = { overview: showOverview, deliveries: showDeliveries, audit: showAudit };
+const PAGES = {
+  overview: showOverview,
+  deliveries: showDeliveries,
+  events: showEvents,
+  timeline: showTimeline,
+  channels: showChannels,
+  partners: showPartners,
+  tokens: showTokens,
+  audit: showAudit,
+};
 
 /**
  * The element of index.html with this id, of this type.
@@ -70,7 +85,9 @@ function showConsole(signedIn) {
 /** Shows the page the address names (the overview if it names none), in place of the one shown. */
 function showPage() {
   if (operator === null) return;
-  const name = location.hash.replace(/^#\//, "");
+  // "#/timeline?senderKey=…" read as a path and its query.
+  const address = new URL(location.hash.replace(/^#/, "") || "/", location.origin);
+  const name = address.pathname.slice(1);
   const page = Object.hasOwn(PAGES, name) ? name : "overview";
   for (const link of view.nav.querySelectorAll("a")) {
     if (link.dataset.page === page) link.setAttribute("aria-current", "page");
@@ -81,7 +98,8 @@ function showPage() {
   hideProblem();
   view.page.replaceChildren();
   const show = /** @type {import("./ui.js").Page} */ (PAGES[page]);
-  stopPage = show(view.page, { operator, showProblem, hideProblem }) ?? (() => {});
+  const context = { operator, params: address.searchParams, showProblem, hideProblem };
+  stopPage = show(view.page, context) ?? (() => {});
 }
 
 /** @param {unknown} error */

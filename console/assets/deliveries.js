@@ -1,10 +1,21 @@
 // @ts-check
-// Deliveries of every channel, filtered by channel and state, paged; an admin ticks some and replays them (one
-// request per channel, as the API takes them).
+// Deliveries of every channel, filtered by channel and state, paged, each linking to its event and its conversation's
+// timeline; an admin ticks some and replays them (one request per channel, as the API takes them).
 import { api } from "./api.js";
 import { formatNumber, formatTime } from "./format.js";
 import { t } from "./i18n.js";
-import { badge, cell, h, labelled, pagedTable, query, select } from "./ui.js";
+import {
+  badge,
+  cell,
+  channelSelect,
+  eventLink,
+  h,
+  labelled,
+  pagedTable,
+  query,
+  select,
+  timelineLink,
+} from "./ui.js";
 
 /**
  * One delivery of GET /admin/deliveries.
@@ -25,14 +36,14 @@ const STATES = ["pending", "retrying", "delivered", "dead"];
 const STATE_TONES = { pending: "warn", retrying: "warn", delivered: "ok", dead: "bad" };
 /** @type {ReadonlyArray<import("./i18n.js").Key>} */
 const HEADINGS = [
-  "deliveries.received",
-  "deliveries.channel",
-  "deliveries.serialNumber",
-  "deliveries.conversation",
-  "deliveries.event",
-  "deliveries.state",
-  "deliveries.attempts",
-  "deliveries.lastAnswer",
+  "column.received",
+  "column.channel",
+  "column.serialNumber",
+  "column.conversation",
+  "column.event",
+  "column.state",
+  "column.attempts",
+  "column.lastAnswer",
 ];
 const PAGE_SIZE = 50;
 
@@ -74,7 +85,7 @@ export function showDeliveries(root, context) {
  * @param {import("./ui.js").PageContext} context
  */
 function deliveryFilters(context) {
-  const senderKey = select("senderKey", [["", t("list.all")]]);
+  const senderKey = channelSelect(context, { all: true });
   const state = select("state", [
     ["", t("list.all")],
     ...STATES.map((s) => /** @type {[string, string]} */ ([s, t(`state.${s}`)])),
@@ -82,23 +93,10 @@ function deliveryFilters(context) {
   const element = h(
     "form",
     { className: "filters" },
-    labelled(t("deliveries.channel"), senderKey),
-    labelled(t("deliveries.state"), state),
+    labelled(t("column.channel"), senderKey),
+    labelled(t("column.state"), state),
   );
   element.addEventListener("submit", (event) => event.preventDefault());
-  api("GET", "/admin/channels").then(
-    (/** @type {{ channels: Array<{ senderKey: string, partner: string }> }} */ { channels }) =>
-      senderKey.append(
-        ...channels.map((channel) =>
-          h(
-            "option",
-            { attributes: { value: channel.senderKey } },
-            `${channel.senderKey} (${channel.partner})`,
-          ),
-        ),
-      ),
-    context.showProblem,
-  );
   return { element, senderKey, state };
 }
 
@@ -150,17 +148,26 @@ function replayControls(context, afterReplay) {
 
 /** @param {Delivery} delivery */
 function deliveryCells(delivery) {
-  const lastAnswer = [delivery.lastStatus, delivery.lastError].filter((part) => part !== null).join(" ");
   return [
     cell("received", formatTime(delivery.receivedAt)),
     cell("channel", delivery.senderKey),
-    cell("serial-number", h("span", { className: "key" }, delivery.serialNumber)),
-    cell("conversation", delivery.conversation),
+    cell("serial-number", eventLink(delivery.senderKey, delivery.serialNumber)),
+    cell("conversation", timelineLink(delivery.senderKey, delivery.conversation)),
     cell("event", delivery.eventType),
-    cell("state", badge(t(`state.${delivery.state}`), STATE_TONES[delivery.state])),
+    cell("state", stateBadge(delivery.state)),
     cell("attempts", formatNumber(delivery.attempts)),
-    cell("last-answer", lastAnswer),
+    cell("last-answer", lastAnswer(delivery)),
   ];
+}
+
+/** A delivery's state as a colored word. @param {Delivery["state"]} state */
+export function stateBadge(state) {
+  return badge(t(`state.${state}`), STATE_TONES[state]);
+}
+
+/** What the partner last answered: its HTTP status and the error, if any. @param {Pick<Delivery, "lastStatus" | "lastError">} delivery */
+export function lastAnswer({ lastStatus, lastError }) {
+  return [lastStatus, lastError].filter((part) => part !== null).join(" ");
 }
 
 /** Replays the deliveries, one request per channel; answers how many were queued again. @param {Delivery[]} deliveries */

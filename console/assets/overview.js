@@ -91,8 +91,8 @@ function channelRow(channel, { at, windowMs }) {
   );
 }
 
-/** @param {ChannelFigures["token"]} token @param {number} now */
-function tokenState(token, now) {
+/** A channel's token: its state, type and expiry. @param {ChannelFigures["token"]} token @param {number} now */
+export function tokenState(token, now) {
   if (token === null) return [NOTHING];
   const state = badge(t(`tokenState.${token.state}`), TOKEN_TONES[token.state]);
   const expiry =
