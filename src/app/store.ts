@@ -555,7 +555,7 @@ export interface ErasedUser {
   /** Their events whose text and content were deleted (the events stay, in order, with their serial numbers). */
   events: number;
   attachments: number;
-  /** Partner sends to them whose messages were deleted. */
+  /** Partner sends to their 1:1 chat whose messages were deleted. */
   sends: number;
   /** Their directory entry (e164, agree_type) was deleted. */
   directory: boolean;

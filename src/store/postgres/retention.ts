@@ -79,7 +79,7 @@ export function postgresRetention(pool: Pool): Retention {
         }
         const { length: sends } = await tx`
           UPDATE sends SET messages = '[]'
-          WHERE sender_key = ${senderKey} AND recipient = ${userId} AND state <> 'sending' AND messages <> '[]'
+          WHERE sender_key = ${senderKey} AND conversation = ${`user:${userId}`} AND state <> 'sending' AND messages <> '[]'
           RETURNING 1`;
         const directory = await tx`
           DELETE FROM user_directory WHERE sender_key = ${senderKey} AND user_id = ${userId} RETURNING 1`;

@@ -59,7 +59,7 @@ export function sqliteRetention(db: DatabaseSync, writes: GroupCommit): Retentio
     ),
     eraseSends: db.prepare(
       `UPDATE sends SET messages = '[]'
-       WHERE sender_key = ? AND recipient = ? AND state <> 'sending' AND messages <> '[]'`,
+       WHERE sender_key = ? AND conversation = 'user:' || ? AND state <> 'sending' AND messages <> '[]'`,
     ),
     eraseDirectory: db.prepare("DELETE FROM user_directory WHERE sender_key = ? AND user_id = ?"),
   };
