@@ -106,3 +106,32 @@ test("close ends a purge under way after its current batch", async () => {
   await closing;
   assert.deepEqual(asked, [0], "no batch after close");
 });
+
+test("a purge still running when the next is due is not run again beside it", async (t) => {
+  t.mock.timers.enable({ apis: ["setInterval"] });
+  let release = () => {};
+  const held = new Promise<void>((resolve) => {
+    release = resolve;
+  });
+  let runs = 0;
+  const purge = new PurgeExpired(
+    {
+      store: {
+        async purgeBatch() {
+          runs++;
+          await held;
+          return { events: 0, attachments: 0, sends: 0, audit: 0, files: [], next: 0, done: true };
+        },
+      },
+      files: { remove: async () => {} },
+      clock: { now: () => NOW },
+      logger: silent,
+    },
+    OPTIONS,
+  );
+  purge.start();
+  t.mock.timers.tick(OPTIONS.intervalMs * 3);
+  release();
+  await purge.close();
+  assert.equal(runs, 1, "the three intervals that passed during one slow purge started none after it");
+});

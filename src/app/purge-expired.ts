@@ -27,12 +27,13 @@ export interface PurgeDeps {
   onPurged?: (kind: keyof PurgeTotals, count: number) => void;
 }
 
-/** Runs the purge at start and every `intervalMs`; one at a time. */
+/** Runs the purge at start and every `intervalMs`, one at a time. */
 export class PurgeExpired {
   readonly #deps: PurgeDeps;
   readonly #options: PurgeOptions;
   #timer: NodeJS.Timeout | undefined;
-  #running: Promise<unknown> = Promise.resolve();
+  /** The purge under way, if any: a tick while one runs is skipped (no pile-up of slow purges). */
+  #running: Promise<unknown> | null = null;
   #closed = false;
 
   constructor(deps: PurgeDeps, options: PurgeOptions) {
@@ -42,7 +43,9 @@ export class PurgeExpired {
 
   start(): void {
     const tick = () => {
-      this.#running = this.#running.then(() => this.run());
+      this.#running ??= this.run().finally(() => {
+        this.#running = null;
+      });
     };
     tick();
     this.#timer = setInterval(tick, this.#options.intervalMs).unref();
