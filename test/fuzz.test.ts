@@ -1,9 +1,9 @@
-// Fuzzing (issue 5): thousands of seeded hostile requests at the webhook and at the partner API.
+// Fuzzing (issue 5): thousands of seeded hostile requests at the webhook, the partner API and the admin API.
 // Every one must be answered, in time, below 500, as JSON {code, message} (or the success shape), and
 // talkgate must still be alive and relaying afterwards. Each case is made from (seed, case number) alone,
 // and the work is a fixed number of cases, never a time budget: every machine runs the same requests.
 //   FUZZ_SEED=<n>                    another run (the default seed is fixed, so CI is reproducible)
-//   FUZZ_CASES=<n>                   cases per suite (default 3,000 each: 6,000 in all)
+//   FUZZ_CASES=<n>                   cases per suite (default 3,000 each, the admin API's half of that)
 //   FUZZ_CASE=webhook#123            only that case (as named in a failure), to reproduce it
 import assert from "node:assert/strict";
 import { mkdtempSync, readFileSync, rmSync } from "node:fs";
@@ -18,10 +18,12 @@ import * as ev from "../emulator/events.ts";
 import { startLineEmulator } from "../emulator/line-emulator.ts";
 import { startPartnerSink } from "../emulator/partner-sink.ts";
 import { DEFAULTS, parseConfig } from "../src/config/config.ts";
+import { hashPassword } from "../src/core/credentials.ts";
 import { ERROR_CODES } from "../src/core/errors.ts";
 import { FORWARDABLE_EVENT_TYPES, type PartnerPayload } from "../src/core/partner-payload.ts";
 import { lineSignature } from "../src/core/signature.ts";
 import { startTalkgate } from "../src/main.ts";
+import { adminSession } from "./support/admin-session.ts";
 import { answerProblem } from "./support/check-answers.ts";
 import { testDatabaseUrl } from "./support/database.ts";
 import { type Delivery, listDeliveries, waitingDeliveries } from "./support/deliveries.ts";
@@ -40,6 +42,7 @@ import {
 } from "./support/stack.ts";
 
 const SEED = Number(process.env.FUZZ_SEED ?? 0x7a1c9a7e) >>> 0;
+const OPERATOR_PASSWORD = "fuzz-operator-password";
 const CASES = Number(process.env.FUZZ_CASES ?? 3_000);
 const ONLY = process.env.FUZZ_CASE;
 /** Requests in flight at once (loopback only; talkgate's own limits are not what is measured here). */
@@ -588,6 +591,22 @@ const ROUTES = Object.entries(OPENAPI.paths)
     Object.entries(methods).map(([method, operation]) => ({ path, method: method.toUpperCase(), operation })),
   );
 
+// The admin API's routes: every read, and every change as a viewer makes it (refused 403 whatever it carries).
+// Changes as an admin are left to test/admin.test.ts: deleted channels and revoked tokens would end the fuzzing.
+const ADMIN_ROUTES = Object.entries(OPENAPI.paths)
+  .filter(
+    ([path]) => path.startsWith("/admin/") && path !== "/admin/sign-in" && path !== "/admin/audit/export",
+  )
+  .flatMap(([path, methods]) =>
+    Object.entries(methods).map(([method, operation]) => ({ path, method: method.toUpperCase(), operation })),
+  );
+
+/** The admin API's tokens for the fuzzing: an admin's and a viewer's. */
+interface OperatorTokens {
+  admin: string;
+  viewer: string;
+}
+
 /** What the API fuzz aims at, so that most cases get past validation into the handlers. */
 interface Known {
   serials: string[];
@@ -848,6 +867,74 @@ function apiCase(index: number, known: Known): Case {
   };
 }
 
+/** A path parameter that exists (or could), by its name. */
+function realPathValue(rng: Rng, name: string, known: Known): string {
+  const real: Record<string, string[]> = {
+    senderKey: [SENDER_KEY, OTHER_SENDER_KEY, "1999999999"],
+    userId: known.users,
+    id: ["jedai", "other", "nobody", rng.hex(16)],
+  };
+  return rng.pick(real[name] ?? [rng.hex(16)]);
+}
+
+function adminCase(index: number, known: Known, tokens: OperatorTokens): Case {
+  const rng = new Rng(SEED, 1_000_000 + index);
+  const route = rng.pick(ADMIN_ROUTES);
+  const { method, operation } = route;
+  // Mostly parameters that exist; sometimes a hostile one, which Fastify may refuse before any route (a
+  // parameter over 100 characters: 400 -405), so that such a case is held to the universal rules only.
+  let hostilePath = false;
+  const path = route.path.replace(/\{(\w+)\}/g, (_, name: string) => {
+    if (!rng.chance(0.15)) return encodeURIComponent(realPathValue(rng, name, known));
+    hostilePath = true;
+    return encodeURIComponent(
+      String(rng.pick(HOSTILE_STRINGS))
+        .slice(0, 200)
+        .replace(/[\ud800-\udfff]/g, "?"),
+    );
+  });
+  const headers: Record<string, string> = {};
+  const read = method === "GET";
+  const roll = rng.float();
+  let who: "admin" | "viewer" | "nobody" = "nobody";
+  if (roll < 0.9) {
+    who = read && roll < 0.6 ? "admin" : "viewer";
+    headers.authorization = rng.pick(KEY_VARIANTS(tokens[who]));
+  } else {
+    const bad = rng.pick([...BAD_AUTH, `Bearer ${API_KEY}`, `Bearer ${tokens.admin}x`]);
+    if (bad !== "" || rng.chance(0.5)) headers.authorization = bad;
+  }
+  let body: Buffer | undefined;
+  if (!read) {
+    const schema = operation.requestBody?.content["application/json"]?.schema;
+    const raws: string[] = [];
+    const wrapper: Record<string, unknown> = { body: schema ? fromSchema(rng, schema, known) : {} };
+    if (rng.chance(0.6)) mutateTree(rng, wrapper, raws);
+    let text = JSON.stringify(wrapper.body) ?? "null";
+    raws.forEach((raw, i) => {
+      text = text.replace(`"${RAW(i)}"`, () => raw);
+    });
+    body = rng.chance(0.15) ? mutateBytes(rng, Buffer.from(text, "utf8")) : Buffer.from(text, "utf8");
+    headers["content-type"] = rng.pick(["application/json", "text/plain", "application/json; charset=utf-8"]);
+  }
+  let expect: Case["expect"];
+  if (hostilePath) expect = undefined;
+  else if (who === "nobody") expect = { status: [401], codes: ["-801"] };
+  // Who may not change anything is refused before the body is even read.
+  else if (who === "viewer" && !read) expect = { status: [403], codes: ["-803"] };
+  return {
+    id: `admin#${index}`,
+    kind: `admin:${method} ${route.path} as ${who}`,
+    method,
+    path: `${path}${queryString(rng, operation, known)}`,
+    headers,
+    ...(body ? { body } : {}),
+    ...(expect ? { expect } : {}),
+    // The channel without a token cannot ask LINE for its webhook endpoint: 503 -407, as documented.
+    allow: (status, code) => status === 503 && code === "-407",
+  };
+}
+
 // ─── the runner ────────────────────────────────────────────────────────────────────────────────────────
 interface Outcome {
   histogram: Map<string, number>;
@@ -945,9 +1032,12 @@ async function run(baseUrl: string, count: number, make: (index: number) => Case
 function judge(c: Case, status: number, answer: Record<string, unknown> | undefined): string | undefined {
   const code = answer?.code;
   if (status >= 500 && !c.allow?.(status, code)) return `${status} ${String(code)}`;
-  // HEAD answers have no body; a stored attachment answers its bytes; every other answer is JSON.
-  const bytes = status >= 200 && status < 300 && c.path.startsWith("/line/message/attachment");
-  if (c.method !== "HEAD" && !bytes) {
+  // HEAD answers have no body; a stored attachment answers its bytes; every other answer is JSON. The admin
+  // API answers its reads in their own shapes (docs/openapi.json holds them to it), its errors as {code, message}.
+  const success = status >= 200 && status < 300;
+  const bytes = success && c.path.startsWith("/line/message/attachment");
+  const adminRead = success && c.path.startsWith("/admin/");
+  if (c.method !== "HEAD" && !bytes && !adminRead) {
     if (!answer) return `${status} not a JSON object`;
     if (typeof code !== "string" || !CODES.has(code)) return `${status} code ${String(code)} not documented`;
     if (code !== "0" && typeof answer.message !== "string") return `${status} ${code} without message`;
@@ -991,7 +1081,13 @@ async function startFuzzStack() {
   const raw = stackConfig(emulator.url, sink.url, {
     forwardEventTypes: [...FORWARDABLE_EVENT_TYPES],
     // Thousands of calls with one key: lift the per-key rate limit (tested in security.test.ts).
-    config: "partnerApi" in DEFAULTS ? { partnerApi: { rateLimitMax: 10_000_000 } } : {},
+    config: {
+      partnerApi: { rateLimitMax: 10_000_000 },
+      operators: [
+        { name: "fuzz-admin", role: "admin", passwordHash: await hashPassword(OPERATOR_PASSWORD) },
+        { name: "fuzz-viewer", role: "viewer", passwordHash: await hashPassword(OPERATOR_PASSWORD) },
+      ],
+    },
   });
   raw.database = await testDatabaseUrl(dir);
   const config = parseConfig(raw, { baseDir: dir });
@@ -1010,8 +1106,12 @@ async function startFuzzStack() {
   });
   const talkgate = await startTalkgate(config, { logger: pino({ level: "warn" }, stream) });
   emulator.setWebhookUrl(SENDER_KEY, `${talkgate.url}/line/webhook/${SENDER_KEY}`);
+  const session = await adminSession(talkgate.url, "fuzz-admin", OPERATOR_PASSWORD);
+  const token = async (operator: string) =>
+    (await session("POST", "/admin/tokens", { operator, name: "fuzz" })).body.token as string;
   return {
     url: talkgate.url,
+    tokens: { admin: await token("fuzz-admin"), viewer: await token("fuzz-viewer") },
     emulator,
     sink,
     logs,
@@ -1209,6 +1309,13 @@ describe("fuzzing: hostile input gets a clean answer, and talkgate keeps working
     const outcome = await run(stack.url, CASES, (i) => apiCase(i, known), "api");
     report(t, "partner API", outcome);
     if (!ONLY) assert.equal(outcome.cases, CASES, "every case was run");
+    assertNoProblems(outcome);
+  });
+
+  test(`the admin API: ${CASES / 2} hostile queries, path parameters and credentials on every read, and viewers' changes`, async (t) => {
+    const outcome = await run(stack.url, CASES / 2, (i) => adminCase(i, known, stack.tokens), "admin");
+    report(t, "admin API", outcome);
+    if (!ONLY) assert.equal(outcome.cases, CASES / 2, "every case was run");
     assertNoProblems(outcome);
   });
 
